@@ -1,0 +1,35 @@
+/** What the decoder hands to preprocessing: one frame, one channel, modality values. */
+export interface DecodedImage {
+  rows: number;
+  columns: number;
+  /** 0-based index of the decoded frame, and how many the object holds. */
+  frame: number;
+  numberOfFrames: number;
+  /**
+   * Row-major luminance after BitsStored masking, sign extension, Rescale Slope/Intercept and
+   * MONOCHROME1 inversion (so larger is always brighter). Colour images are reduced to luma (BT.601).
+   */
+  pixels: Float32Array;
+  /** Range of `pixels`, computed once because normalisation needs it. */
+  min: number;
+  max: number;
+  photometricInterpretation: string;
+  bitsAllocated: number;
+  bitsStored: number;
+  pixelRepresentation: 0 | 1;
+  samplesPerPixel: number;
+  transferSyntaxUid: string;
+  transferSyntaxName: string;
+  /** First WindowCenter/WindowWidth pair in output units (after MONOCHROME1 inversion), if present. */
+  window?: { center: number; width: number };
+  /** Non-identifying metadata only. Never add patient attributes here: it is logged and returned. */
+  sopInstanceUid?: string;
+  modality?: string;
+}
+
+export interface DecodeOptions {
+  /** 0-based frame to decode; default 0. */
+  frame?: number;
+  /** Reject before allocating when rows*columns*frames*samples exceeds this; default 64 Mi pixels. */
+  maxPixels?: number;
+}

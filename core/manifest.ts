@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { PreprocessSpecSchema } from './preprocess/spec.ts';
+
+/**
+ * model.json: what the trainer writes beside model.onnx and what the service requires to serve it.
+ * Any UNet-style ONNX (ours or a PyTorch export) is servable with a manifest that validates here.
+ */
+const dim = z.union([z.number().int().positive(), z.string().min(1)]); // string = symbolic (dynamic) dimension
+
+export const ModelManifestSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'name: letters, digits, . _ -'),
+    version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z._-]*$/),
+    description: z.string().default(''),
+    /** Demo/research/clinical disclaimer shown in GET /models. */
+    intendedUse: z.string().default(''),
+    input: z.object({
+      name: z.string().min(1),
+      layout: z.literal('NCHW'),
+      dtype: z.literal('float32'),
+      shape: z.tuple([dim, z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
+    }),
+    output: z.object({
+      name: z.string().min(1),
+      /** What the network emits: raw logits (service applies sigmoid) or probabilities. */
+      activation: z.enum(['logits', 'sigmoid']),
+      shape: z.tuple([dim, z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
+    }),
+    preprocessing: PreprocessSpecSchema,
+    postprocessing: z.object({
+      threshold: z.number().gt(0).lt(1).default(0.5),
+      /** Connected-area gate in original-resolution pixels: a mask smaller than this is reported empty. */
+      minArea: z.number().int().min(0).default(0),
+    }),
+    /** One label per output channel. */
+    labels: z.array(z.string().min(1)).min(1),
+    training: z
+      .object({
+        dataset: z.object({ layout: z.string(), images: z.number().int(), positives: z.number().int(), source: z.string() }),
+        architecture: z.record(z.string(), z.unknown()),
+        epochs: z.number().int(),
+        batchSize: z.number().int(),
+        fold: z.number().int(),
+        folds: z.number().int(),
+        seed: z.number().int(),
+        lossWeights: z.record(z.string(), z.number()),
+        validationDice: z.number().min(0).max(1),
+        bestEpoch: z.number().int(),
+        device: z.string(),
+        durationSeconds: z.number(),
+      })
+      .partial()
+      .optional(),
+    onnx: z.object({ file: z.string().default('model.onnx'), sha256: z.string().regex(/^[0-9a-f]{64}$/), opset: z.number().int().optional() }),
+    createdAt: z.string().optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.output.shape[1] !== m.labels.length) {
+      ctx.addIssue({ code: 'custom', message: `output has ${m.output.shape[1]} channels but ${m.labels.length} labels` });
+    }
+    if (m.input.shape[1] !== m.preprocessing.channels) {
+      ctx.addIssue({ code: 'custom', message: `input has ${m.input.shape[1]} channels but preprocessing makes ${m.preprocessing.channels}` });
+    }
+    if (m.input.shape[2] !== m.preprocessing.size.height || m.input.shape[3] !== m.preprocessing.size.width) {
+      ctx.addIssue({ code: 'custom', message: 'input H x W must equal preprocessing.size' });
+    }
+  });
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+
+/** Parse with a one-line message naming the first bad field. */
+export function parseManifest(json: unknown, source = 'model.json'): ModelManifest {
+  const r = ModelManifestSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new Error(`${source}: invalid manifest at ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian tools used by tests: dcmtk makes compressed DICOM variants, libopenjp2-tools makes JPEG 2000
+# codestreams, redis-server backs the shared results store tests. Idempotent; needs root or sudo to install.
+set -euo pipefail
+need=()
+command -v dcmcjpeg >/dev/null 2>&1 || need+=(dcmtk)
+command -v opj_compress >/dev/null 2>&1 || need+=(libopenjp2-tools)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ "${#need[@]}" -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing test dependencies: ${need[*]}" >&2
+$SUDO apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
