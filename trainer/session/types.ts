@@ -1,0 +1,78 @@
+import type { Logger } from 'pino';
+import type { UNetConfig } from '../model/unet.ts';
+
+export type { UNetConfig, UpsampleMode } from '../model/unet.ts';
+
+export interface LossWeights {
+  bce: number;
+  dice: number;
+  focal: number;
+}
+
+export interface AdamConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** L2 penalty added to the gradient (PyTorch Adam's weight_decay, not AdamW). */
+  weightDecay: number;
+}
+
+export interface TrainingSessionOptions {
+  unet: UNetConfig;
+  height: number;
+  width: number;
+  loss: LossWeights;
+  adam?: Partial<AdamConfig>;
+  device: 'cpu' | 'cuda';
+  deviceId?: number;
+  seed: number;
+  intraOpThreads?: number;
+  logger?: Logger;
+  /**
+   * Dice smoothing term (numerator and denominator). Default 1; the SIIM winner's Losses.py uses 1e-5,
+   * which differs only when the batch has (almost) no predicted or true foreground.
+   */
+  diceSmooth?: number;
+  /** ORT per-node profiling of the training step (bench use); the profile file path is logged on release. */
+  enableProfiling?: boolean;
+}
+
+export interface StepResult {
+  loss: number;
+  bce: number;
+  dice: number;
+  focal: number;
+}
+
+export interface CheckpointConfig {
+  unet: UNetConfig;
+  height: number;
+  width: number;
+  loss: LossWeights;
+  adam: AdamConfig;
+  diceSmooth: number;
+}
+
+export interface Checkpoint {
+  format: 'unet-checkpoint-v1';
+  config: CheckpointConfig;
+  step: number;
+  /** Weights and BN running stats under their parameter names; Adam moments as `adam.m.<name>` / `adam.v.<name>`. */
+  tensors: Record<string, { dims: number[]; data: Float32Array }>;
+}
+
+export interface TrainingSession {
+  /** What actually runs (after fallback). */
+  readonly executionProvider: 'cpu' | 'cuda';
+  readonly parameterCount: number;
+  /** images: N*C*H*W float32; masks: N*classes*H*W in {0,1}; lr for this step (scheduler lives in the shell). */
+  step(images: Float32Array, masks: Float32Array, batch: number, lr: number): Promise<StepResult>;
+  /** Sigmoid probabilities with BatchNorm in inference mode (running stats): N*classes*H*W. */
+  predict(images: Float32Array, batch: number): Promise<Float32Array>;
+  checkpoint(): Checkpoint;
+  /** Throws CheckpointMismatchError when the checkpoint's config differs from this session's. */
+  restore(ckpt: Checkpoint): void;
+  /** Inference-form forward graph, trained weights as initializers, input 'image' [N,C,H,W], output 'logits'. */
+  exportOnnx(opts?: { foldBatchNorm?: boolean }): Uint8Array;
+  release(): Promise<void>;
+}
