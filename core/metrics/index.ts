@@ -1,0 +1,1 @@
+export { dice, iou, meanDice, overlap, type Overlap } from './overlap.ts';
