@@ -1,0 +1,97 @@
+/**
+ * Opens onnxruntime sessions with the configured execution provider. ORT throws when a CUDA session
+ * cannot be created (missing provider library, no device, wrong deviceId); there is no silent fallback
+ * inside ORT, so the fallback to CPU happens here and its reason is returned for one clear warning.
+ */
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+
+export type Provider = 'cpu' | 'cuda';
+
+export interface SessionConfig {
+  provider: Provider;
+  deviceId: number;
+  intraOpThreads: number;
+}
+
+export interface OpenedSession {
+  session: ort.InferenceSession;
+  /** The provider the session actually runs on. */
+  provider: Provider;
+  /** Set when `cuda` was asked for and the session fell back to CPU: ORT's reason, one line. */
+  fallbackReason?: string;
+}
+
+let logLevelSet = false;
+/**
+ * ORT's native logger prints every provider-load failure to stderr on its own; every failure also
+ * surfaces as an exception we log structurally, so the native logger is kept to fatal messages.
+ */
+function quietNativeLog(): void {
+  if (logLevelSet) return;
+  ort.env.logLevel = 'fatal';
+  logLevelSet = true;
+}
+
+function baseOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: cfg.intraOpThreads,
+    // One graph runs at a time per session; inter-op threads would only add contention.
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+  };
+}
+
+function oneLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0]!.trim();
+}
+
+/**
+ * Open `modelPath` on the configured provider; for `cuda`, fall back to CPU when ORT refuses (the
+ * reason is returned, not logged: the caller logs once per model, not once per worker). Throws only
+ * when no provider can open the model.
+ */
+export async function openSession(modelPath: string, cfg: SessionConfig): Promise<OpenedSession> {
+  quietNativeLog();
+  let fallbackReason: string | undefined;
+  if (cfg.provider === 'cuda') {
+    try {
+      const session = await ort.InferenceSession.create(modelPath, {
+        ...baseOptions(cfg),
+        executionProviders: [{ name: 'cuda', deviceId: cfg.deviceId }],
+      });
+      return { session, provider: 'cuda' };
+    } catch (e) {
+      fallbackReason = `CUDA session on device ${cfg.deviceId} could not be created: ${oneLine(e)}`;
+    }
+  }
+  const session = await ort.InferenceSession.create(modelPath, { ...baseOptions(cfg), executionProviders: ['cpu'] });
+  return fallbackReason ? { session, provider: 'cpu', fallbackReason } : { session, provider: 'cpu' };
+}
+
+export interface ThreadPlan {
+  workers: number;
+  intraOpThreads: number;
+  /** Why the requested figures were changed, if they were. */
+  adjusted?: string;
+}
+
+/**
+ * Keep workers * intraOpThreads within the cores (each worker runs one session.run at a time, and ORT
+ * spins its intra-op threads: oversubscription costs more than it gains). intraOpThreads 0 = share the
+ * cores evenly among the workers.
+ */
+export function planThreads(workers: number, intraOpThreads: number, cores = availableParallelism()): ThreadPlan {
+  const w = Math.max(1, Math.floor(workers));
+  const even = Math.max(1, Math.floor(cores / w));
+  if (!intraOpThreads || intraOpThreads < 1) return { workers: w, intraOpThreads: even };
+  const t = Math.floor(intraOpThreads);
+  if (w * t <= cores) return { workers: w, intraOpThreads: t };
+  return {
+    workers: w,
+    intraOpThreads: even,
+    adjusted: `workers (${w}) x intraOpThreads (${t}) exceeds ${cores} cores; using ${even} intra-op thread(s) per worker`,
+  };
+}

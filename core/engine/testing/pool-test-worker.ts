@@ -1,0 +1,31 @@
+/** A worker for the pool's own tests: echoes, sleeps, throws typed errors, or dies on request. */
+import { DicomError } from '../../dicom/errors.ts';
+import { serve } from '../worker-rpc.ts';
+
+type Msg =
+  | { type: 'echo'; value: unknown }
+  | { type: 'sleep'; ms: number; value?: unknown }
+  | { type: 'exit'; code: number }
+  | { type: 'dicom-error' }
+  | { type: 'double'; data: Float32Array }
+  | { type: 'init' };
+
+serve<Msg>(async (msg) => {
+  switch (msg.type) {
+    case 'init':
+    case 'echo':
+      return { result: msg.type === 'echo' ? msg.value : 'ready' };
+    case 'sleep':
+      await new Promise((r) => setTimeout(r, msg.ms));
+      return { result: msg.value ?? null };
+    case 'exit':
+      process.exit(msg.code);
+    case 'dicom-error':
+      throw new DicomError('TRUNCATED', 'file ends inside an element', { offset: 12 });
+    case 'double': {
+      const out = new Float32Array(msg.data.length);
+      for (let i = 0; i < out.length; i++) out[i] = msg.data[i]! * 2;
+      return { result: out, transfer: [out.buffer] };
+    }
+  }
+});

@@ -1,0 +1,249 @@
+/**
+ * A small pool of worker_threads. `run` gives a task to one idle worker (FIFO queue otherwise);
+ * `broadcast` sends a message to every worker (model loads). A worker that dies rejects its in-flight
+ * calls with WorkerCrashedError at once and is replaced; the replacement runs `init` (which reloads the
+ * models) before it takes tasks.
+ */
+import { Worker, type TransferListItem } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { WorkerCrashedError } from './errors.ts';
+import { fromWireError, type RpcResponse } from './worker-rpc.ts';
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  kind: string;
+}
+
+interface QueuedTask {
+  msg: { type: string };
+  transfer: TransferListItem[];
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+/** Node flags the worker must not inherit: test-runner/watch flags, and tsx's --import (replaced below). */
+function workerExecArgv(dropTsx: boolean): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--test') || a.startsWith('--watch')) continue;
+    if (dropTsx && (a === '--import' || a === '--require' || a === '--loader') && /tsx/.test(argv[i + 1] ?? '')) {
+      i++;
+      continue;
+    }
+    if (dropTsx && /^--(import|require|loader)=.*tsx/.test(a)) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * Start a worker on `entry`. Compiled JS (dist/) loads directly. A `.ts` entry (running under tsx)
+ * does not: `--import tsx` in execArgv does not make Node 20 accept a .ts worker entry, so a tiny
+ * bootstrap registers tsx's loader in the worker first and then imports the entry.
+ */
+export function spawnWorker(entry: URL, workerData: unknown, name: string): Worker {
+  if (entry.pathname.endsWith('.ts')) {
+    const tsxApi = import.meta.resolve('tsx/esm/api');
+    const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
+    return new Worker(boot, { eval: true, workerData, execArgv: workerExecArgv(true), name });
+  }
+  return new Worker(entry, { workerData, execArgv: workerExecArgv(false), name });
+}
+
+export class PoolWorker {
+  readonly worker: Worker;
+  readonly pending = new Map<number, Pending>();
+  /** Set while this worker holds a `run` task. */
+  busy = false;
+  /** false until init finished; only available workers take `run` tasks. */
+  available = false;
+  exited = false;
+  lastError: Error | undefined;
+  private nextId = 1;
+
+  constructor(
+    readonly index: number,
+    entry: URL,
+    workerData: unknown,
+  ) {
+    this.worker = spawnWorker(entry, workerData, `engine-worker-${index}`);
+    this.worker.on('message', (res: RpcResponse) => {
+      const p = this.pending.get(res.id);
+      if (!p) return;
+      this.pending.delete(res.id);
+      if (res.ok) p.resolve(res.result);
+      else p.reject(fromWireError(res.error));
+    });
+    this.worker.on('error', (e) => {
+      this.lastError = e;
+    });
+  }
+
+  call<R>(msg: { type: string }, transfer: TransferListItem[] = []): Promise<R> {
+    if (this.exited) return Promise.reject(new WorkerCrashedError(`worker ${this.index} has exited`));
+    const id = this.nextId++;
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, kind: msg.type });
+      try {
+        this.worker.postMessage({ id, msg }, transfer);
+      } catch (e) {
+        this.pending.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /** Reject everything this worker holds; called once when it exits. */
+  failAll(reason: (kind: string) => Error): void {
+    for (const p of this.pending.values()) p.reject(reason(p.kind));
+    this.pending.clear();
+  }
+}
+
+export interface WorkerPoolOptions {
+  size: number;
+  entry: URL;
+  workerData?: unknown;
+  logger: Logger;
+  /** Run on each new worker (the first ones and every replacement) before it takes tasks. */
+  init?: (w: PoolWorker) => Promise<void>;
+  /** Delay before retrying a replacement whose start failed; doubles up to 30 s. */
+  respawnDelayMs?: number;
+}
+
+export class WorkerPool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly queue: QueuedTask[] = [];
+  private closing = false;
+  private nextIndex = 0;
+  private crashes = 0;
+  private readonly respawnDelayMs: number;
+
+  private constructor(private readonly opts: WorkerPoolOptions) {
+    this.respawnDelayMs = opts.respawnDelayMs ?? 1000;
+  }
+
+  /** Start `size` workers and run `init` on each; rejects (after stopping them) if any fails. */
+  static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(opts);
+    const starts = Array.from({ length: Math.max(1, opts.size) }, () => pool.spawn());
+    const results = await Promise.allSettled(starts);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) {
+      await pool.close();
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    return pool;
+  }
+
+  /** Workers alive and initialised. */
+  liveCount(): number {
+    return this.workers.filter((w) => w.available && !w.exited).length;
+  }
+
+  idleCount(): number {
+    return this.workers.filter((w) => w.available && !w.exited && !w.busy).length;
+  }
+
+  queued(): number {
+    return this.queue.length;
+  }
+
+  /** How many workers have died since start (for tests and logs). */
+  crashCount(): number {
+    return this.crashes;
+  }
+
+  /** The live workers, for tests that need to act on one (e.g. kill it). */
+  members(): readonly PoolWorker[] {
+    return this.workers.filter((w) => !w.exited);
+  }
+
+  run<R>(msg: { type: string }, transfer: TransferListItem[] = []): Promise<R> {
+    if (this.closing) return Promise.reject(new WorkerCrashedError('worker pool is closed'));
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ msg, transfer, resolve: resolve as (v: unknown) => void, reject });
+      this.pump();
+    });
+  }
+
+  /** Send to every live worker (including one still initialising: its messages are answered in order). */
+  broadcast<R>(msg: { type: string }): Promise<R[]> {
+    const targets = this.workers.filter((w) => !w.exited);
+    return Promise.all(targets.map((w) => w.call<R>(msg)));
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const w = this.workers.find((x) => x.available && !x.exited && !x.busy);
+      if (!w) return;
+      const task = this.queue.shift()!;
+      w.busy = true;
+      w.call(task.msg, task.transfer).then(task.resolve, task.reject).finally(() => {
+        w.busy = false;
+        this.pump();
+      });
+    }
+  }
+
+  private async spawn(): Promise<PoolWorker> {
+    const w = new PoolWorker(this.nextIndex++, this.opts.entry, this.opts.workerData);
+    this.workers.push(w);
+    const exited = new Promise<never>((_, reject) => {
+      w.worker.once('exit', (code) => {
+        w.exited = true;
+        const i = this.workers.indexOf(w);
+        if (i >= 0) this.workers.splice(i, 1);
+        const cause = w.lastError ? `: ${w.lastError.message}` : '';
+        const err = (kind: string) =>
+          new WorkerCrashedError(`inference worker ${w.index} exited (code ${code}${cause}) while running '${kind}'; the request was not completed`);
+        w.failAll(err);
+        reject(new WorkerCrashedError(`inference worker ${w.index} exited during start (code ${code}${cause})`));
+        // A worker that dies before it served is retried by whoever awaited its start.
+        if (!this.closing && w.available) this.onCrash(w, code);
+      });
+    });
+    exited.catch(() => {});
+    try {
+      await Promise.race([this.opts.init ? this.opts.init(w) : Promise.resolve(), exited]);
+    } catch (e) {
+      if (!w.exited) await w.worker.terminate();
+      throw e;
+    }
+    if (w.exited) throw new WorkerCrashedError(`inference worker ${w.index} exited during start`);
+    w.available = true;
+    this.pump();
+    return w;
+  }
+
+  private onCrash(w: PoolWorker, code: number): void {
+    this.crashes++;
+    this.opts.logger.error({ worker: w.index, exitCode: code, err: w.lastError?.message }, 'inference worker died; starting a replacement');
+    this.respawn(this.respawnDelayMs);
+  }
+
+  private respawn(delayMs: number): void {
+    if (this.closing) return;
+    this.spawn().catch((e: Error) => {
+      if (this.closing) return;
+      this.opts.logger.error({ err: e.message, retryInMs: delayMs }, 'replacement inference worker failed to start');
+      if (this.liveCount() === 0) {
+        // Nobody can take the queued tasks: fail them now rather than let callers hang.
+        for (const t of this.queue.splice(0)) t.reject(new WorkerCrashedError(`no inference worker is running: ${e.message}`));
+      }
+      setTimeout(() => this.respawn(Math.min(delayMs * 2, 30_000)), delayMs).unref();
+    });
+  }
+
+  /** Stop every worker; queued tasks are rejected (drain the engine first to finish them). */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.queue.splice(0)) t.reject(new WorkerCrashedError('worker pool closed'));
+    const all = [...this.workers];
+    await Promise.all(all.map((w) => w.worker.terminate()));
+    for (const w of all) w.failAll(() => new WorkerCrashedError('worker pool closed'));
+  }
+}
