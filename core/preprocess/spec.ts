@@ -39,6 +39,9 @@ export const PreprocessSpecSchema = z
   })
   .strict()
   .superRefine((s, ctx) => {
+    if (s.intensity.kind === 'range' && !(s.intensity.high > s.intensity.low)) {
+      ctx.addIssue({ code: 'custom', path: ['intensity', 'high'], message: 'range intensity needs high > low' });
+    }
     if (s.normalize) {
       const n = s.normalize.mean.length;
       if (n !== s.normalize.std.length || (n !== 1 && n !== s.channels)) {

@@ -1,0 +1,158 @@
+import type { ResizeMethod } from './spec.ts';
+
+/**
+ * Separable resampling of single-channel float32 images with pixel-centre alignment
+ * (output pixel j samples input coordinate (j + 0.5) * in/out - 0.5, as PIL, OpenCV and
+ * PyTorch's align_corners=false do). When shrinking, the kernel is widened by the scale factor
+ * (antialiasing, like PIL and torchvision's antialias=true); when enlarging it is the plain
+ * interpolation kernel. Taps falling outside the image are dropped and the remaining weights
+ * renormalised, which equals edge clamping for bilinear.
+ *
+ * Why not libvips: sharp casts single-band float pipelines to 16-bit on output, and libvips'
+ * upsampling is not pixel-centre aligned (measured: 0.25 input px shift at 2x), which would
+ * shift a mask resampled back to the original grid.
+ */
+
+interface KernelDef {
+  support: number;
+  fn: (x: number) => number;
+}
+
+const KERNELS: Record<Exclude<ResizeMethod, 'nearest'>, KernelDef> = {
+  bilinear: { support: 1, fn: (x) => (x < 0 ? -x : x) < 1 ? 1 - (x < 0 ? -x : x) : 0 },
+  // Keys cubic convolution with a = -0.5 (Catmull-Rom), as PIL and libvips use.
+  bicubic: {
+    support: 2,
+    fn: (x) => {
+      const a = -0.5;
+      const t = x < 0 ? -x : x;
+      if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+      if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
+      return 0;
+    },
+  },
+  lanczos3: {
+    support: 3,
+    fn: (x) => {
+      if (x === 0) return 1;
+      if (x <= -3 || x >= 3) return 0;
+      const px = Math.PI * x;
+      return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
+    },
+  },
+};
+
+/** Per-output-index taps for one axis: first input index, count, and weights at a fixed stride. */
+interface AxisPlan {
+  start: Int32Array;
+  count: Int32Array;
+  weights: Float64Array;
+  stride: number;
+}
+
+const planCache = new Map<string, AxisPlan>();
+
+function axisPlan(inSize: number, outSize: number, method: ResizeMethod): AxisPlan {
+  const key = `${method}:${inSize}:${outSize}`;
+  const cached = planCache.get(key);
+  if (cached) return cached;
+  const scale = inSize / outSize;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  let plan: AxisPlan;
+  if (method === 'nearest') {
+    // floor((j + 0.5) * scale): the input pixel whose area contains the output pixel's centre.
+    const weights = new Float64Array(outSize).fill(1);
+    for (let j = 0; j < outSize; j++) {
+      start[j] = Math.min(inSize - 1, Math.floor((j + 0.5) * scale));
+      count[j] = 1;
+    }
+    plan = { start, count, weights, stride: 1 };
+  } else {
+    const k = KERNELS[method];
+    const filterScale = Math.max(scale, 1);
+    const support = k.support * filterScale;
+    const stride = Math.ceil(support) * 2 + 1;
+    const weights = new Float64Array(outSize * stride);
+    for (let j = 0; j < outSize; j++) {
+      const centre = (j + 0.5) * scale;
+      const lo = Math.max(0, Math.floor(centre - support));
+      const hi = Math.min(inSize, Math.ceil(centre + support));
+      let sum = 0;
+      let n = 0;
+      for (let i = lo; i < hi && n < stride; i++, n++) {
+        const w = k.fn((i + 0.5 - centre) / filterScale);
+        weights[j * stride + n] = w;
+        sum += w;
+      }
+      // Trim zero-weight taps at both ends so the inner loops stay short.
+      let first = 0;
+      while (first < n - 1 && weights[j * stride + first] === 0) first++;
+      let last = n - 1;
+      while (last > first && weights[j * stride + last] === 0) last--;
+      const m = last - first + 1;
+      for (let t = 0; t < m; t++) weights[j * stride + t] = weights[j * stride + first + t] / (sum === 0 ? 1 : sum);
+      for (let t = m; t < stride; t++) weights[j * stride + t] = 0;
+      start[j] = lo + first;
+      count[j] = m;
+    }
+    plan = { start, count, weights, stride };
+  }
+  if (planCache.size > 64) planCache.clear();
+  planCache.set(key, plan);
+  return plan;
+}
+
+/** Resample a row-major single-channel image. Returns a new array; the input is not modified. */
+export function resampleFloat32(
+  src: Float32Array,
+  inH: number,
+  inW: number,
+  outH: number,
+  outW: number,
+  method: ResizeMethod,
+): Float32Array {
+  if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
+  if (inH === outH && inW === outW) return src.slice();
+  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return new Float32Array(outH * outW);
+
+  // Horizontal pass: inH x outW.
+  let tmp: Float32Array;
+  if (inW === outW) {
+    tmp = src;
+  } else {
+    tmp = new Float32Array(inH * outW);
+    const p = axisPlan(inW, outW, method);
+    for (let y = 0; y < inH; y++) {
+      const rowIn = y * inW;
+      const rowOut = y * outW;
+      for (let x = 0; x < outW; x++) {
+        const s = rowIn + p.start[x];
+        const n = p.count[x];
+        const wo = x * p.stride;
+        let acc = 0;
+        for (let t = 0; t < n; t++) acc += src[s + t] * p.weights[wo + t];
+        tmp[rowOut + x] = acc;
+      }
+    }
+  }
+  if (inH === outH) return tmp === src ? src.slice() : tmp;
+
+  // Vertical pass: accumulate whole rows so memory is read sequentially.
+  const out = new Float32Array(outH * outW);
+  const acc = new Float64Array(outW);
+  const p = axisPlan(inH, outH, method);
+  for (let y = 0; y < outH; y++) {
+    acc.fill(0);
+    const n = p.count[y];
+    const wo = y * p.stride;
+    for (let t = 0; t < n; t++) {
+      const w = p.weights[wo + t];
+      const row = (p.start[y] + t) * outW;
+      for (let x = 0; x < outW; x++) acc[x] += tmp[row + x] * w;
+    }
+    const o = y * outW;
+    for (let x = 0; x < outW; x++) out[o + x] = acc[x];
+  }
+  return out;
+}

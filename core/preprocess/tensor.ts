@@ -1,0 +1,61 @@
+import type { DecodedImage } from '../dicom/types.ts';
+import { PreprocessError } from './errors.ts';
+import { applyIntensity } from './intensity.ts';
+import { resampleFloat32 } from './resample.ts';
+import type { PreprocessSpec } from './spec.ts';
+import { parsePreprocessSpec } from './validate.ts';
+
+function checkImage(image: DecodedImage): void {
+  const { rows, columns, pixels } = image;
+  if (!Number.isInteger(rows) || !Number.isInteger(columns) || rows <= 0 || columns <= 0) {
+    throw new PreprocessError('INVALID_IMAGE', `image size must be positive integers, got ${rows}x${columns}`);
+  }
+  if (!(pixels instanceof Float32Array) || pixels.length !== rows * columns) {
+    throw new PreprocessError('INVALID_IMAGE', `image has ${pixels?.length} pixel values, expected ${rows}x${columns}=${rows * columns}`);
+  }
+}
+
+/**
+ * The one preprocessing path shared by trainer and service: a decoded frame -> C*H*W float32
+ * (the caller stacks a batch). Order, fixed by the spec:
+ *   1. intensity -> [0, 1] clamped;
+ *   2. resize to size.height x size.width (pixel-centre aligned, antialiased when shrinking;
+ *      clamped to [0, 1] again since bicubic/lanczos3 overshoot);
+ *   3. optional (x - mean[c]) / std[c];
+ *   4. replicate to `channels`.
+ * Deterministic: the same image and spec give bit-identical output.
+ */
+export async function toTensor(image: DecodedImage, spec: PreprocessSpec): Promise<Float32Array> {
+  return toTensorSync(image, spec);
+}
+
+/** Synchronous form of toTensor (pure JS, no native work), for loops that batch many images. */
+export function toTensorSync(image: DecodedImage, specInput: PreprocessSpec): Float32Array {
+  const spec = parsePreprocessSpec(specInput);
+  checkImage(image);
+  const { height: H, width: W } = spec.size;
+  const unit = applyIntensity(image, spec.intensity);
+  const resized = resampleFloat32(unit, image.rows, image.columns, H, W, spec.resize);
+  if (spec.resize === 'bicubic' || spec.resize === 'lanczos3') {
+    for (let i = 0; i < resized.length; i++) {
+      const v = resized[i];
+      if (v < 0) resized[i] = 0;
+      else if (v > 1) resized[i] = 1;
+    }
+  }
+  const C = spec.channels;
+  const plane = H * W;
+  const out = new Float32Array(C * plane);
+  for (let c = 0; c < C; c++) {
+    const o = c * plane;
+    if (spec.normalize) {
+      const k = spec.normalize.mean.length === 1 ? 0 : c;
+      const mean = spec.normalize.mean[k]!;
+      const inv = 1 / spec.normalize.std[k]!;
+      for (let i = 0; i < plane; i++) out[o + i] = (resized[i] - mean) * inv;
+    } else {
+      out.set(resized, o);
+    }
+  }
+  return out;
+}
