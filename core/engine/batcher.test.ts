@@ -144,6 +144,28 @@ test('a request larger than the whole queue is admitted only into an empty queue
   assert.equal(b.depth(), 0);
 });
 
+test('an item of size 2 (a TTA pair) is never split across batches', async () => {
+  const clock = new FakeClock();
+  const r = manualRunner();
+  const infos: number[] = [];
+  const run = (key: string, items: number[], info: { images: number }) => {
+    infos.push(info.images);
+    return r.run(key, items);
+  };
+  const b = new Batcher<number, string>({ maxBatch: 3, maxDelayMs: 5, maxQueue: 100, maxConcurrent: 1, run, clock });
+  void b.submit('m', 1, undefined, 2);
+  void b.submit('m', 2, undefined, 2);
+  assert.equal(b.depth(), 2, 'depth counts images; 2 + 2 > 3, so the first pair already left alone');
+  void b.submit('m', 3, undefined, 1);
+  await settle();
+  assert.deepEqual(r.calls.map((c) => c.items), [[1]]);
+  assert.equal(b.depth(), 3);
+  r.calls[0]!.done();
+  await settle();
+  assert.deepEqual(r.calls.map((c) => c.items), [[1], [2, 3]]);
+  assert.deepEqual(infos, [2, 3]);
+});
+
 test('a failing batch rejects each of its items, and the batcher goes on', async () => {
   const clock = new FakeClock();
   const r = manualRunner();

@@ -23,6 +23,8 @@ export const systemClock: Clock = {
 
 export interface BatchInfo {
   key: string;
+  /** Images in the batch (sum of item sizes). */
+  images: number;
   /** When each item was enqueued (clock ms), in item order. */
   enqueuedAt: number[];
   /** When the batch was dispatched (clock ms). */
@@ -46,9 +48,29 @@ export interface BatcherOptions<T, R> {
 
 interface Entry<T, R> {
   item: T;
+  /** Images this item puts into the batch (2 for a request with its flipped TTA twin). */
+  size: number;
   enqueuedAt: number;
   resolve: (r: R) => void;
   reject: (e: Error) => void;
+}
+
+function groupSize(g: ReadonlyArray<{ size: number }>): number {
+  let n = 0;
+  for (const e of g) n += e.size;
+  return n;
+}
+
+/** How many leading entries fit in `limit` images; at least one, so an oversized item still runs. */
+function takeCount(g: ReadonlyArray<{ size: number }>, limit: number): number {
+  let n = 0;
+  let k = 0;
+  for (const e of g) {
+    if (k > 0 && n + e.size > limit) break;
+    n += e.size;
+    k++;
+  }
+  return k;
 }
 
 /** Slots admitted by `reserve`; each `submit` consumes one, `release` returns the rest. */
@@ -60,9 +82,9 @@ export class Reservation {
   ) {
     this.remaining = n;
   }
-  consume(): void {
-    if (this.remaining <= 0) throw new Error('reservation already used up');
-    this.remaining--;
+  consume(n = 1): void {
+    if (this.remaining < n) throw new Error(`reservation holds ${this.remaining} slot(s), ${n} requested`);
+    this.remaining -= n;
   }
   /** Give back what was not submitted (e.g. decoding failed). Idempotent. */
   release(): void {
@@ -130,20 +152,23 @@ export class Batcher<T, R> {
     this.notifyIdle();
   }
 
-  /** Queue one item; resolves with its result once its batch ran. Without a reservation, admits it here. */
-  submit(key: string, item: T, reservation?: Reservation): Promise<R> {
+  /**
+   * Queue one item of `size` images (kept together in one batch); resolves with its result once its
+   * batch ran. Without a reservation, admits it here.
+   */
+  submit(key: string, item: T, reservation?: Reservation, size = 1): Promise<R> {
     if (reservation) {
-      reservation.consume();
-      this.reserved--;
+      reservation.consume(size);
+      this.reserved -= size;
     } else {
-      this.reserve(1);
-      this.reserved--;
+      this.reserve(size);
+      this.reserved -= size;
     }
-    this.queued++;
+    this.queued += size;
     return new Promise<R>((resolve, reject) => {
       let g = this.groups.get(key);
       if (!g) this.groups.set(key, (g = []));
-      g.push({ item, enqueuedAt: this.clock.now(), resolve, reject });
+      g.push({ item, size, enqueuedAt: this.clock.now(), resolve, reject });
       this.opts.onDepth?.(this.depth());
       this.pump();
     });
@@ -172,7 +197,7 @@ export class Batcher<T, R> {
     for (const [key, g] of this.groups) {
       const head = g[0];
       if (!head) continue;
-      const ready = this.flushing || g.length >= this.limit(key) || now - head.enqueuedAt >= this.opts.maxDelayMs;
+      const ready = this.flushing || groupSize(g) >= this.limit(key) || now - head.enqueuedAt >= this.opts.maxDelayMs;
       if (ready && head.enqueuedAt < bestAt) {
         best = key;
         bestAt = head.enqueuedAt;
@@ -187,7 +212,7 @@ export class Batcher<T, R> {
       const key = this.pickReady(now);
       if (key === undefined) break;
       const g = this.groups.get(key)!;
-      const batch = g.splice(0, this.limit(key));
+      const batch = g.splice(0, takeCount(g, this.limit(key)));
       if (g.length === 0) this.groups.delete(key);
       this.dispatch(key, batch, now);
     }
@@ -195,10 +220,11 @@ export class Batcher<T, R> {
   }
 
   private dispatch(key: string, batch: Entry<T, R>[], now: number): void {
-    this.queued -= batch.length;
+    const images = groupSize(batch);
+    this.queued -= images;
     this.running++;
     this.opts.onDepth?.(this.depth());
-    const info: BatchInfo = { key, enqueuedAt: batch.map((e) => e.enqueuedAt), dispatchedAt: now };
+    const info: BatchInfo = { key, images, enqueuedAt: batch.map((e) => e.enqueuedAt), dispatchedAt: now };
     const started = this.clock.now();
     let out: Promise<R[]>;
     try {
@@ -211,7 +237,7 @@ export class Batcher<T, R> {
         if (!Array.isArray(results) || results.length !== batch.length) {
           throw new Error(`batch runner returned ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} items`);
         }
-        const s = (this.clock.now() - started) / 1000 / batch.length;
+        const s = (this.clock.now() - started) / 1000 / images;
         this.secondsPerItem = this.secondsPerItem ? 0.8 * this.secondsPerItem + 0.2 * s : s;
         batch.forEach((e, i) => e.resolve(results[i]!));
       })

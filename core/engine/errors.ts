@@ -4,6 +4,8 @@
  * NotReadyError -> 503, WorkerCrashedError / InferenceError -> 500. DicomError from core/dicom passes
  * through the engine untouched.
  */
+import type { ModelManifest } from '../manifest.ts';
+
 export type EngineErrorCode =
   | 'MODEL_NOT_FOUND'
   | 'OVERLOADED'
@@ -79,9 +81,12 @@ export class InferenceError extends EngineError {
 /** A model version in the repository cannot be served (manifest, checksum, files, IO mismatch). */
 export class ModelInvalidError extends EngineError {
   readonly model: string;
-  constructor(model: string, message: string) {
+  /** The manifest, when it parsed (e.g. a checksum or IO mismatch), so listings can still show it. */
+  readonly manifest: ModelManifest | undefined;
+  constructor(model: string, message: string, manifest?: ModelManifest) {
     super('MODEL_INVALID', message);
     this.name = 'ModelInvalidError';
     this.model = model;
+    this.manifest = manifest;
   }
 }

@@ -100,26 +100,27 @@ export async function readModelVersion(root: string, name: string, version: stri
     throw new ModelInvalidError(key, (e as Error).message);
   }
   if (manifest.name !== name) {
-    throw new ModelInvalidError(key, `${key}: manifest name '${manifest.name}' does not match directory '${name}'`);
+    throw new ModelInvalidError(key, `${key}: manifest name '${manifest.name}' does not match directory '${name}'`, manifest);
   }
   if (manifest.version !== version) {
-    throw new ModelInvalidError(key, `${key}: manifest version '${manifest.version}' does not match directory '${version}'`);
+    throw new ModelInvalidError(key, `${key}: manifest version '${manifest.version}' does not match directory '${version}'`, manifest);
   }
   const onnxPath = resolve(dir, manifest.onnx.file);
   if (!onnxPath.startsWith(dir + '/')) {
-    throw new ModelInvalidError(key, `${key}: onnx.file '${manifest.onnx.file}' points outside the version directory`);
+    throw new ModelInvalidError(key, `${key}: onnx.file '${manifest.onnx.file}' points outside the version directory`, manifest);
   }
   try {
     const st = await stat(onnxPath);
     if (!st.isFile()) throw new Error('not a file');
   } catch {
-    throw new ModelInvalidError(key, `${key}: missing ONNX file ${manifest.onnx.file}`);
+    throw new ModelInvalidError(key, `${key}: missing ONNX file ${manifest.onnx.file}`, manifest);
   }
   const actual = await sha256File(onnxPath);
   if (actual !== manifest.onnx.sha256) {
     throw new ModelInvalidError(
       key,
       `${key}: sha256 mismatch for ${manifest.onnx.file}: manifest ${manifest.onnx.sha256.slice(0, 12)}…, file ${actual.slice(0, 12)}…`,
+      manifest,
     );
   }
   return { name, version, key, dir, onnxPath, manifest };

@@ -22,7 +22,7 @@ test('runs tasks on workers, transfers buffers, and rebuilds typed errors', asyn
   try {
     assert.equal(inits, 2);
     assert.equal(pool.liveCount(), 2);
-    assert.deepEqual(await pool.run({ type: 'echo', value: { a: 1 } } as { type: string }), { a: 1 });
+    assert.deepEqual(await pool.run({ type: 'echo', value: { a: 1 } }), { a: 1 });
 
     const data = new Float32Array([1, 2, 3]);
     const out = await pool.run<Float32Array>({ type: 'double', data } as { type: string }, [data.buffer]);
@@ -43,7 +43,7 @@ test('runs tasks on workers, transfers buffers, and rebuilds typed errors', asyn
 test('queues tasks beyond the pool size and uses every worker', async () => {
   const pool = await WorkerPool.start({ size: 2, entry, logger });
   try {
-    const tasks = Array.from({ length: 5 }, (_, i) => pool.run({ type: 'sleep', ms: 30, value: i } as { type: string }));
+    const tasks = Array.from({ length: 5 }, (_, i) => pool.run({ type: 'sleep', ms: 30, value: i }));
     // Two run at once, three wait in the pool queue.
     assert.equal(pool.idleCount(), 0);
     assert.equal(pool.queued(), 3);
@@ -67,8 +67,8 @@ test('a worker that dies fails its in-flight task with WorkerCrashedError and is
     },
   });
   try {
-    const slow = pool.run({ type: 'sleep', ms: 200, value: 'survivor' } as { type: string });
-    await assert.rejects(pool.run({ type: 'exit', code: 3 } as { type: string }), (e: unknown) => {
+    const slow = pool.run({ type: 'sleep', ms: 200, value: 'survivor' });
+    await assert.rejects(pool.run({ type: 'exit', code: 3 }), (e: unknown) => {
       assert.ok(e instanceof WorkerCrashedError);
       assert.match(e.message, /exited \(code 3\)/);
       return true;
@@ -79,7 +79,7 @@ test('a worker that dies fails its in-flight task with WorkerCrashedError and is
     assert.equal(pool.liveCount(), 2);
     assert.equal(inits, 3);
     assert.equal(pool.crashCount(), 1);
-    assert.deepEqual(await Promise.all([pool.run({ type: 'echo', value: 1 } as { type: string }), pool.run({ type: 'echo', value: 2 } as { type: string })]), [1, 2]);
+    assert.deepEqual(await Promise.all([pool.run({ type: 'echo', value: 1 }), pool.run({ type: 'echo', value: 2 })]), [1, 2]);
   } finally {
     await pool.close();
   }
@@ -87,10 +87,10 @@ test('a worker that dies fails its in-flight task with WorkerCrashedError and is
 
 test('a terminated worker rejects everything it held, then close() rejects the queue', async () => {
   const pool = await WorkerPool.start({ size: 1, entry, logger, respawnDelayMs: 10 });
-  const inflight = pool.run({ type: 'sleep', ms: 1000 } as { type: string });
+  const inflight = pool.run({ type: 'sleep', ms: 1000 });
   await new Promise((r) => setTimeout(r, 20));
   await pool.members()[0]!.worker.terminate();
   await assert.rejects(inflight, WorkerCrashedError);
   await pool.close();
-  await assert.rejects(pool.run({ type: 'echo', value: 1 } as { type: string }), WorkerCrashedError);
+  await assert.rejects(pool.run({ type: 'echo', value: 1 }), WorkerCrashedError);
 });

@@ -82,7 +82,7 @@ export class PoolWorker {
     });
   }
 
-  call<R>(msg: { type: string }, transfer: TransferListItem[] = []): Promise<R> {
+  call<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = []): Promise<R> {
     if (this.exited) return Promise.reject(new WorkerCrashedError(`worker ${this.index} has exited`));
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
@@ -162,7 +162,7 @@ export class WorkerPool {
     return this.workers.filter((w) => !w.exited);
   }
 
-  run<R>(msg: { type: string }, transfer: TransferListItem[] = []): Promise<R> {
+  run<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = []): Promise<R> {
     if (this.closing) return Promise.reject(new WorkerCrashedError('worker pool is closed'));
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ msg, transfer, resolve: resolve as (v: unknown) => void, reject });
@@ -171,7 +171,7 @@ export class WorkerPool {
   }
 
   /** Send to every live worker (including one still initialising: its messages are answered in order). */
-  broadcast<R>(msg: { type: string }): Promise<R[]> {
+  broadcast<R, M extends { type: string } = { type: string }>(msg: M): Promise<R[]> {
     const targets = this.workers.filter((w) => !w.exited);
     return Promise.all(targets.map((w) => w.call<R>(msg)));
   }

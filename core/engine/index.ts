@@ -1,0 +1,14 @@
+export { Engine, type EngineConfig, type EngineObserver, type ModelInfo, type SegmentRequest, type SegmentResult, type ReloadResult } from './engine.ts';
+export {
+  EngineError,
+  ModelNotFoundError,
+  OverloadedError,
+  NotReadyError,
+  InvalidRequestError,
+  WorkerCrashedError,
+  InferenceError,
+  ModelInvalidError,
+  type EngineErrorCode,
+} from './errors.ts';
+export { parseModelRef, compareVersions, listRepository, readModelVersion, checkSessionIo } from './repository.ts';
+export { planThreads, type Provider } from './session-factory.ts';

@@ -1,0 +1,103 @@
+/** Messages between the engine (main thread) and inference-worker.ts, and what each returns. */
+import type { ModelManifest } from '../manifest.ts';
+import type { PreprocessSpec } from '../preprocess/spec.ts';
+import type { Provider, SessionConfig } from './session-factory.ts';
+
+export interface InferenceWorkerData {
+  session: SessionConfig;
+}
+
+export interface LoadMsg {
+  type: 'load';
+  key: string;
+  onnxPath: string;
+  manifest: ModelManifest;
+  /** Batch sizes to run once each before the model counts as loaded (e.g. 1 and maxBatch). */
+  warmupBatches: number[];
+}
+export interface LoadResult {
+  key: string;
+  provider: Provider;
+  fallbackReason?: string;
+  loadMs: number;
+  warmupMs: number;
+}
+
+export interface UnloadMsg {
+  type: 'unload';
+  key: string;
+}
+
+export interface PrepareMsg {
+  type: 'prepare';
+  dicom: Uint8Array;
+  frame?: number;
+  maxPixels: number;
+  spec: PreprocessSpec;
+  /** Also return the horizontally flipped tensor (TTA). */
+  tta: boolean;
+}
+
+/** Non-identifying image facts returned to clients. */
+export interface ImageMeta {
+  rows: number;
+  columns: number;
+  frame: number;
+  numberOfFrames: number;
+  transferSyntaxUid: string;
+  transferSyntaxName: string;
+  sopInstanceUid: string | null;
+  modality: string | null;
+}
+
+export interface PrepareResult {
+  image: ImageMeta;
+  /** C x H x W model input; with TTA, [original, flipped]. Transferred. */
+  tensors: Float32Array[];
+  decodeMs: number;
+  preprocessMs: number;
+}
+
+export interface InferEntry {
+  /** 1 image, or 2 (original, flipped) for TTA: always in the same batch. */
+  tensors: Float32Array[];
+  rows: number;
+  cols: number;
+  threshold: number;
+  minArea: number;
+}
+
+export interface InferMsg {
+  type: 'infer';
+  key: string;
+  entries: InferEntry[];
+}
+
+export interface WireMask {
+  label: string;
+  rows: number;
+  cols: number;
+  data: Uint8Array;
+  area: number;
+  bbox: [number, number, number, number] | null;
+  empty: boolean;
+  threshold: number;
+  minArea: number;
+}
+
+export interface InferResult {
+  /** Epoch ms (performance.timeOrigin + now) when the worker started this batch. */
+  startedAt: number;
+  /** session.run time for the whole batch (all chunks). */
+  runMs: number;
+  images: number;
+  provider: Provider;
+  entries: Array<{ masks: WireMask[]; postprocessMs: number }>;
+}
+
+export type WorkerMsg = LoadMsg | UnloadMsg | PrepareMsg | InferMsg;
+
+/** Milliseconds since the epoch, comparable across threads (performance.now() is per thread). */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
