@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMask } from '../mask.ts';
+import { averageWithUnflipped, hflipCHW, maskStats, probabilitiesToMasks, sigmoidInPlace } from './postprocess.ts';
+
+test('sigmoid maps logits to probabilities', () => {
+  const x = sigmoidInPlace(new Float32Array([0, 100, -100, Math.log(3)]));
+  assert.equal(x[0], 0.5);
+  assert.ok(x[1]! > 0.999 && x[2]! < 0.001);
+  assert.ok(Math.abs(x[3]! - 0.75) < 1e-6);
+});
+
+test('hflip mirrors each row of every channel; un-flipped averaging restores alignment', () => {
+  // 2 channels, 2 rows, 3 columns
+  const t = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  assert.deepEqual(Array.from(hflipCHW(t, 2, 2, 3)), [3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10]);
+  // A model that is exactly flip-equivariant: its output on the flipped image is the flipped output.
+  const probs = new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
+  const flippedOut = hflipCHW(probs, 1, 2, 3);
+  const avg = averageWithUnflipped(probs.slice(), flippedOut, 1, 2, 3);
+  for (let i = 0; i < 6; i++) assert.ok(Math.abs(avg[i]! - probs[i]!) < 1e-7);
+  // And a non-equivariant one averages position by position.
+  const a = averageWithUnflipped(new Float32Array([1, 0, 0]), new Float32Array([1, 0, 0]), 1, 1, 3);
+  assert.deepEqual(Array.from(a), [0.5, 0, 0.5]);
+});
+
+test('maskStats: area and [x, y, width, height], null when empty', () => {
+  const m = createMask(4, 5);
+  assert.deepEqual(maskStats(m), { area: 0, bbox: null });
+  m.data[1 * 5 + 2] = 1;
+  m.data[3 * 5 + 4] = 1;
+  assert.deepEqual(maskStats(m), { area: 2, bbox: [2, 1, 3, 3] });
+});
+
+test('probabilitiesToMasks resizes to the original grid, labels each channel and gates small masks', async () => {
+  // 2 channels at 4x4: channel 0 has a 2x2 blob (-> 4x4 = 16 px at 8x8), channel 1 one pixel (-> ~4 px).
+  const probs = new Float32Array(32);
+  for (const [r, c] of [[1, 1], [1, 2], [2, 1], [2, 2]]) probs[r! * 4 + c!] = 1;
+  probs[16 + 0] = 1;
+  const masks = await probabilitiesToMasks(probs, { channels: 2, height: 4, width: 4, rows: 8, cols: 8, labels: ['a', 'b'], threshold: 0.5, minArea: 10 });
+  assert.deepEqual(masks.map((m) => m.label), ['a', 'b']);
+  const [a, b] = masks;
+  assert.equal(a!.mask.rows, 8);
+  assert.equal(a!.mask.cols, 8);
+  assert.equal(a!.empty, false);
+  assert.ok(a!.area >= 10, `blob survives the gate (area ${a!.area})`);
+  assert.deepEqual(maskStats(a!.mask), { area: a!.area, bbox: a!.bbox });
+  // Channel b is positive but below minArea: reported empty, mask zeroed.
+  assert.equal(b!.empty, true);
+  assert.equal(b!.area, 0);
+  assert.equal(b!.bbox, null);
+  assert.ok(b!.mask.data.every((v) => v === 0));
+  assert.equal(b!.minArea, 10);
+  const ungated = await probabilitiesToMasks(probs, { channels: 2, height: 4, width: 4, rows: 8, cols: 8, labels: ['a', 'b'], threshold: 0.5, minArea: 0 });
+  assert.ok(ungated[1]!.area > 0 && ungated[1]!.area < 10);
+});
