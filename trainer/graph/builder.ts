@@ -198,6 +198,15 @@ export class Graph {
     return this.op(op, inputs, attrs, name ? { outputs: [name] } : {})[0]!;
   }
 
+  /** Gives an existing node one more output (e.g. MaxPool's Indices, wanted only by its gradient). */
+  addNodeOutput(node: Node, dtype: DType, shape: Shape, prefix = 'extra'): Value {
+    const name = this.claim(this.uniqueName(prefix));
+    node.outputs.push(name);
+    const v: Value = { name, dtype, shape: [...shape] };
+    this.values.set(name, v);
+    return v;
+  }
+
   /** Marks a value as a graph output, renaming it first when `as` is given. */
   output(v: Value, as?: string): Value {
     let out = v;

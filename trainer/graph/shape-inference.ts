@@ -195,7 +195,7 @@ export function inferOutputs(g: Graph, op: string, inputs: readonly (Value | nul
       const shape = [...x.shape];
       axes.forEach((a, i) => {
         const d = shape[a]!;
-        shape[a] = typeof d === 'number' ? d + pads[i]! + pads[i + axes.length]! : `${d}_p`;
+        shape[a] = typeof d === 'number' ? d + pads[i]! + pads[i + axes.length]! : pads[i] === 0 && pads[i + axes.length] === 0 ? d : `${d}_p`;
       });
       return [{ dtype: x.dtype, shape }];
     }

@@ -1,0 +1,157 @@
+import type { GradContext, GradRule } from '../autodiff.ts';
+import type { Attrs, Value } from '../builder.ts';
+import { attr, GraphError } from '../builder.ts';
+
+interface ConvGeometry {
+  kernel: number[];
+  strides: number[];
+  pads: number[];
+  dilations: number[];
+}
+
+function geometry(node: { op: string; attrs: Attrs }, w: Value): ConvGeometry {
+  const ints = (name: string, dflt: number[]) => {
+    const a = node.attrs[name];
+    return a && a.kind === 'ints' ? [...a.value] : dflt;
+  };
+  const sp = w.shape.length - 2;
+  const kernel = ints(
+    'kernel_shape',
+    w.shape.slice(2).map((d) => {
+      if (typeof d !== 'number') throw new GraphError(`${node.op}: kernel dims must be static`);
+      return d;
+    }),
+  );
+  const group = node.attrs['group'];
+  if (group && group.kind === 'int' && group.value !== 1) throw new GraphError(`${node.op} gradient: group != 1 is not supported`);
+  return { kernel, strides: ints('strides', Array(sp).fill(1)), pads: ints('pads', Array(2 * sp).fill(0)), dilations: ints('dilations', Array(sp).fill(1)) };
+}
+
+function staticDims(v: Value, from: number, what: string): number[] {
+  return v.shape.slice(from).map((d) => {
+    if (typeof d !== 'number') throw new GraphError(`${what}: spatial dims must be static`);
+    return d;
+  });
+}
+
+/**
+ * dW[co, ci, i, j] = sum over n, a, b of gy[n, co, a, b] * xpad[n, ci, a*s + i*d, b*s + j*d] for a
+ * 2-D convolution x [N, Ci, H, W] -> gy [N, Co, Ho, Wo]; returns [Co, Ci, kh, kw].
+ *
+ * 'conv': one Conv with the batch as the reduction channel (x and gy transposed to [C, N, ...]), gy as a
+ * Ho x Wo kernel dilated by the forward stride; 'matmul': per kernel tap a strided Slice of the padded
+ * input and a batched MatMul against gy, summed over the batch.
+ */
+export function convWeightGrad(c: GradContext, x: Value, gy: Value, geo: ConvGeometry, method: 'conv' | 'matmul'): Value {
+  const g = c.g;
+  const [ci] = staticDims(x, 1, 'conv weight gradient');
+  const [co, ho, wo] = staticDims(gy, 1, 'conv weight gradient') as [number, number, number];
+  const [kh, kw] = geo.kernel as [number, number];
+  const [sh, sw] = geo.strides as [number, number];
+  const [dh, dw] = geo.dilations as [number, number];
+  const [pt, pl, pb, pr] = geo.pads as [number, number, number, number];
+  if (method === 'conv') {
+    const xt = g.transpose(x, [1, 0, 2, 3]);
+    const gyt = g.transpose(gy, [1, 0, 2, 3]);
+    let r = g.op1('Conv', [xt, gyt], {
+      kernel_shape: attr.ints([ho, wo]),
+      strides: attr.ints([dh, dw]),
+      dilations: attr.ints([sh, sw]),
+      pads: attr.ints([pt, pl, pb, pr]),
+    });
+    if (r.shape[2] !== kh || r.shape[3] !== kw) r = g.slice(r, [0, 0], [kh, kw], [2, 3]);
+    return g.transpose(r, [1, 0, 2, 3]);
+  }
+  const xp = pt || pl || pb || pr ? g.op1('Pad', [x, g.int64s([0, 0, pt, pl, 0, 0, pb, pr])]) : x;
+  const p = ho * wo;
+  const gyT = g.transpose(g.reshape(gy, [0, co, p]), [0, 2, 1]); // [N, P, Co]
+  const taps: Value[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const r0 = i * dh;
+      const c0 = j * dw;
+      const xs = g.slice(xp, [r0, c0], [r0 + sh * (ho - 1) + 1, c0 + sw * (wo - 1) + 1], [2, 3], [sh, sw]);
+      const prod = g.matmul(g.reshape(xs, [0, ci!, p]), gyT); // [N, Ci, Co]
+      taps.push(g.reshape(g.reduceSum(prod, [0], false), [ci!, co, 1]));
+    }
+  }
+  const stacked = taps.length === 1 ? taps[0]! : g.concat(taps, 2); // [Ci, Co, K]
+  return g.reshape(g.transpose(stacked, [1, 0, 2]), [co, ci!, kh, kw]);
+}
+
+function biasGrad(c: GradContext, gy: Value): Value {
+  return c.g.reduceSum(gy, [0, ...gy.shape.slice(2).map((_, i) => i + 2)], false);
+}
+
+const convRule: GradRule = (c, node, [x, w, b], [y], [gyIn], needs) => {
+  const g = c.g;
+  if (x!.shape.length !== 4) throw new GraphError('Conv gradient: only 2-D convolutions (NCHW) are supported');
+  const gy = c.materialize(gyIn!, y!);
+  const geo = geometry(node, w!);
+  let gx: Value | null = null;
+  if (needs[0]) {
+    const [h, wd] = staticDims(x!, 2, 'Conv input gradient') as [number, number];
+    const [ho, wo] = staticDims(y!, 2, 'Conv input gradient') as [number, number];
+    const unitStride = geo.strides.every((s) => s === 1);
+    if (c.options.convInputGrad === 'conv' && unitStride) {
+      // Stride 1: correlation of gy with the spatially flipped, in/out-swapped kernel.
+      const [kh, kw] = geo.kernel as [number, number];
+      const [dh, dw] = geo.dilations as [number, number];
+      const flipped = g.slice(g.transpose(w!, [1, 0, 2, 3]), [-1, -1], [-kh - 1, -kw - 1], [2, 3], [-1, -1]);
+      const [pt, pl, pb, pr] = geo.pads as [number, number, number, number];
+      const eh = (kh - 1) * dh;
+      const ew = (kw - 1) * dw;
+      gx = g.op1('Conv', [gy, flipped], {
+        kernel_shape: attr.ints([kh, kw]),
+        dilations: attr.ints([dh, dw]),
+        pads: attr.ints([eh - pt, ew - pl, h - ho + pt, wd - wo + pl]),
+      });
+    } else {
+      // ConvTranspose with the same weights is the adjoint of Conv; output_padding restores sizes
+      // lost to the floor in the forward size formula.
+      const outPad = [h, wd].map((n, i) => {
+        const s = geo.strides[i]!;
+        const k = geo.kernel[i]!;
+        const d = geo.dilations[i]!;
+        const full = s * ([ho, wo][i]! - 1) + (k - 1) * d + 1 - geo.pads[i]! - geo.pads[i + 2]!;
+        return n - full;
+      });
+      gx = g.op1('ConvTranspose', [gy, w!], {
+        kernel_shape: attr.ints(geo.kernel),
+        strides: attr.ints(geo.strides),
+        pads: attr.ints(geo.pads),
+        dilations: attr.ints(geo.dilations),
+        ...(outPad.some((v) => v !== 0) ? { output_padding: attr.ints(outPad) } : {}),
+      });
+    }
+  }
+  const gw = needs[1] ? convWeightGrad(c, x!, gy, geo, c.options.convWeightGrad) : null;
+  const gb = b && needs[2] ? biasGrad(c, gy) : null;
+  return [gx, gw, gb];
+};
+
+const convTransposeRule: GradRule = (c, node, [x, w, b], [y], [gyIn], needs) => {
+  const g = c.g;
+  if (x!.shape.length !== 4) throw new GraphError('ConvTranspose gradient: only 2-D (NCHW) is supported');
+  if (node.attrs['output_shape']) throw new GraphError('ConvTranspose gradient: output_shape is not supported');
+  const gy = c.materialize(gyIn!, y!);
+  const geo = geometry(node, w!);
+  // y = ConvTranspose(x; W) is the adjoint of z -> Conv(z; W) (W as [C_out=Cx, C_in=Cy, k, k]), so
+  // dx = Conv(gy; W) and dW is that Conv's weight gradient with input gy and output gradient x.
+  const gx = needs[0]
+    ? g.op1('Conv', [gy, w!], {
+        kernel_shape: attr.ints(geo.kernel),
+        strides: attr.ints(geo.strides),
+        pads: attr.ints(geo.pads),
+        dilations: attr.ints(geo.dilations),
+      })
+    : null;
+  const gw = needs[1] ? convWeightGrad(c, gy, x!, geo, c.options.convWeightGrad) : null;
+  const gb = b && needs[2] ? biasGrad(c, gy) : null;
+  return [gx, gw, gb];
+};
+
+export const convGradRules: [string, GradRule][] = [
+  ['Conv', convRule],
+  ['ConvTranspose', convTransposeRule],
+];
