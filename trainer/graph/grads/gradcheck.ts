@@ -45,7 +45,7 @@ export async function gradCheck(opts: GradCheckOptions): Promise<GradCheckResult
   const rtol = opts.rtol ?? (dtype === 'float64' ? 1e-6 : 2e-2);
   const atol = opts.atol ?? (dtype === 'float64' ? 1e-8 : 2e-3);
   const rng = new Prng(opts.seed ?? 1234);
-  const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+  const makeArr = (v: ArrayLike<number>): Float32Array | Float64Array => (dtype === 'float64' ? Float64Array.from(v) : Float32Array.from(v));
 
   const g = new Graph('gradcheck');
   const values = opts.inputs.map((i) => g.input(i.name, dtype, i.shape ?? i.dims));
@@ -74,7 +74,7 @@ export async function gradCheck(opts: GradCheckOptions): Promise<GradCheckResult
 
   const data = opts.inputs.map((i) => {
     const n = i.dims.reduce((a, b) => a * b, 1);
-    return i.data ? Arr.from(i.data) : Arr.from({ length: n }, () => rng.normal());
+    return makeArr(i.data ?? Array.from({ length: n }, () => rng.normal()));
   });
   const feeds = () => Object.fromEntries(opts.inputs.map((i, k) => [i.name, new ort.Tensor(dtype, data[k]!, i.dims)]));
   const lossAt = async () => Number((await session.run(feeds(), ['loss']))['loss']!.data[0]);
