@@ -44,7 +44,7 @@ export class Rng {
 }
 
 /** Purposes get distinct streams even for equal (epoch, index). */
-export const Stream = { folds: 1, shuffle: 2, augment: 3, preview: 4, init: 5 } as const;
+export const Stream = { folds: 1, shuffle: 2, augment: 3, preview: 4, init: 5, limit: 6 } as const;
 
 /** A 32-bit seed mixed from a base seed and integers (murmur3-style finaliser per part). */
 export function deriveSeed(base: number, ...parts: number[]): number {

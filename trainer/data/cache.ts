@@ -1,0 +1,268 @@
+/**
+ * On-disk cache of preprocessed samples, so DICOM/PNG decoding and resizing happen once per
+ * (file, spec) and every epoch after the first reads small binary records instead.
+ *
+ * One record per sample at `<dir>/<spec hash>/<key[0..2]>/<key>.rec`, where key hashes the image
+ * path, its mtime and size, the label source (CSV rows or mask file path+mtime+size), the spec hash
+ * and the storage dtype: editing a file, its label or the spec misses the cache; nothing is ever
+ * served stale. Records are written to a temp name and renamed, so a crash leaves no torn record.
+ *
+ * Record: 'UTC1' | u32 header length | JSON header | pad to 8 | image tensor (C*H*W, dtype) |
+ *         model-resolution mask (classes*H*W u8) | deflated original-resolution mask (rows*cols u8).
+ * The original mask is kept for validation at original resolution; deflate makes it ~1 KB.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { toTensor, maskToModel } from '../../core/preprocess/index.ts';
+import type { PreprocessSpec } from '../../core/preprocess/spec.ts';
+import { createMask, maskArea, type Mask } from '../../core/mask.ts';
+import { bytesPerValue, dequantise, quantise, type CacheDtype } from './quantize.ts';
+import type { SampleDecoder, SampleRef } from './types.ts';
+
+const MAGIC = 'UTC1';
+const FORMAT_VERSION = 1;
+
+export interface RecordMeta {
+  channels: number;
+  classes: number;
+  height: number;
+  width: number;
+  dtype: CacheDtype;
+  lo: number;
+  hi: number;
+  origRows: number;
+  origCols: number;
+  hasMask: boolean;
+  /** Mask pixels at original resolution. */
+  area: number;
+  origMaskBytes: number;
+}
+
+/** A sample whose record exists: everything the loaders need without touching the record. */
+export interface PreparedSample extends SampleRef {
+  recordPath: string;
+  meta: RecordMeta;
+}
+
+export interface CachedSample {
+  meta: RecordMeta;
+  /** C*H*W at model resolution, spec without dataset normalisation. */
+  image: Float32Array;
+  /** classes*H*W, 0/1, at model resolution. */
+  mask: Uint8Array;
+  /** Present when asked for. */
+  originalMask?: Mask;
+}
+
+export interface PrepareFailure {
+  ref: SampleRef;
+  message: string;
+}
+
+export interface PrepareResult {
+  prepared: PreparedSample[];
+  failed: PrepareFailure[];
+  hits: number;
+  misses: number;
+}
+
+/** Canonical JSON (sorted keys) so equal specs hash equally whatever their key order. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function specHash(spec: PreprocessSpec): string {
+  return createHash('sha256').update(canonicalJson(spec)).digest('hex');
+}
+
+async function fileSignature(path: string): Promise<string> {
+  const s = await stat(path);
+  return `${resolve(path)}|${s.mtimeMs}|${s.size}`;
+}
+
+export interface TensorCacheOptions {
+  dir: string;
+  /** The spec every record is made with (normalisation excluded; see loader). */
+  spec: PreprocessSpec;
+  dtype: CacheDtype;
+  decode: SampleDecoder;
+  classes?: number;
+}
+
+export class TensorCache {
+  readonly dir: string;
+  readonly spec: PreprocessSpec;
+  readonly dtype: CacheDtype;
+  readonly specHash: string;
+  private readonly decode: SampleDecoder;
+  private readonly classes: number;
+
+  constructor(o: TensorCacheOptions) {
+    if (o.spec.normalize) throw new RangeError('cache records are made without dataset normalisation; pass the spec without `normalize`');
+    this.spec = o.spec;
+    this.dtype = o.dtype;
+    this.decode = o.decode;
+    this.classes = o.classes ?? 1;
+    this.specHash = specHash(o.spec);
+    this.dir = join(o.dir, this.specHash.slice(0, 16));
+  }
+
+  async keyFor(ref: SampleRef): Promise<string> {
+    const label = ref.label.kind === 'rle' ? `rle:${ref.label.encodings.join('|')}` : `file:${await fileSignature(ref.label.path)}`;
+    return createHash('sha256')
+      .update([FORMAT_VERSION, await fileSignature(ref.imagePath), label, this.specHash, this.dtype].join('\n'))
+      .digest('hex');
+  }
+
+  recordPath(key: string): string {
+    return join(this.dir, key.slice(0, 2), `${key}.rec`);
+  }
+
+  /**
+   * Make sure every sample has a record, decoding only the missing ones. A sample that cannot be
+   * read is reported in `failed` (one bad file must not end a 12,000-image run).
+   */
+  async prepare(refs: readonly SampleRef[], o: { concurrency?: number; onProgress?: (done: number, total: number, hit: boolean) => void } = {}): Promise<PrepareResult> {
+    const prepared = new Array<PreparedSample | undefined>(refs.length);
+    const failed: PrepareFailure[] = [];
+    let hits = 0;
+    let misses = 0;
+    let done = 0;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < refs.length) {
+        const i = next++;
+        const ref = refs[i]!;
+        let hit = false;
+        try {
+          const key = await this.keyFor(ref);
+          const path = this.recordPath(key);
+          let meta = await readMeta(path);
+          if (meta) {
+            hit = true;
+            hits++;
+          } else {
+            misses++;
+            meta = await this.build(ref, path);
+          }
+          prepared[i] = { ...ref, recordPath: path, meta };
+        } catch (e) {
+          failed.push({ ref, message: e instanceof Error ? e.message : String(e) });
+        }
+        o.onProgress?.(++done, refs.length, hit);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 2) }, worker));
+    return { prepared: prepared.filter((p): p is PreparedSample => p !== undefined), failed, hits, misses };
+  }
+
+  private async build(ref: SampleRef, path: string): Promise<RecordMeta> {
+    const { image, mask } = await this.decode(ref);
+    if (mask.rows !== image.rows || mask.cols !== image.columns) {
+      throw new Error(`${ref.id}: mask is ${mask.rows}x${mask.cols} but image is ${image.rows}x${image.columns}`);
+    }
+    const tensor = await toTensor(image, this.spec);
+    const small = await maskToModel(mask, this.spec);
+    const { height, width } = this.spec.size;
+    const channels = this.spec.channels;
+    if (tensor.length !== channels * height * width) throw new Error(`${ref.id}: toTensor returned ${tensor.length} values, expected ${channels}x${height}x${width}`);
+    if (small.data.length !== height * width) throw new Error(`${ref.id}: maskToModel returned ${small.rows}x${small.cols}, expected ${height}x${width}`);
+    const q = quantise(tensor, this.dtype);
+    const area = maskArea(mask);
+    const packedMask = deflateRawSync(mask.data, { level: 6 });
+    const meta: RecordMeta = {
+      channels,
+      classes: this.classes,
+      height,
+      width,
+      dtype: this.dtype,
+      lo: q.lo,
+      hi: q.hi,
+      origRows: mask.rows,
+      origCols: mask.cols,
+      hasMask: area > 0,
+      area,
+      origMaskBytes: packedMask.byteLength,
+    };
+    const modelMask = new Uint8Array(this.classes * height * width);
+    modelMask.set(small.data.subarray(0, height * width));
+    const header = Buffer.from(JSON.stringify(meta));
+    const pre = 8 + header.length;
+    const pad = (8 - (pre % 8)) % 8;
+    const head = Buffer.alloc(pre + pad);
+    head.write(MAGIC, 0, 'latin1');
+    head.writeUInt32LE(header.length, 4);
+    header.copy(head, 8);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(tmp, Buffer.concat([head, q.bytes, modelMask, packedMask]));
+    await rename(tmp, path);
+    return meta;
+  }
+
+  /** Read one record (a few hundred KB); the original mask is inflated only when asked for. */
+  async read(p: PreparedSample, o: { originalMask?: boolean } = {}): Promise<CachedSample> {
+    const buf = await readFile(p.recordPath);
+    const { meta, offset } = parseHeader(buf, p.recordPath);
+    const n = meta.channels * meta.height * meta.width;
+    const imgBytes = n * bytesPerValue(meta.dtype);
+    const maskLen = meta.classes * meta.height * meta.width;
+    if (buf.length !== offset + imgBytes + maskLen + meta.origMaskBytes) throw new Error(`cache record ${p.recordPath} is truncated; delete the cache directory`);
+    const image = dequantise(new Uint8Array(buf.buffer, buf.byteOffset + offset, imgBytes), n, meta.dtype, meta.lo, meta.hi);
+    const mask = new Uint8Array(buf.subarray(offset + imgBytes, offset + imgBytes + maskLen));
+    const out: CachedSample = { meta, image, mask };
+    if (o.originalMask) {
+      const raw = inflateRawSync(buf.subarray(offset + imgBytes + maskLen));
+      out.originalMask = createMask(meta.origRows, meta.origCols, new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
+    }
+    return out;
+  }
+}
+
+function parseHeader(buf: Uint8Array, path: string): { meta: RecordMeta; offset: number } {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length < 8 || b.toString('latin1', 0, 4) !== MAGIC) throw new Error(`${path} is not a cache record`);
+  const len = b.readUInt32LE(4);
+  if (b.length < 8 + len) throw new Error(`cache record ${path} is truncated`);
+  const meta = JSON.parse(b.toString('utf8', 8, 8 + len)) as RecordMeta;
+  const pre = 8 + len;
+  return { meta, offset: pre + ((8 - (pre % 8)) % 8) };
+}
+
+/** The header of an existing record, or undefined when there is none (or it is unreadable). */
+async function readMeta(path: string): Promise<RecordMeta | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const first = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(first, 0, first.length, 0);
+    if (bytesRead < 8 || first.toString('latin1', 0, 4) !== MAGIC) return undefined;
+    const len = first.readUInt32LE(4);
+    const head = 8 + len <= bytesRead ? first : Buffer.alloc(8 + len);
+    if (head !== first) await fh.read(head, 0, head.length, 0);
+    const meta = JSON.parse(head.toString('utf8', 8, 8 + len)) as RecordMeta;
+    // A record cut short (disk full, killed copy) is rebuilt rather than trusted.
+    const pre = 8 + len;
+    const expected = pre + ((8 - (pre % 8)) % 8) + meta.channels * meta.height * meta.width * bytesPerValue(meta.dtype) + meta.classes * meta.height * meta.width + meta.origMaskBytes;
+    return (await fh.stat()).size === expected ? meta : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Export into the model repository layout the service reads: <out>/<name>/<version>/model.onnx +
+ * model.json. Nothing is written until the exported graph has been run in a fresh onnxruntime
+ * session and matched the training session's own inference-mode predictions (parity), and the
+ * manifest has validated against the shared schema.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { parseManifest, type ModelManifest } from '../core/manifest.ts';
+import type { PreprocessSpec } from '../core/preprocess/spec.ts';
+import { decodeModel } from './graph/onnx/encode.ts';
+import type { TrainingSession } from './session/types.ts';
+
+export class ParityError extends Error {
+  constructor(
+    message: string,
+    readonly maxAbsDiff: number,
+  ) {
+    super(message);
+    this.name = 'ParityError';
+  }
+}
+
+export interface ParityResult {
+  maxAbsDiff: number;
+  meanAbsDiff: number;
+  images: number;
+  tolerance: number;
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/**
+ * Run `onnx` in a fresh InferenceSession (CPU, as the service's fallback) on `images` and compare
+ * sigmoid(logits) with `session.predict`.
+ */
+export async function checkParity(onnx: Uint8Array, session: TrainingSession, images: Float32Array, n: number, tolerance: number, threads?: number): Promise<ParityResult> {
+  const info = decodeModel(onnx);
+  const input = info.inputs[0]!;
+  const output = info.outputs[0]!;
+  const per = images.length / n;
+  const [, c, h, w] = input.shape as [unknown, number, number, number];
+  if (c * h * w !== per) throw new ParityError(`exported input is ${c}x${h}x${w} but validation images have ${per} values`, Infinity);
+  const ref = await session.predict(images, n);
+  const opts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+  if (threads) opts.intraOpNumThreads = threads;
+  const fresh = await ort.InferenceSession.create(onnx, opts);
+  let max = 0;
+  let sum = 0;
+  try {
+    // One image per run: the batch dimension is dynamic, and this also exercises N=1 as the service sends it.
+    for (let k = 0; k < n; k++) {
+      const x = new ort.Tensor('float32', images.slice(k * per, (k + 1) * per), [1, c, h, w]);
+      const out = await fresh.run({ [input.name]: x });
+      const logits = out[output.name]!.data as Float32Array;
+      const r = ref.subarray(k * logits.length, (k + 1) * logits.length);
+      if (r.length !== logits.length) throw new ParityError(`exported model gives ${logits.length} outputs per image, the session ${r.length}`, Infinity);
+      for (let i = 0; i < logits.length; i++) {
+        const d = Math.abs(sigmoid(logits[i]!) - r[i]!);
+        if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
+        sum += d;
+      }
+    }
+  } finally {
+    await fresh.release();
+  }
+  return { maxAbsDiff: max, meanAbsDiff: sum / ref.length, images: n, tolerance };
+}
+
+export interface ManifestInput {
+  name: string;
+  version: string;
+  description: string;
+  intendedUse: string;
+  spec: PreprocessSpec;
+  threshold: number;
+  minArea: number;
+  labels: string[];
+  training: NonNullable<ModelManifest['training']>;
+}
+
+/** The manifest for an exported model: names, shapes and opset are read from the ONNX bytes. */
+export function buildManifest(onnx: Uint8Array, m: ManifestInput): ModelManifest {
+  const info = decodeModel(onnx);
+  const input = info.inputs[0]!;
+  const output = info.outputs[0]!;
+  return parseManifest(
+    {
+      schemaVersion: 1,
+      name: m.name,
+      version: m.version,
+      description: m.description,
+      intendedUse: m.intendedUse,
+      input: { name: input.name, layout: 'NCHW', dtype: 'float32', shape: input.shape },
+      output: { name: output.name, activation: 'logits', shape: output.shape },
+      preprocessing: m.spec,
+      postprocessing: { threshold: m.threshold, minArea: m.minArea },
+      labels: m.labels,
+      training: m.training,
+      onnx: { file: 'model.onnx', sha256: createHash('sha256').update(onnx).digest('hex'), opset: info.opset },
+      createdAt: new Date().toISOString(),
+    },
+    `${m.name}/${m.version}/model.json`,
+  );
+}
+
+export interface ExportResult {
+  dir: string;
+  onnxPath: string;
+  manifestPath: string;
+  manifest: ModelManifest;
+  parity: ParityResult;
+  bytes: number;
+}
+
+export async function exportModel(
+  session: TrainingSession,
+  o: { out: string; manifest: ManifestInput; parityImages: Float32Array; parityCount: number; tolerance: number; threads?: number },
+): Promise<ExportResult> {
+  const onnx = session.exportOnnx({ foldBatchNorm: true });
+  const parity = await checkParity(onnx, session, o.parityImages, o.parityCount, o.tolerance, o.threads);
+  if (!(parity.maxAbsDiff <= o.tolerance)) {
+    throw new ParityError(
+      `export parity FAILED: exported ONNX differs from the training session by ${parity.maxAbsDiff.toExponential(2)} (tolerance ${o.tolerance.toExponential(0)}); no model written`,
+      parity.maxAbsDiff,
+    );
+  }
+  const manifest = buildManifest(onnx, o.manifest);
+  const dir = join(o.out, o.manifest.name, o.manifest.version);
+  await mkdir(dir, { recursive: true });
+  const onnxPath = join(dir, 'model.onnx');
+  const manifestPath = join(dir, 'model.json');
+  // model.json last: a directory with a manifest always has the model it describes.
+  await writeFile(`${onnxPath}.tmp`, onnx);
+  await rename(`${onnxPath}.tmp`, onnxPath);
+  await writeFile(`${manifestPath}.tmp`, JSON.stringify(manifest, null, 2) + '\n');
+  await rename(`${manifestPath}.tmp`, manifestPath);
+  return { dir, onnxPath, manifestPath, manifest, parity, bytes: onnx.byteLength };
+}

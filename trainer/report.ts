@@ -1,0 +1,189 @@
+/**
+ * Training report written next to the model: training-curves.png (loss and validation Dice per
+ * epoch, an SVG drawn here and rasterised by sharp), validation-overlays.png (image / truth /
+ * prediction for a few validation images) and training-log.json (every per-epoch figure).
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+export interface EpochMetrics {
+  /** 1-based. */
+  epoch: number;
+  lr: number;
+  trainLoss: number;
+  trainBce: number;
+  trainDiceLoss: number;
+  trainFocal: number;
+  /** Mean per-image Dice at model resolution, threshold 0.5, empty/empty = 1. */
+  valDice: number;
+  /** The same through the service's path: probabilities resized to the original grid, then thresholded. */
+  valDiceOriginal: number;
+  trainImagesPerSecond: number;
+  seconds: number;
+  best: boolean;
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function niceTicks(lo: number, hi: number, n = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(10)));
+  return out;
+}
+
+interface Series {
+  label: string;
+  colour: string;
+  values: number[];
+  dashed?: boolean;
+}
+
+function panel(x0: number, y0: number, w: number, h: number, title: string, epochs: number[], series: Series[], yRange?: [number, number], mark?: number, legendAtBottom = false): string {
+  const all = series.flatMap((s) => s.values).filter(Number.isFinite);
+  let [lo, hi] = yRange ?? [Math.min(...all), Math.max(...all)];
+  if (!yRange) {
+    const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.1 || 1;
+    lo = Math.max(0, lo - pad);
+    hi += pad;
+  }
+  const left = x0 + 60;
+  const right = x0 + w - 15;
+  const top = y0 + 35;
+  const bottom = y0 + h - 45;
+  const xMin = epochs[0] ?? 1;
+  const xMax = Math.max(epochs[epochs.length - 1] ?? 1, xMin + 1);
+  const sx = (e: number): number => left + ((e - xMin) / (xMax - xMin)) * (right - left);
+  const sy = (v: number): number => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
+  const parts: string[] = [];
+  parts.push(`<text x="${(left + right) / 2}" y="${y0 + 20}" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`);
+  for (const t of niceTicks(lo, hi)) {
+    parts.push(`<line x1="${left}" x2="${right}" y1="${sy(t)}" y2="${sy(t)}" stroke="#e3e3e3"/>`);
+    parts.push(`<text x="${left - 6}" y="${sy(t) + 4}" text-anchor="end" font-size="11">${t}</text>`);
+  }
+  const xt = epochs.length <= 12 ? epochs : niceTicks(xMin, xMax, 8).filter((t) => Number.isInteger(t));
+  for (const t of xt) parts.push(`<text x="${sx(t)}" y="${bottom + 16}" text-anchor="middle" font-size="11">${t}</text>`);
+  parts.push(`<text x="${(left + right) / 2}" y="${bottom + 34}" text-anchor="middle" font-size="12">epoch</text>`);
+  parts.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#444"/>`);
+  if (mark !== undefined) parts.push(`<line x1="${sx(mark)}" x2="${sx(mark)}" y1="${top}" y2="${bottom}" stroke="#999" stroke-dasharray="4 3"/>`);
+  series.forEach((s, k) => {
+    const pts = s.values.map((v, i) => (Number.isFinite(v) ? `${sx(epochs[i]!).toFixed(1)},${sy(v).toFixed(1)}` : '')).filter(Boolean);
+    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
+    if (pts.length > 1) parts.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${s.colour}" stroke-width="2"${dash}/>`);
+    for (const p of pts) {
+      const [px, py] = p.split(',');
+      parts.push(`<circle cx="${px}" cy="${py}" r="2.5" fill="${s.colour}"/>`);
+    }
+    const ly = legendAtBottom ? bottom - 10 - (series.length - 1 - k) * 16 : top + 14 + k * 16;
+    parts.push(`<line x1="${right - 150}" x2="${right - 128}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.colour}" stroke-width="2"${dash}/>`);
+    parts.push(`<text x="${right - 122}" y="${ly}" font-size="11">${esc(s.label)}</text>`);
+  });
+  return parts.join('\n');
+}
+
+export function curvesSvg(history: readonly EpochMetrics[], title: string): string {
+  const W = 1000;
+  const H = 420;
+  const epochs = history.map((h) => h.epoch);
+  const best = history.filter((h) => h.best).pop();
+  const body = [
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16">${esc(title)}</text>`,
+    panel(0, 30, W / 2, H - 30, 'training loss (ComboLoss)', epochs, [
+      { label: 'total', colour: '#1f77b4', values: history.map((h) => h.trainLoss) },
+      { label: 'bce', colour: '#9467bd', values: history.map((h) => h.trainBce), dashed: true },
+      { label: 'dice loss', colour: '#2ca02c', values: history.map((h) => h.trainDiceLoss), dashed: true },
+      { label: 'focal', colour: '#8c564b', values: history.map((h) => h.trainFocal), dashed: true },
+    ]),
+    panel(W / 2, 30, W / 2, H - 30, 'validation Dice', epochs, [
+      { label: 'model resolution', colour: '#d62728', values: history.map((h) => h.valDice) },
+      { label: 'original resolution', colour: '#ff7f0e', values: history.map((h) => h.valDiceOriginal), dashed: true },
+    ], [0, 1], best?.epoch, true),
+  ];
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">\n${body.join('\n')}\n</svg>\n`;
+}
+
+export async function writeCurvesPng(path: string, history: readonly EpochMetrics[], title: string): Promise<void> {
+  await sharp(Buffer.from(curvesSvg(history, title))).png().toFile(path);
+}
+
+export interface OverlayExample {
+  id: string;
+  /** H*W grey values (first channel of the model input, unnormalised 0..1). */
+  image: Float32Array;
+  truth: Uint8Array;
+  /** H*W probabilities. */
+  probability: Float32Array;
+  dice: number;
+}
+
+/**
+ * Rows of [image | truth in green | prediction in red, truth outline in green], at model resolution.
+ */
+export async function writeOverlaysPng(path: string, examples: readonly OverlayExample[], height: number, width: number, threshold = 0.5): Promise<void> {
+  if (examples.length === 0) return;
+  const tile = Math.max(160, Math.min(256, Math.max(height, width)));
+  const scaleY = height / tile;
+  const scaleX = width / tile;
+  // Truth outline test runs on the tile grid, so neighbours are looked up in tile coordinates.
+  const cols = 3;
+  const gap = 4;
+  const label = 22;
+  const W = cols * tile + (cols + 1) * gap;
+  const rowH = tile + label + gap;
+  const H = examples.length * rowH + gap + 24;
+  const rgb = Buffer.alloc(W * H * 3, 255);
+  const put = (x: number, y: number, r: number, g: number, b: number): void => {
+    const o = (y * W + x) * 3;
+    rgb[o] = r;
+    rgb[o + 1] = g;
+    rgb[o + 2] = b;
+  };
+  const texts: string[] = [];
+  ['image', 'truth', 'prediction + truth outline'].forEach((t, c) =>
+    texts.push(`<text x="${gap + c * (tile + gap) + tile / 2}" y="16" text-anchor="middle" font-size="12">${esc(t)}</text>`),
+  );
+  examples.forEach((ex, r) => {
+    const y0 = 24 + r * rowH + label;
+    texts.push(`<text x="${gap}" y="${y0 - 6}" font-size="12">${esc(ex.id.length > 48 ? '...' + ex.id.slice(-45) : ex.id)}   Dice ${ex.dice.toFixed(3)}   truth ${ex.truth.some((v) => v) ? 'positive' : 'empty'}</text>`);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of ex.image) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const span = hi > lo ? hi - lo : 1;
+    const at = (arr: ArrayLike<number>, ty: number, tx: number): number => arr[Math.min(height - 1, Math.floor(ty * scaleY)) * width + Math.min(width - 1, Math.floor(tx * scaleX))]!;
+    for (let ty = 0; ty < tile; ty++) {
+      for (let tx = 0; tx < tile; tx++) {
+        const g = Math.round(((at(ex.image, ty, tx) - lo) / span) * 255);
+        const t = at(ex.truth, ty, tx) !== 0;
+        const p = at(ex.probability, ty, tx) > threshold;
+        const edge = t && (at(ex.truth, Math.max(0, ty - 1), tx) === 0 || at(ex.truth, Math.min(tile - 1, ty + 1), tx) === 0 || at(ex.truth, ty, Math.max(0, tx - 1)) === 0 || at(ex.truth, ty, Math.min(tile - 1, tx + 1)) === 0 || ty === 0 || tx === 0 || ty === tile - 1 || tx === tile - 1);
+        const y = y0 + ty;
+        put(gap + tx, y, g, g, g);
+        if (t) put(2 * gap + tile + tx, y, Math.round(g * 0.5), Math.round(g * 0.5 + 127), Math.round(g * 0.5));
+        else put(2 * gap + tile + tx, y, g, g, g);
+        const x3 = 3 * gap + 2 * tile + tx;
+        if (edge) put(x3, y, 0, 230, 0);
+        else if (p) put(x3, y, Math.round(g * 0.5 + 127), Math.round(g * 0.5), Math.round(g * 0.5));
+        else put(x3, y, g, g, g);
+      }
+    }
+  });
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">${texts.join('')}</svg>`;
+  await sharp(rgb, { raw: { width: W, height: H, channels: 3 } })
+    .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
+    .png()
+    .toFile(path);
+}
+
+export async function writeTrainingLog(dir: string, log: unknown): Promise<string> {
+  const path = join(dir, 'training-log.json');
+  await writeFile(path, JSON.stringify(log, null, 2) + '\n');
+  return path;
+}
