@@ -4,6 +4,7 @@ import type { DecodedImage } from '../dicom/types.ts';
 import { createMask, type Mask } from '../mask.ts';
 import { dice } from '../metrics/index.ts';
 import {
+  applyIntensity,
   maskToModel,
   parsePreprocessSpec,
   PreprocessError,
@@ -134,6 +135,17 @@ test('the same image gives bit-identical tensors on two calls', async () => {
     assert.deepEqual(Buffer.from(a.buffer), Buffer.from(b.buffer));
   }
   assert.deepEqual(Array.from(img.pixels.slice(0, 5)), Array.from(px.slice(0, 5)), 'input not modified');
+});
+
+test('the fused intensity+resize equals intensity then resize, bit for bit', async () => {
+  const px = Float32Array.from({ length: 90 * 70 }, (_, i) => Math.cos(i * 0.11) * 300 + (i % 13) * 7);
+  const img = image(90, 70, px, { window: { center: 20, width: 250 } });
+  for (const intensity of [{ kind: 'minmax' }, { kind: 'zscore', clip: 2 }, { kind: 'dicom-window' }, { kind: 'range', low: -50, high: 100 }]) {
+    const s = parsePreprocessSpec({ size: { height: 40, width: 33 }, resize: 'bilinear', intensity });
+    const fused = await toTensor(img, s);
+    const twoStep = resampleFloat32(applyIntensity(img, s.intensity), 90, 70, 40, 33, 'bilinear');
+    assert.deepEqual(Buffer.from(fused.buffer), Buffer.from(twoStep.buffer), intensity.kind);
+  }
 });
 
 test('spec validation errors are typed and name the field', () => {

@@ -103,7 +103,17 @@ function axisPlan(inSize: number, outSize: number, method: ResizeMethod): AxisPl
   return plan;
 }
 
-/** Resample a row-major single-channel image. Returns a new array; the input is not modified. */
+/** An optional per-pixel prologue v -> clamp(v * scale + offset, 0, 1), fused into the first pass. */
+export interface AffineClamp {
+  scale: number;
+  offset: number;
+}
+
+/**
+ * Resample a row-major single-channel image. Returns a new array; the input is not modified.
+ * With `pre`, every input pixel is first mapped through the affine clamp (the intensity step),
+ * row by row, so no full-resolution intermediate is allocated.
+ */
 export function resampleFloat32(
   src: Float32Array,
   inH: number,
@@ -111,27 +121,44 @@ export function resampleFloat32(
   outH: number,
   outW: number,
   method: ResizeMethod,
+  pre?: AffineClamp,
 ): Float32Array {
   if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
-  if (inH === outH && inW === outW) return src.slice();
   if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return new Float32Array(outH * outW);
 
-  // Horizontal pass: inH x outW.
+  // Horizontal pass (with the prologue): inH x outW.
   let tmp: Float32Array;
-  if (inW === outW) {
+  if (inW === outW && !pre) {
     tmp = src;
   } else {
     tmp = new Float32Array(inH * outW);
-    const p = axisPlan(inW, outW, method);
+    const row = new Float32Array(inW);
+    const p = inW === outW ? null : axisPlan(inW, outW, method);
+    const scale = pre ? pre.scale : 1;
+    const offset = pre ? pre.offset : 0;
     for (let y = 0; y < inH; y++) {
       const rowIn = y * inW;
       const rowOut = y * outW;
+      let line: Float32Array;
+      if (pre) {
+        for (let x = 0; x < inW; x++) {
+          const v = src[rowIn + x] * scale + offset;
+          row[x] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+        line = row;
+      } else {
+        line = src.subarray(rowIn, rowIn + inW);
+      }
+      if (!p) {
+        tmp.set(line, rowOut);
+        continue;
+      }
       for (let x = 0; x < outW; x++) {
-        const s = rowIn + p.start[x];
+        const s = p.start[x];
         const n = p.count[x];
         const wo = x * p.stride;
         let acc = 0;
-        for (let t = 0; t < n; t++) acc += src[s + t] * p.weights[wo + t];
+        for (let t = 0; t < n; t++) acc += line[s + t] * p.weights[wo + t];
         tmp[rowOut + x] = acc;
       }
     }

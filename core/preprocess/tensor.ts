@@ -1,6 +1,6 @@
 import type { DecodedImage } from '../dicom/types.ts';
 import { PreprocessError } from './errors.ts';
-import { applyIntensity } from './intensity.ts';
+import { intensityTransform } from './intensity.ts';
 import { resampleFloat32 } from './resample.ts';
 import type { PreprocessSpec } from './spec.ts';
 import { parsePreprocessSpec } from './validate.ts';
@@ -34,8 +34,8 @@ export function toTensorSync(image: DecodedImage, specInput: PreprocessSpec): Fl
   const spec = parsePreprocessSpec(specInput);
   checkImage(image);
   const { height: H, width: W } = spec.size;
-  const unit = applyIntensity(image, spec.intensity);
-  const resized = resampleFloat32(unit, image.rows, image.columns, H, W, spec.resize);
+  // Step 1 is fused into the first resampling pass (same arithmetic, no full-size intermediate).
+  const resized = resampleFloat32(image.pixels, image.rows, image.columns, H, W, spec.resize, intensityTransform(image, spec.intensity));
   if (spec.resize === 'bicubic' || spec.resize === 'lanczos3') {
     for (let i = 0; i < resized.length; i++) {
       const v = resized[i];
