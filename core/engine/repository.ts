@@ -157,7 +157,7 @@ function checkShape(key: string, what: string, declared: ReadonlyArray<number | 
 }
 
 /** Compare the opened session's real graph inputs/outputs with the manifest; throws ModelInvalidError. */
-export function checkSessionIo(key: string, manifest: ModelManifest, inputs: IoMetadata[], outputs: IoMetadata[]): void {
+export function checkSessionIo(key: string, manifest: ModelManifest, inputs: readonly IoMetadata[], outputs: readonly IoMetadata[]): void {
   const inNames = inputs.map((i) => i.name);
   const outNames = outputs.map((o) => o.name);
   const input = inputs.find((i) => i.name === manifest.input.name);
