@@ -83,7 +83,8 @@ function sampleAnatomy(rng: Rng): Anatomy {
     mid: 0.5 + uniform(rng, -0.02, 0.02),
     bodyHalfW: uniform(rng, 0.38, 0.45),
     neckHalfW: uniform(rng, 0.08, 0.11),
-    shoulderV: uniform(rng, 0.06, 0.12),
+    // Shoulders reach full width (shoulderV + 0.07) before the lung apices start.
+    shoulderV: lungTop - uniform(rng, 0.08, 0.11),
     lungTop: [lungTop + uniform(rng, -0.01, 0.01), lungTop + uniform(rng, -0.01, 0.01)],
     lungOuter: [uniform(rng, 0.33, 0.38), uniform(rng, 0.33, 0.38)],
     medW: uniform(rng, 0.05, 0.07),
@@ -98,7 +99,7 @@ function sampleAnatomy(rng: Rng): Anatomy {
 }
 
 /** Rasterises one lung as an implicit shape on domain-warped coordinates. */
-function buildLung(an: Anatomy, side: -1 | 1, S: number, warpU: Float32Array, warpV: Float32Array): Lung {
+function buildLung(an: Anatomy, side: -1 | 1, S: number, warpU: Float32Array, warpV: Float32Array): Omit<Lung, 'dist'> {
   const k = side < 0 ? 0 : 1;
   const top = an.lungTop[k];
   const outer = an.lungOuter[k];
@@ -109,8 +110,13 @@ function buildLung(an: Anatomy, side: -1 | 1, S: number, warpU: Float32Array, wa
   let sx = 0;
   let sy = 0;
   let n = 0;
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
+  // Only the rows and the half of the image the lung can reach (warp is under 0.01).
+  const y0 = Math.max(0, Math.floor((top - 0.02) * S));
+  const y1 = Math.min(S, Math.ceil((top + height + 0.02) * S));
+  const x0 = side < 0 ? Math.max(0, Math.floor((an.mid - outer - 0.05) * S)) : Math.floor(an.mid * S);
+  const x1 = side < 0 ? Math.ceil(an.mid * S) : Math.min(S, Math.ceil((an.mid + outer + 0.05) * S));
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
       const i = y * S + x;
       const u = (x + 0.5) / S + warpU[i];
       const v = (y + 0.5) / S + warpV[i];
@@ -138,7 +144,7 @@ function buildLung(an: Anatomy, side: -1 | 1, S: number, warpU: Float32Array, wa
       n++;
     }
   }
-  return { side, mask, dist: distanceInside(mask, S, S), cx: n ? sx / n : S / 2, cy: n ? sy / n : S / 2 };
+  return { side, mask, cx: n ? sx / n : S / 2, cy: n ? sy / n : S / 2 };
 }
 
 interface LesionShape {
@@ -207,12 +213,12 @@ function placeLesion(
     theta0 = Math.atan2(-Math.cos(clock), lung.side * Math.sin(clock));
   }
   const R = rayLength(lung, S, theta0);
-  const aspect = uniform(rng, 0.18, 0.45); // thickness / arc length
+  const aspect = uniform(rng, 0.15, 0.35); // thickness / arc length
   const shape: LesionShape = {
     theta0,
     halfWidth: 0,
     thickness: 0,
-    power: uniform(rng, 0.45, 0.9),
+    power: uniform(rng, 0.8, 1.4),
     ripple: uniform(rng, 0, 0.15),
     rippleFreq: uniform(rng, 1, 3),
     ripplePhase: uniform(rng, 0, 2 * Math.PI),
@@ -395,6 +401,9 @@ function drawRibs(rng: Rng, layer: Float32Array, S: number, an: Anatomy): void {
   }
 }
 
+/** Resolution of the tone curve lookup table (finer than 8-bit output, so no banding). */
+const TONE_STEPS = 4096;
+
 function pickSite(rng: Rng): LesionSite {
   const r = rng();
   return r < 0.35 ? 'apex' : r < 0.7 ? 'apicolateral' : 'lateral';
@@ -422,7 +431,14 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
     warpU[i] *= 0.008;
     warpV[i] *= 0.008;
   }
-  const lungs = [buildLung(an, -1, S, warpU, warpV), buildLung(an, 1, S, warpU, warpV)];
+  const shapes = [buildLung(an, -1, S, warpU, warpV), buildLung(an, 1, S, warpU, warpV)];
+  // The lungs are separated by the mediastinum, so one distance transform of their union gives
+  // each lung's own distance to its edge.
+  const lungUnion = new Uint8Array(N);
+  for (let i = 0; i < N; i++) lungUnion[i] = shapes[0].mask[i] | shapes[1].mask[i];
+  // Distances only matter for placing lesions.
+  const dist = nLesions > 0 ? distanceInside(lungUnion, S, S) : new Float32Array(N);
+  const lungs: Lung[] = shapes.map((l) => ({ ...l, dist }));
 
   // Lesions.
   const lesionMask = new Uint8Array(N);
@@ -444,16 +460,15 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
   const body = new Float32Array(N);
   for (let y = 0; y < S; y++) {
     const v = (y + 0.5) / S;
-    const ts = Math.min(1, Math.max(0, (v - an.shoulderV) / 0.1));
+    const ts = Math.min(1, Math.max(0, (v - an.shoulderV) / 0.07));
     const hw = an.neckHalfW + (an.bodyHalfW - an.neckHalfW) * ts * ts * (3 - 2 * ts);
     for (let x = 0; x < S; x++) {
       const i = y * S + x;
       const u = (x + 0.5) / S + warpU[i] * 0.5;
       const r = Math.abs(u - an.mid) / hw;
-      body[i] = r < 1 ? Math.pow(1 - r * r, 0.45) : 0;
+      body[i] = r < 1 ? Math.sqrt(1 - r * r) : 0;
     }
   }
-  gaussianBlur(body, S, S, 0.004 * S);
 
   const lungField = maskToField(lungs[0].mask);
   for (let i = 0; i < N; i++) if (lungs[1].mask[i]) lungField[i] = 1;
@@ -483,11 +498,13 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
   // Spine: a dense column with darker disc spaces, seen through the mediastinum.
   const vertebra = uniform(rng, 0.032, 0.04);
   const spinePhase = rng();
+  const spineX0 = Math.max(0, Math.floor((an.mid - 0.045) * S));
+  const spineX1 = Math.min(S, Math.ceil((an.mid + 0.045) * S));
   for (let y = 0; y < S; y++) {
     const v = (y + 0.5) / S;
     const ph = (v / vertebra + spinePhase) % 1;
     const disc = Math.exp(-((ph - 0.5) * (ph - 0.5)) / 0.004);
-    for (let x = 0; x < S; x++) {
+    for (let x = spineX0; x < spineX1; x++) {
       const i = y * S + x;
       const r = Math.abs((x + 0.5) / S + warpU[i] * 0.3 - an.mid) / 0.032;
       if (r < 1.2) bones[i] += 0.05 * Math.max(0, 1 - Math.pow(r / 1.2, 6)) * (1 - 0.45 * disc) + (r > 0.85 && r < 1.15 ? 0.015 : 0);
@@ -501,15 +518,19 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
     const by = (an.dome[1] + uniform(rng, 0.04, 0.08)) * S;
     const ax = uniform(rng, 0.03, 0.06) * S;
     const ay = uniform(rng, 0.02, 0.035) * S;
-    for (let y = Math.max(0, Math.floor(by - ay)); y < Math.min(S, Math.ceil(by + ay)); y++) {
-      for (let x = Math.max(0, Math.floor(bx - ax)); x < Math.min(S, Math.ceil(bx + ax)); x++) {
+    const soft = Math.max(0.7, 0.002 * S);
+    for (let y = Math.max(0, Math.floor(by - ay - 2)); y < Math.min(S, Math.ceil(by + ay + 2)); y++) {
+      for (let x = Math.max(0, Math.floor(bx - ax - 2)); x < Math.min(S, Math.ceil(bx + ax + 2)); x++) {
         const ex = (x + 0.5 - bx) / ax;
         const ey = (y + 0.5 - by) / ay;
         // Flat fluid level at the bottom, dome on top.
-        if (ex * ex + ey * ey < 1 && ey < 0.35) bubble[y * S + x] = 1;
+        // Soft edges computed directly (about 0.002 of the image), no full-image blur needed.
+        const rim = ((1 - Math.sqrt(ex * ex + ey * ey)) * Math.min(ax, ay)) / soft + 0.5;
+        const level = ((0.35 - ey) * ay) / soft + 0.5;
+        const val = Math.min(1, rim, level);
+        if (val > 0) bubble[y * S + x] = val;
       }
     }
-    gaussianBlur(bubble, S, S, 0.002 * S);
   }
 
   // Occasional ECG lead / line: a thin bright curve crossing the chest.
@@ -530,14 +551,15 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
   }
 
   const lowFreq = fbm(rng, S, S, S / 3, 3);
-  const lungVar = fbm(rng, S, S, S / 6, 3);
-  const softTex = fbm(rng, S, S, S / 12, 3);
+  const lungVar = fbm(rng, S, S, S / 6, 2);
+  const softTex = fbm(rng, S, S, S / 12, 2);
   const lesionDelta = uniform(rng, 0.035, 0.065);
   const lungAir = uniform(rng, 0.26, 0.32);
   const softDensity = uniform(rng, 0.5, 0.6);
   const img = new Float32Array(N);
   for (let i = 0; i < N; i++) {
-    const lf = lungField[i];
+    // Lungs never extend past the body outline.
+    const lf = lungField[i] * Math.min(1, 4 * body[i]);
     const les = lesionField[i];
     const markings = lf * (1 - les) * (vessels[i] + 0.045 * retic[i]);
     img[i] =
@@ -555,15 +577,16 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
   // Detector blur, then quantum/film grain on top.
   gaussianBlur(img, S, S, Math.max(0.45, 0.0008 * S));
   const grain = whiteNoise(rng, N, 0.018);
-  const fine = valueNoise(rng, S, S, 2.5);
   const gain = uniform(rng, 0.85, 1.15);
   const offset = uniform(rng, -0.05, 0.05);
   const gamma = uniform(rng, 0.8, 1.25);
+  const toneLut = new Uint8Array(TONE_STEPS + 1);
+  for (let k = 0; k <= TONE_STEPS; k++) toneLut[k] = Math.round(255 * Math.pow(k / TONE_STEPS, gamma));
   const pixels = new Uint8Array(N);
   for (let i = 0; i < N; i++) {
-    let v = (img[i] + grain[i] + 0.01 * fine[i]) * gain + offset;
+    let v = (img[i] + grain[i]) * gain + offset;
     v = v < 0 ? 0 : v > 1 ? 1 : v;
-    pixels[i] = Math.round(255 * Math.pow(v, gamma));
+    pixels[i] = toneLut[Math.round(v * TONE_STEPS)];
   }
 
   const comps = nLesions > 0 ? connectedComponents(lesionMask, S, S) : [];

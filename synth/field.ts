@@ -79,29 +79,36 @@ export function whiteNoise(rng: Rng, n: number, amplitude: number): Float32Array
   return out;
 }
 
-/** One horizontal then one vertical running-sum box pass of radius r (edges clamp). In place. */
+/**
+ * One horizontal then one vertical running-sum box pass of radius r (edges clamp), in place.
+ * The vertical pass streams whole rows (a running sum per column) to stay cache-friendly.
+ */
 function boxPass(data: Float32Array, w: number, h: number, r: number, tmp: Float32Array): void {
   if (r <= 0) return;
   const inv = 1 / (2 * r + 1);
   for (let y = 0; y < h; y++) {
     const row = y * w;
     let acc = 0;
-    for (let k = -r; k <= r; k++) acc += data[row + Math.min(w - 1, Math.max(0, k))];
+    for (let k = -r; k <= r; k++) acc += data[row + (k < 0 ? 0 : k >= w ? w - 1 : k)];
     for (let x = 0; x < w; x++) {
       tmp[row + x] = acc * inv;
-      const add = Math.min(w - 1, x + r + 1);
-      const sub = Math.max(0, x - r);
+      const add = x + r + 1 < w ? x + r + 1 : w - 1;
+      const sub = x - r > 0 ? x - r : 0;
       acc += data[row + add] - data[row + sub];
     }
   }
-  for (let x = 0; x < w; x++) {
-    let acc = 0;
-    for (let k = -r; k <= r; k++) acc += tmp[Math.min(h - 1, Math.max(0, k)) * w + x];
-    for (let y = 0; y < h; y++) {
-      data[y * w + x] = acc * inv;
-      const add = Math.min(h - 1, y + r + 1);
-      const sub = Math.max(0, y - r);
-      acc += tmp[add * w + x] - tmp[sub * w + x];
+  const acc = new Float64Array(w);
+  for (let k = -r; k <= r; k++) {
+    const row = (k < 0 ? 0 : k >= h ? h - 1 : k) * w;
+    for (let x = 0; x < w; x++) acc[x] += tmp[row + x];
+  }
+  for (let y = 0; y < h; y++) {
+    const out = y * w;
+    const add = (y + r + 1 < h ? y + r + 1 : h - 1) * w;
+    const sub = (y - r > 0 ? y - r : 0) * w;
+    for (let x = 0; x < w; x++) {
+      data[out + x] = acc[x] * inv;
+      acc[x] += tmp[add + x] - tmp[sub + x];
     }
   }
 }
@@ -187,15 +194,37 @@ function edt1d(f: Float64Array, n: number, d: Float64Array, v: Int32Array, z: Fl
 /**
  * Exact Euclidean distance (pixels) from every nonzero pixel of `mask` to the nearest zero pixel;
  * zero pixels get 0. Pixels outside the image count as zero, so the border is a boundary too.
+ * Work is limited to the bounding box of the nonzero pixels.
  */
 export function distanceInside(mask: Uint8Array, w: number, h: number): Float32Array {
-  // Pad by one pixel of background so the image border acts as a boundary.
-  const pw = w + 2;
-  const ph = h + 2;
-  const grid = new Float64Array(pw * ph);
+  const out = new Float32Array(w * h);
+  let minX = w;
+  let maxX = -1;
+  let minY = h;
+  let maxY = -1;
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    for (let x = 0; x < w; x++) {
+      if (mask[row + x] !== 0) {
+        if (x < minX) minX = x;
+        if (x > maxX) maxX = x;
+        if (y < minY) minY = y;
+        if (y > maxY) maxY = y;
+      }
+    }
+  }
+  if (maxX < 0) return out;
+  // Crop plus one pixel of background all round, so the crop edge is a boundary as well.
+  const cw = maxX - minX + 1;
+  const ch = maxY - minY + 1;
+  const pw = cw + 2;
+  const ph = ch + 2;
+  // Squared distances are integers; Float32 holds them exactly up to 2^24 (a 4096 px reach),
+  // beyond which the error is far below a pixel.
+  const grid = new Float32Array(pw * ph);
   for (let y = 0; y < ph; y++) {
     for (let x = 0; x < pw; x++) {
-      const inside = x > 0 && y > 0 && x <= w && y <= h && mask[(y - 1) * w + (x - 1)] !== 0;
+      const inside = x > 0 && y > 0 && x <= cw && y <= ch && mask[(y - 1 + minY) * w + (x - 1 + minX)] !== 0;
       grid[y * pw + x] = inside ? Infinity : 0;
     }
   }
@@ -209,15 +238,12 @@ export function distanceInside(mask: Uint8Array, w: number, h: number): Float32A
     edt1d(f, ph, d, v, z);
     for (let y = 0; y < ph; y++) grid[y * pw + x] = d[y];
   }
-  for (let y = 0; y < ph; y++) {
+  for (let y = 1; y <= ch; y++) {
     const row = y * pw;
     for (let x = 0; x < pw; x++) f[x] = grid[row + x];
     edt1d(f, pw, d, v, z);
-    for (let x = 0; x < pw; x++) grid[row + x] = d[x];
-  }
-  const out = new Float32Array(w * h);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) out[y * w + x] = Math.sqrt(grid[(y + 1) * pw + (x + 1)]);
+    const o = (y - 1 + minY) * w + minX;
+    for (let x = 1; x <= cw; x++) out[o + x - 1] = Math.sqrt(d[x]);
   }
   return out;
 }
