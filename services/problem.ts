@@ -1,0 +1,94 @@
+import { STATUS_CODES } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * RFC 9457 problem details. Every error the service returns goes through `Problem` so clients see
+ * one shape: {type, title, status, detail, instance} plus a stable `code` extension. The `type`
+ * URIs are URNs (identifiers, not links); each one is listed in openapi.yaml.
+ */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export const PROBLEM_TYPES = {
+  'bad-request': { status: 400, title: 'Bad request' },
+  'bad-rle': { status: 400, title: 'Invalid run-length encoding' },
+  'bad-multipart': { status: 400, title: 'Invalid multipart body' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  'not-found': { status: 404, title: 'Not found' },
+  'model-not-found': { status: 404, title: 'Model not found' },
+  'result-not-found': { status: 404, title: 'Segmentation result not found' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'payload-too-large': { status: 413, title: 'Payload too large' },
+  'image-too-large': { status: 413, title: 'Image too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'not-dicom': { status: 415, title: 'Not a DICOM file' },
+  'unsupported-transfer-syntax': { status: 415, title: 'Unsupported transfer syntax' },
+  'unprocessable-dicom': { status: 422, title: 'DICOM has no usable pixel data' },
+  'too-many-requests': { status: 429, title: 'Too many requests' },
+  'internal-error': { status: 500, title: 'Internal server error' },
+  overloaded: { status: 503, title: 'Service overloaded' },
+  'not-ready': { status: 503, title: 'Service not ready' },
+  'store-unavailable': { status: 503, title: 'Result store unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemKind = keyof typeof PROBLEM_TYPES;
+
+export const problemTypeUri = (kind: ProblemKind): string => `urn:unet-seg:problem:${kind}`;
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  /** Machine-readable cause, e.g. a DicomError code (NOT_DICOM, TRUNCATED, ...) or a Fastify error code. */
+  code?: string;
+  /** Open Inference Protocol clients read `error`; set on /v2 routes only. */
+  error?: string;
+}
+
+export interface ProblemOptions {
+  code?: string;
+  retryAfterSeconds?: number;
+  headers?: Record<string, string>;
+  /** Only with kind 'http': the status of a plain HTTP error (type about:blank). */
+  status?: number;
+}
+
+/** `kind: 'http'` is a plain HTTP error with type about:blank and the status's reason phrase as title (RFC 9457 4.2.1). */
+export class Problem extends Error {
+  readonly status: number;
+  constructor(
+    readonly kind: ProblemKind | 'http',
+    readonly detail: string,
+    readonly options: ProblemOptions = {},
+  ) {
+    super(detail);
+    this.name = 'Problem';
+    this.status = kind === 'http' ? (options.status ?? 500) : PROBLEM_TYPES[kind].status;
+  }
+}
+
+export function problemBody(kind: ProblemKind | 'http', detail: string, request: FastifyRequest, code?: string, status?: number): ProblemBody {
+  const s = kind === 'http' ? (status ?? 500) : PROBLEM_TYPES[kind].status;
+  const body: ProblemBody = {
+    type: kind === 'http' ? 'about:blank' : problemTypeUri(kind),
+    title: kind === 'http' ? (STATUS_CODES[s] ?? 'Error') : PROBLEM_TYPES[kind].title,
+    status: s,
+    detail,
+    // Path only: the query string may carry values we would rather not echo back.
+    instance: request.url.split('?')[0]!,
+  };
+  if (code) body.code = code;
+  if (request.url.startsWith('/v2/') || request.url === '/v2') body.error = detail;
+  return body;
+}
+
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  const headers = problem.options.headers ?? {};
+  for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  if (problem.options.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(problem.options.retryAfterSeconds))));
+  return reply
+    .code(problem.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problemBody(problem.kind, problem.detail, reply.request, problem.options.code, problem.status));
+}

@@ -1,0 +1,178 @@
+/**
+ * openapi.yaml is the contract: the registered routes and the spec's paths agree both ways (with
+ * the same query parameters), the spec's own examples satisfy its schemas, and real responses from
+ * a real server (every route, success and error) validate against the schema the spec gives for
+ * their status and content type.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { parse } from 'yaml';
+import { newUid, writeDicom } from '../../core/dicom/write.ts';
+import { encodeMask } from '../../core/rle/index.ts';
+import { OPENAPI_PATH } from '../../services/routes/docs.ts';
+import { discMask, modelRepository, postDicom, postMultipart, SMALL_MODEL, startInProcess, testDicom, type InProcess } from './helpers.ts';
+
+type Json = Record<string, any>;
+const spec = parse(readFileSync(OPENAPI_PATH, 'utf8')) as Json;
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+(addFormats as unknown as (a: Ajv2020) => void)(ajv);
+ajv.addSchema(spec, 'spec');
+
+const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+const deref = (obj: Json): Json => {
+  let o = obj;
+  while (o && typeof o.$ref === 'string') {
+    const path = o.$ref.replace(/^#\//, '').split('/').map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    o = path.reduce((x: Json, k: string) => x[k], spec);
+  }
+  return o;
+};
+
+/** Spec path template ('/segmentations/{id}') for a concrete request path, or undefined. */
+function specPathFor(path: string): string | undefined {
+  const candidates = Object.keys(spec.paths).filter((p) => new RegExp(`^${p.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path));
+  // Prefer the template with the fewest parameters (literal segments win).
+  return candidates.sort((a, b) => (a.match(/\{/g)?.length ?? 0) - (b.match(/\{/g)?.length ?? 0))[0];
+}
+
+/** Validates one real response against the spec; returns error text or ''. */
+function checkResponse(method: string, path: string, status: number, contentType: string, body: string): string {
+  const sp = specPathFor(path);
+  if (!sp) return `no spec path for ${path}`;
+  const op = spec.paths[sp][method.toLowerCase()];
+  if (!op) return `spec has no ${method} ${sp}`;
+  const responseRef = op.responses[String(status)] ?? op.responses.default;
+  if (!responseRef) return `spec has no ${status} response for ${method} ${sp}`;
+  const response = deref(responseRef);
+  const media = contentType.split(';')[0]!.trim();
+  if (!response.content?.[media]) return `spec's ${status} response for ${method} ${sp} has no ${media} content`;
+  if (!/json/.test(media)) return '';
+  // Address the schema inside the spec so its #/components refs resolve.
+  const base =
+    typeof responseRef.$ref === 'string'
+      ? `spec#/${pointer(...responseRef.$ref.replace(/^#\//, '').split('/'))}`
+      : `spec#/${pointer('paths', sp, method.toLowerCase(), 'responses', String(status))}`;
+  const validate = ajv.getSchema(`${base}/${pointer('content', media, 'schema')}`);
+  if (!validate) return `no schema at ${base}`;
+  if (!validate(JSON.parse(body))) return `${method} ${path} ${status}: ${ajv.errorsText(validate.errors)}\n${body.slice(0, 400)}`;
+  return '';
+}
+
+describe('OpenAPI contract', () => {
+  let srv: InProcess;
+  let repo: { remove: () => Promise<void> };
+  before(async () => {
+    repo = await modelRepository([SMALL_MODEL]);
+    srv = await startInProcess({ MODEL_REPOSITORY: (repo as { dir: string } & typeof repo).dir, BODY_LIMIT_BYTES: String(1024 * 1024), MAX_IMAGE_PIXELS: '200000' });
+  });
+  after(async () => {
+    await srv?.close();
+    await repo?.remove();
+  });
+
+  it('documents exactly the registered routes, with the same query parameters', () => {
+    const registered = new Map<string, unknown>();
+    for (const r of srv.service.app.routeTable) {
+      if (r.method === 'HEAD') continue;
+      // Swagger UI's own assets and JSON/YAML copies of the spec live under /docs/ and are not API.
+      if (r.url.startsWith('/docs/')) continue;
+      registered.set(`${r.method} ${r.url.replace(/:([A-Za-z]+)/g, '{$1}')}`, r.querystring);
+    }
+    const documented = new Set<string>();
+    for (const [p, item] of Object.entries(spec.paths as Json)) for (const m of METHODS) if (item[m]) documented.add(`${m.toUpperCase()} ${p}`);
+    assert.deepEqual([...registered.keys()].filter((k) => !documented.has(k)), [], 'registered but not documented');
+    assert.deepEqual([...documented].filter((k) => !registered.has(k)), [], 'documented but not registered');
+
+    for (const [key, qs] of registered) {
+      const [method, path] = key.split(' ') as [string, string];
+      const params = ((spec.paths[path][method.toLowerCase()].parameters ?? []) as Json[]).map(deref).filter((p) => p.in === 'query');
+      const specNames = params.map((p) => p.name).sort();
+      const routeNames = Object.keys((qs as { properties?: Json } | undefined)?.properties ?? {}).sort();
+      assert.deepEqual(routeNames, specNames, `query parameters of ${key}`);
+      // Same enums and bounds where the spec states them.
+      for (const p of params) {
+        const routeSchema = (qs as { properties: Json }).properties[p.name];
+        const specSchema = deref(p.schema);
+        for (const k of ['enum', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'type', 'pattern']) {
+          if (specSchema[k] !== undefined) assert.deepEqual(routeSchema[k], specSchema[k], `${key} ?${p.name} ${k}`);
+        }
+      }
+    }
+  });
+
+  it("validates the spec's own examples against its schemas", () => {
+    const schemaOf = (name: string) => ajv.getSchema(`spec#/components/schemas/${name}`)!;
+    for (const [name, schema] of [
+      ['SegmentationResult', 'SegmentationResult'],
+      ['ModelSummary', 'ModelSummary'],
+    ]) {
+      const v = schemaOf(schema!);
+      assert.ok(v(spec.components.examples[name!].value), `${name}: ${ajv.errorsText(v.errors)}`);
+    }
+    const problem = schemaOf('Problem');
+    // Where each response component is used, by status: an example's status must be one of them.
+    const usedAt = new Map<string, Set<number>>();
+    for (const item of Object.values(spec.paths as Json)) {
+      for (const m of METHODS) {
+        for (const [status, r] of Object.entries((item[m]?.responses ?? {}) as Json)) {
+          if (typeof r.$ref === 'string') usedAt.set(r.$ref, (usedAt.get(r.$ref) ?? new Set()).add(Number(status)));
+        }
+      }
+    }
+    for (const [name, r] of Object.entries(spec.components.responses as Json)) {
+      const media = r.content['application/problem+json'];
+      for (const ex of [media.example, ...Object.values(media.examples ?? {}).map((e: any) => e.value)].filter(Boolean)) {
+        assert.ok(problem(ex), `${name}: ${ajv.errorsText(problem.errors)}`);
+        assert.ok(usedAt.get(`#/components/responses/${name}`)?.has(ex.status), `${name} example has status ${ex.status}`);
+      }
+    }
+  });
+
+  it('real responses from every route validate against the spec', async () => {
+    const dicom = testDicom();
+    const failures: string[] = [];
+    const statuses = new Set<string>();
+    const check = async (method: string, path: string, res: Response | Promise<Response>) => {
+      const r = await res;
+      const body = await r.text();
+      statuses.add(`${method} ${specPathFor(path)} ${r.status}`);
+      const err = checkResponse(method, path, r.status, r.headers.get('content-type') ?? '', body);
+      if (err) failures.push(err);
+      return { status: r.status, body };
+    };
+    const u = srv.url;
+    const seg = await check('POST', '/segment', postDicom(u, dicom));
+    const id = JSON.parse(seg.body).id as string;
+    await check('POST', '/segment', postDicom(u, dicom, '?rleFormat=coco&threshold=0.4&minArea=3&tta=true&frame=0&model=tiny:1'));
+    await check('POST', '/segment', postMultipart(u, dicom, { groundTruth: encodeMask(discMask(96, 80), 'kaggle'), groundTruthFormat: 'kaggle' }));
+    for (const f of ['kaggle', 'siim', 'coco', 'coco-compressed']) await check('GET', `/segmentations/${id}`, fetch(`${u}/segmentations/${id}?rleFormat=${f}`));
+    await check('GET', `/segmentations/${id}/mask.png`, fetch(`${u}/segmentations/${id}/mask.png`));
+    await check('GET', `/segmentations/${id}/overlay.png`, fetch(`${u}/segmentations/${id}/overlay.png`));
+    for (const p of ['/models', '/models/tiny', '/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/tiny', '/v2/models/tiny/versions/1', '/v2/models/tiny/ready', '/v2/models/tiny/versions/1/ready', '/livez', '/readyz', '/startupz', '/metrics', '/openapi.yaml', '/docs']) {
+      await check('GET', p, fetch(u + p));
+    }
+    await check('POST', '/admin/reload', fetch(`${u}/admin/reload`, { method: 'POST' }));
+    // Errors.
+    await check('POST', '/segment', postDicom(u, new Uint8Array(3000)));
+    await check('POST', '/segment', postDicom(u, writeDicom({ rows: 0, columns: 0, bitsAllocated: 16, sopInstanceUid: newUid(), omitPixelData: true })));
+    await check('POST', '/segment', postDicom(u, new Uint8Array(2 * 1024 * 1024)));
+    await check('POST', '/segment', postDicom(u, dicom, '?threshold=7'));
+    await check('POST', '/segment', postDicom(u, dicom, '?model=nope'));
+    await check('POST', '/segment', fetch(`${u}/segment`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }));
+    await check('POST', '/segment', postMultipart(u, dicom, { groundTruth: '5 5 1 1', groundTruthFormat: 'kaggle' }));
+    await check('GET', '/segmentations/x', fetch(`${u}/segmentations/6f1c1f52-0000-4000-8000-000000000000`));
+    await check('GET', '/segmentations/x/mask.png', fetch(`${u}/segmentations/nope/mask.png`));
+    await check('GET', '/models/nope', fetch(`${u}/models/nope`));
+    await check('GET', '/v2/models/nope', fetch(`${u}/v2/models/nope`));
+    assert.deepEqual(failures, []);
+    // The run covered success and error statuses of the main routes.
+    for (const s of ['POST /segment 200', 'POST /segment 400', 'POST /segment 404', 'POST /segment 413', 'POST /segment 415', 'POST /segment 422', 'GET /segmentations/{id} 404']) {
+      assert.ok(statuses.has(s), `not exercised: ${s}`);
+    }
+  });
+});
