@@ -77,7 +77,8 @@ export interface GradOptions {
   maxPoolGrad: 'indices' | 'mask';
 }
 
-export const DEFAULT_GRAD_OPTIONS: GradOptions = { convWeightGrad: 'conv', convInputGrad: 'convtranspose', maxPoolGrad: 'indices' };
+/** Defaults chosen by measurement (bench/train-step.ts --variants): see the report in that file. */
+export const DEFAULT_GRAD_OPTIONS: GradOptions = { convWeightGrad: 'matmul', convInputGrad: 'conv', maxPoolGrad: 'indices' };
 
 /**
  * A rule gets the node, its input/output values, the (broadcastable) gradient of each output (null if

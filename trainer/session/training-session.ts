@@ -1,6 +1,22 @@
 /**
  * The training engine's public API (used by the trainer shell and, for buildUNetOnnx, the service tests).
+ *
+ * One Adam step is one onnxruntime run of a single graph (forward with batch-statistics BatchNorm,
+ * ComboLoss, reverse-mode gradients, Adam, running-statistic updates). The state (weights, BN stats,
+ * Adam moments) lives in two sets of preallocated ORT tensors: each step reads one set and writes the
+ * next into the other (pre-allocated fetches), then they swap, so no per-step allocation or copy of the
+ * state happens on the JS side.
  */
+import * as ort from 'onnxruntime-node';
+import { pino, type Logger } from 'pino';
+import type { GradOptions } from '../graph/autodiff.ts';
+import { buildInferenceOnnx } from '../model/export.ts';
+import { countTrainable, initUNetParams, validateUNetConfig, type ParamSpec } from '../model/unet.ts';
+import { validateLossWeights } from '../model/loss.ts';
+import { CheckpointMismatchError } from './checkpoint.ts';
+import { buildTrainingGraphs, IO } from './training-graph.ts';
+import type { AdamConfig, Checkpoint, CheckpointConfig, StepResult, TrainingSession, TrainingSessionOptions } from './types.ts';
+
 export type {
   AdamConfig,
   Checkpoint,
@@ -14,3 +30,239 @@ export type {
 } from './types.ts';
 export { buildUNetOnnx } from '../model/export.ts';
 export { UNetConfigError } from '../model/unet.ts';
+export { serializeCheckpoint, deserializeCheckpoint, CheckpointFormatError, CheckpointMismatchError } from './checkpoint.ts';
+
+export const DEFAULT_ADAM: AdamConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+
+export class TrainingInputError extends Error {
+  override name = 'TrainingInputError';
+}
+
+type StateSet = Map<string, ort.Tensor>;
+
+function zeros(dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims as number[]);
+}
+
+async function createOrtSession(
+  model: Uint8Array,
+  opts: TrainingSessionOptions,
+  log: Logger,
+  what: string,
+  provider: 'cpu' | 'cuda',
+): Promise<{ session: ort.InferenceSession; provider: 'cpu' | 'cuda' }> {
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    ...(opts.enableProfiling && what === 'train' ? { enableProfiling: true, profileFilePrefix: 'unet-train-step' } : {}),
+  };
+  if (provider === 'cuda') {
+    try {
+      const session = await ort.InferenceSession.create(model, { ...base, executionProviders: [{ name: 'cuda', deviceId: opts.deviceId ?? 0 }] });
+      return { session, provider: 'cuda' };
+    } catch (err) {
+      // onnxruntime-node throws (no silent fallback) when the CUDA provider cannot be created.
+      log.warn({ err: (err as Error).message, deviceId: opts.deviceId ?? 0 }, 'CUDA execution provider unavailable; training on CPU instead');
+    }
+  }
+  return { session: await ort.InferenceSession.create(model, { ...base, executionProviders: ['cpu'] }), provider: 'cpu' };
+}
+
+export async function createTrainingSession(opts: TrainingSessionOptions & { grad?: Partial<GradOptions> }): Promise<TrainingSession> {
+  const log = opts.logger ?? pino({ name: 'training-session', level: 'info' });
+  validateUNetConfig(opts.unet, opts.height, opts.width);
+  validateLossWeights(opts.loss);
+  if (opts.device !== 'cpu' && opts.device !== 'cuda') throw new TrainingInputError(`device must be 'cpu' or 'cuda', got '${String(opts.device)}'`);
+  if (!Number.isInteger(opts.seed)) throw new TrainingInputError(`seed must be an integer, got ${opts.seed}`);
+  const adam: AdamConfig = { ...DEFAULT_ADAM, ...(opts.adam ?? {}) };
+  if (!(adam.beta1 >= 0 && adam.beta1 < 1 && adam.beta2 >= 0 && adam.beta2 < 1 && adam.eps > 0 && adam.weightDecay >= 0)) {
+    throw new TrainingInputError(`invalid Adam config ${JSON.stringify(adam)}`);
+  }
+  const config: CheckpointConfig = {
+    unet: { ...opts.unet },
+    height: opts.height,
+    width: opts.width,
+    loss: { ...opts.loss },
+    adam,
+    diceSmooth: opts.diceSmooth ?? 1,
+  };
+
+  const graphs = buildTrainingGraphs({ ...config, grad: opts.grad });
+  const train = await createOrtSession(graphs.train, opts, log, 'train', opts.device);
+  // predict follows whatever the training session got, so a fallback is logged only once.
+  const predict = await createOrtSession(graphs.predict, opts, log, 'predict', train.provider);
+  log.info(
+    { executionProvider: train.provider, parameters: countTrainable(opts.unet), height: opts.height, width: opts.width, unet: opts.unet },
+    'training session ready',
+  );
+
+  return new OrtTrainingSession(config, graphs.specs, graphs.stateNames, train.session, predict.session, train.provider, opts.seed, log, opts.enableProfiling ?? false);
+}
+
+class OrtTrainingSession implements TrainingSession {
+  readonly parameterCount: number;
+  private current: StateSet;
+  private spare: StateSet;
+  private steps = 0;
+  private readonly specByName: Map<string, ParamSpec>;
+  private readonly lossFetches: Record<string, ort.Tensor>;
+  private readonly scalarStepSize = new Float32Array(1);
+  private readonly scalarInvBc2 = new Float32Array(1);
+  private released = false;
+
+  constructor(
+    private readonly config: CheckpointConfig,
+    private readonly specs: ParamSpec[],
+    private readonly stateNames: string[],
+    private readonly train: ort.InferenceSession,
+    private readonly predictSession: ort.InferenceSession,
+    readonly executionProvider: 'cpu' | 'cuda',
+    seed: number,
+    private readonly log: Logger,
+    private readonly profiling: boolean,
+  ) {
+    this.parameterCount = countTrainable(config.unet);
+    this.specByName = new Map(specs.map((s) => [s.name, s]));
+    const dimsOf = (name: string) => {
+      const base = name.startsWith('adam.') ? name.slice('adam.m.'.length) : name;
+      return this.specByName.get(base)!.dims;
+    };
+    this.current = new Map(stateNames.map((n) => [n, zeros(dimsOf(n))]));
+    this.spare = new Map(stateNames.map((n) => [n, zeros(dimsOf(n))]));
+    // He-initialised weights from the seed, BN at identity; Adam moments start at zero.
+    const init = initUNetParams(config.unet, seed);
+    for (const [name, data] of init) (this.current.get(name)!.data as Float32Array).set(data);
+    this.lossFetches = Object.fromEntries(IO.losses.map((n) => [n, new ort.Tensor('float32', new Float32Array(1), [])]));
+  }
+
+  private checkAlive(): void {
+    if (this.released) throw new TrainingInputError('training session was released');
+  }
+
+  private imageTensor(images: Float32Array, batch: number): ort.Tensor {
+    const { inChannels } = this.config.unet;
+    const { height, width } = this.config;
+    if (!Number.isInteger(batch) || batch < 1) throw new TrainingInputError(`batch must be a positive integer, got ${batch}`);
+    const want = batch * inChannels * height * width;
+    if (!(images instanceof Float32Array) || images.length !== want) {
+      throw new TrainingInputError(`images must be a Float32Array of ${batch}x${inChannels}x${height}x${width} = ${want} values, got ${images?.length}`);
+    }
+    return new ort.Tensor('float32', images, [batch, inChannels, height, width]);
+  }
+
+  async step(images: Float32Array, masks: Float32Array, batch: number, lr: number): Promise<StepResult> {
+    this.checkAlive();
+    const image = this.imageTensor(images, batch);
+    const { classes } = this.config.unet;
+    const { height, width } = this.config;
+    const want = batch * classes * height * width;
+    if (!(masks instanceof Float32Array) || masks.length !== want) {
+      throw new TrainingInputError(`masks must be a Float32Array of ${batch}x${classes}x${height}x${width} = ${want} values, got ${masks?.length}`);
+    }
+    if (!(Number.isFinite(lr) && lr >= 0)) throw new TrainingInputError(`lr must be a finite number >= 0, got ${lr}`);
+    // BatchNorm statistics over a single pixel are degenerate (variance 0).
+    if (batch * height * width < 2) throw new TrainingInputError('a training batch needs at least 2 pixels per channel');
+
+    const t = this.steps + 1;
+    const { beta1, beta2 } = this.config.adam;
+    this.scalarStepSize[0] = lr / (1 - beta1 ** t);
+    this.scalarInvBc2[0] = 1 / Math.sqrt(1 - beta2 ** t);
+    const feeds: Record<string, ort.Tensor> = {
+      [IO.image]: image,
+      [IO.mask]: new ort.Tensor('float32', masks, [batch, classes, height, width]),
+      [IO.stepSize]: new ort.Tensor('float32', this.scalarStepSize, []),
+      [IO.invSqrtBc2]: new ort.Tensor('float32', this.scalarInvBc2, []),
+    };
+    for (const [name, tensor] of this.current) feeds[name] = tensor;
+    const fetches: Record<string, ort.Tensor> = { ...this.lossFetches };
+    for (const [name, tensor] of this.spare) fetches[IO.next(name)] = tensor;
+    const out = await this.train.run(feeds, fetches);
+    const read = (n: string) => Number((out[n] ?? this.lossFetches[n]!).data[0]);
+    const result: StepResult = { loss: read('loss'), bce: read('bce'), dice: read('dice'), focal: read('focal') };
+    if (!Number.isFinite(result.loss)) {
+      // Keep the last good state: a NaN step must not poison the weights.
+      this.log.error({ step: t, ...result }, 'non-finite loss; state not updated');
+      return result;
+    }
+    // Providers that cannot write into the supplied buffers hand back new tensors instead.
+    for (const [name, tensor] of this.spare) {
+      const got = out[IO.next(name)] as ort.Tensor | undefined;
+      if (got && got !== tensor && got.data !== tensor.data) (tensor.data as Float32Array).set(got.data as Float32Array);
+    }
+    [this.current, this.spare] = [this.spare, this.current];
+    this.steps = t;
+    return result;
+  }
+
+  async predict(images: Float32Array, batch: number): Promise<Float32Array> {
+    this.checkAlive();
+    const feeds: Record<string, ort.Tensor> = { [IO.image]: this.imageTensor(images, batch) };
+    for (const s of this.specs) feeds[s.name] = this.current.get(s.name)!;
+    const out = await this.predictSession.run(feeds, [IO.probs]);
+    return out[IO.probs]!.data as Float32Array;
+  }
+
+  private tensorsByName(names: Iterable<string>): Map<string, Float32Array> {
+    return new Map([...names].map((n) => [n, this.current.get(n)!.data as Float32Array]));
+  }
+
+  checkpoint(): Checkpoint {
+    this.checkAlive();
+    const tensors: Checkpoint['tensors'] = {};
+    for (const name of this.stateNames) {
+      const t = this.current.get(name)!;
+      tensors[name] = { dims: [...t.dims], data: (t.data as Float32Array).slice() };
+    }
+    return { format: 'unet-checkpoint-v1', config: structuredClone(this.config), step: this.steps, tensors };
+  }
+
+  restore(ckpt: Checkpoint): void {
+    this.checkAlive();
+    if (!ckpt || ckpt.format !== 'unet-checkpoint-v1') throw new CheckpointMismatchError(`unknown checkpoint format '${String(ckpt?.format)}'`);
+    const mine = this.config;
+    const theirs = ckpt.config;
+    const diffs: string[] = [];
+    for (const k of ['depth', 'baseChannels', 'inChannels', 'classes', 'upsample'] as const) {
+      if (theirs?.unet?.[k] !== mine.unet[k]) diffs.push(`unet.${k}: checkpoint ${String(theirs?.unet?.[k])}, session ${mine.unet[k]}`);
+    }
+    if (theirs?.height !== mine.height || theirs?.width !== mine.width) {
+      diffs.push(`input size: checkpoint ${theirs?.height}x${theirs?.width}, session ${mine.height}x${mine.width}`);
+    }
+    if (diffs.length) throw new CheckpointMismatchError(`checkpoint does not fit this session: ${diffs.join('; ')}`);
+    if (JSON.stringify(theirs.loss) !== JSON.stringify(mine.loss) || JSON.stringify(theirs.adam) !== JSON.stringify(mine.adam)) {
+      // Resuming with other loss weights or Adam settings is legitimate (fine-tuning); make it visible.
+      this.log.warn({ checkpoint: { loss: theirs.loss, adam: theirs.adam }, session: { loss: mine.loss, adam: mine.adam } }, 'checkpoint was trained with other loss/Adam settings');
+    }
+    for (const name of this.stateNames) {
+      const t = ckpt.tensors[name];
+      const dst = this.current.get(name)!;
+      if (!t) throw new CheckpointMismatchError(`checkpoint lacks tensor ${name}`);
+      if (t.dims.length !== dst.dims.length || t.dims.some((d, i) => d !== dst.dims[i]) || t.data.length !== dst.data.length) {
+        throw new CheckpointMismatchError(`tensor ${name}: checkpoint dims [${t.dims}], session [${dst.dims}]`);
+      }
+    }
+    for (const name of this.stateNames) (this.current.get(name)!.data as Float32Array).set(ckpt.tensors[name]!.data);
+    if (!Number.isInteger(ckpt.step) || ckpt.step < 0) throw new CheckpointMismatchError(`bad checkpoint step ${ckpt.step}`);
+    this.steps = ckpt.step;
+  }
+
+  exportOnnx(opts: { foldBatchNorm?: boolean } = {}): Uint8Array {
+    this.checkAlive();
+    return buildInferenceOnnx(this.config.unet, this.config.height, this.config.width, this.tensorsByName(this.specs.map((s) => s.name)), {
+      foldBatchNorm: opts.foldBatchNorm ?? false,
+      metadata: { trainingSteps: String(this.steps) },
+    });
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    if (this.profiling) {
+      this.train.endProfiling();
+      this.log.info('ORT profile written (unet-train-step_*.json in the working directory)');
+    }
+    await this.train.release();
+    await this.predictSession.release();
+  }
+}

@@ -1,0 +1,99 @@
+import { gradients, type GradOptions } from '../graph/autodiff.ts';
+import { Graph, type Value } from '../graph/builder.ts';
+import { encodeModel } from '../graph/onnx/encode.ts';
+import { BATCH_DIM } from '../model/export.ts';
+import { buildComboLoss, type ComboLossWeights } from '../model/loss.ts';
+import { buildUNetForward, unetParamSpecs, validateUNetConfig, type ParamSpec, type UNetConfig } from '../model/unet.ts';
+import type { AdamConfig } from './types.ts';
+
+export const TRAIN_OPSET = 17;
+
+/** Graph input/output names of the training step. */
+export const IO = {
+  image: 'image',
+  mask: 'mask',
+  /** lr / (1 - beta1^t) */
+  stepSize: 'adam.step_size',
+  /** 1 / sqrt(1 - beta2^t) */
+  invSqrtBc2: 'adam.inv_sqrt_bc2',
+  losses: ['loss', 'bce', 'dice', 'focal'] as const,
+  m: (name: string) => `adam.m.${name}`,
+  v: (name: string) => `adam.v.${name}`,
+  next: (name: string) => `next.${name}`,
+  probs: 'probs',
+};
+
+export interface TrainingGraphs {
+  /** One Adam step: forward (batch-statistics BN), ComboLoss, backward, Adam, running-stat updates. */
+  train: Uint8Array;
+  /** Sigmoid probabilities with inference BN; weights and statistics are inputs so the live state feeds it. */
+  predict: Uint8Array;
+  specs: ParamSpec[];
+  /** Every state tensor the step reads and rewrites: weights, BN statistics, Adam moments. */
+  stateNames: string[];
+}
+
+export interface TrainingGraphOptions {
+  unet: UNetConfig;
+  height: number;
+  width: number;
+  loss: ComboLossWeights;
+  adam: AdamConfig;
+  diceSmooth: number;
+  grad?: Partial<GradOptions>;
+}
+
+function adamUpdate(g: Graph, p: Value, grad: Value, m: Value, v: Value, stepSize: Value, invSqrtBc2: Value, adam: AdamConfig) {
+  const gd = adam.weightDecay > 0 ? g.add(grad, g.mul(p, g.scalar(adam.weightDecay))) : grad;
+  const m2 = g.add(g.mul(m, g.scalar(adam.beta1)), g.mul(gd, g.scalar(1 - adam.beta1)));
+  const v2 = g.add(g.mul(v, g.scalar(adam.beta2)), g.mul(g.mul(gd, gd), g.scalar(1 - adam.beta2)));
+  // PyTorch Adam: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
+  const denom = g.add(g.mul(g.sqrt(v2), invSqrtBc2), g.scalar(adam.eps));
+  const p2 = g.sub(p, g.mul(stepSize, g.div(m2, denom)));
+  return { p2, m2, v2 };
+}
+
+export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
+  validateUNetConfig(o.unet, o.height, o.width);
+  const specs = unetParamSpecs(o.unet);
+  const trainable = specs.filter((s) => s.trainable);
+
+  const g = new Graph('unet_train_step', TRAIN_OPSET);
+  const image = g.input(IO.image, 'float32', [BATCH_DIM, o.unet.inChannels, o.height, o.width]);
+  const mask = g.input(IO.mask, 'float32', [BATCH_DIM, o.unet.classes, o.height, o.width]);
+  const stepSize = g.input(IO.stepSize, 'float32', []);
+  const invSqrtBc2 = g.input(IO.invSqrtBc2, 'float32', []);
+  const params = new Map(specs.map((s) => [s.name, g.input(s.name, 'float32', s.dims)]));
+  const moments = new Map(trainable.map((s) => [s.name, { m: g.input(IO.m(s.name), 'float32', s.dims), v: g.input(IO.v(s.name), 'float32', s.dims) }]));
+
+  const { logits, runningStats } = buildUNetForward(g, o.unet, image, (n) => params.get(n)!, 'train');
+  const loss = buildComboLoss(g, logits, mask, o.loss, o.diceSmooth);
+  const grads = gradients(
+    g,
+    loss.total,
+    trainable.map((s) => params.get(s.name)!),
+    o.grad,
+  );
+
+  g.output(loss.total, 'loss');
+  g.output(loss.bce, 'bce');
+  g.output(loss.dice, 'dice');
+  g.output(loss.focal, 'focal');
+  for (const s of trainable) {
+    const { m, v } = moments.get(s.name)!;
+    const u = adamUpdate(g, params.get(s.name)!, grads.get(s.name)!, m, v, stepSize, invSqrtBc2, o.adam);
+    g.output(u.p2, IO.next(s.name));
+    g.output(u.m2, IO.next(IO.m(s.name)));
+    g.output(u.v2, IO.next(IO.v(s.name)));
+  }
+  for (const s of specs.filter((x) => !x.trainable)) g.output(runningStats.get(s.name)!, IO.next(s.name));
+
+  const p = new Graph('unet_predict', TRAIN_OPSET);
+  const pImage = p.input(IO.image, 'float32', [BATCH_DIM, o.unet.inChannels, o.height, o.width]);
+  const pParams = new Map(specs.map((s) => [s.name, p.input(s.name, 'float32', s.dims)]));
+  const fwd = buildUNetForward(p, o.unet, pImage, (n) => pParams.get(n)!, 'inference');
+  p.output(p.sigmoid(fwd.logits), IO.probs);
+
+  const stateNames = [...specs.map((s) => s.name), ...trainable.flatMap((s) => [IO.m(s.name), IO.v(s.name)])];
+  return { train: encodeModel(g), predict: encodeModel(p), specs, stateNames };
+}
