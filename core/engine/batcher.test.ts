@@ -166,6 +166,31 @@ test('an item of size 2 (a TTA pair) is never split across batches', async () =>
   assert.deepEqual(infos, [2, 3]);
 });
 
+test('eagerWhenNoneReserved: a partial group leaves at once unless admitted requests are still on their way', async () => {
+  const clock = new FakeClock();
+  const r = manualRunner();
+  const b = new Batcher<number, string>({ maxBatch: 4, maxDelayMs: 50, maxQueue: 100, maxConcurrent: 2, run: r.run, clock, eagerWhenNoneReserved: true });
+  void b.submit('m', 1);
+  await settle();
+  assert.deepEqual(r.calls.map((c) => c.items), [[1]], 'nothing else was admitted: no reason to wait');
+  const res = b.reserve(2); // two requests still decoding
+  void b.submit('m', 2, res);
+  await settle();
+  assert.equal(r.calls.length, 1, 'waits: another admitted request may join');
+  void b.submit('m', 3, res);
+  await settle();
+  assert.deepEqual(r.calls.map((c) => c.items), [[1], [2, 3]], 'the last reserved item arrived: dispatch');
+  r.calls.forEach((c) => c.done());
+  await settle();
+  const res2 = b.reserve(1);
+  void b.submit('m', 4);
+  await settle();
+  assert.equal(r.calls.length, 2);
+  res2.release(); // that request failed to decode: nothing is coming any more
+  await settle();
+  assert.deepEqual(r.calls.at(-1)!.items, [4]);
+});
+
 test('a failing batch rejects each of its items, and the batcher goes on', async () => {
   const clock = new FakeClock();
   const r = manualRunner();

@@ -42,6 +42,11 @@ export interface BatcherOptions<T, R> {
   /** Runs one batch; must resolve with one result per item, in order. */
   run: (key: string, items: T[], info: BatchInfo) => Promise<R[]>;
   clock?: Clock;
+  /**
+   * Dispatch a partial group at once when nothing else is reserved (no admitted request is still being
+   * prepared, so waiting could not grow the batch). Off: a partial group always waits maxDelayMs.
+   */
+  eagerWhenNoneReserved?: boolean;
   /** Called whenever the depth (reserved + queued items) changes. */
   onDepth?: (depth: number) => void;
 }
@@ -149,6 +154,8 @@ export class Batcher<T, R> {
   unreserve(n: number): void {
     this.reserved -= n;
     this.opts.onDepth?.(this.depth());
+    // With nothing more reserved, an eager batcher may dispatch what waits.
+    if (this.opts.eagerWhenNoneReserved) this.pump();
     this.notifyIdle();
   }
 
@@ -194,10 +201,11 @@ export class Batcher<T, R> {
   private pickReady(now: number): string | undefined {
     let best: string | undefined;
     let bestAt = Infinity;
+    const nothingComing = this.opts.eagerWhenNoneReserved === true && this.reserved === 0;
     for (const [key, g] of this.groups) {
       const head = g[0];
       if (!head) continue;
-      const ready = this.flushing || groupSize(g) >= this.limit(key) || now - head.enqueuedAt >= this.opts.maxDelayMs;
+      const ready = this.flushing || nothingComing || groupSize(g) >= this.limit(key) || now - head.enqueuedAt >= this.opts.maxDelayMs;
       if (ready && head.enqueuedAt < bestAt) {
         best = key;
         bestAt = head.enqueuedAt;

@@ -10,7 +10,7 @@ import type { ModelManifest } from '../manifest.ts';
 import { createMask, type Mask } from '../mask.ts';
 import { Batcher, type BatchInfo, type Reservation } from './batcher.ts';
 import { InvalidRequestError, ModelInvalidError, ModelNotFoundError, NotReadyError } from './errors.ts';
-import { compareVersions, listRepository, modelKey, readModelVersion, type ModelVersionEntry } from './repository.ts';
+import { compareVersions, listRepository, modelKey, readManifest, readModelVersion, type ModelVersionEntry } from './repository.ts';
 import { planThreads, type Provider } from './session-factory.ts';
 import { WorkerPool, type PoolWorker } from './worker-pool.ts';
 import {
@@ -110,8 +110,8 @@ interface ModelState {
   current?: string;
   /** Last failure to load a version of this model (the newest one that was tried). */
   error?: string;
-  /** A manifest to show when nothing is loaded (the newest one that parsed). */
-  lastManifest?: ModelManifest;
+  /** Every version's manifest that parsed at the last scan (for listings of versions not loaded). */
+  manifests: Map<string, ModelManifest>;
 }
 
 interface BatchItem {
@@ -172,6 +172,7 @@ export class Engine {
       maxQueue: cfg.maxQueue,
       maxConcurrent: cfg.workers,
       run: (key, items, info) => this.runBatch(key, items, info),
+      eagerWhenNoneReserved: true,
       onDepth: (d) => observer.queueDepth?.(d),
     });
   }
@@ -252,20 +253,15 @@ export class Engine {
       if (s.error && s.current === lm.entry.key) info.error = s.error;
       return info;
     }
-    // Not loaded: either a failed model (show its newest parsed manifest) or a version loaded on demand.
-    if (!s.lastManifest) return undefined;
-    const info: ModelInfo = {
-      name: s.name,
-      version: version ?? s.lastManifest.version,
-      versions: [...s.versions],
-      manifest: s.lastManifest,
-      executionProvider: null,
-      ready: false,
-      loadedAt: '',
-    };
-    if (version === undefined || version === s.lastManifest.version) {
+    // Not loaded: a model none of whose versions loads (shown by its newest readable manifest), or an
+    // older version that is loaded on its first request.
+    const v = version ?? [...s.versions].reverse().find((x) => s.manifests.has(x));
+    const manifest = v !== undefined ? s.manifests.get(v) : undefined;
+    if (!manifest || v === undefined) return undefined;
+    const info: ModelInfo = { name: s.name, version: v, versions: [...s.versions], manifest, executionProvider: null, ready: false, loadedAt: '' };
+    if (!s.current) {
       if (s.error) info.error = s.error;
-    } else info.error = 'not loaded (loaded on first request)';
+    } else info.error = 'not loaded; loads on its first request';
     return info;
   }
 
@@ -376,8 +372,13 @@ export class Engine {
     const listing = await listRepository(this.cfg.modelRepository);
     for (const [name, versions] of listing) {
       let s = this.state.get(name);
-      if (!s) this.state.set(name, (s = { name, versions }));
+      if (!s) this.state.set(name, (s = { name, versions, manifests: new Map() }));
       s.versions = versions;
+      s.manifests = new Map();
+      for (const v of versions) {
+        const m = await readManifest(this.cfg.modelRepository, name, v).catch(() => undefined);
+        if (m) s.manifests.set(v, m);
+      }
       const current = s.current ? this.loaded.get(s.current) : undefined;
       const newestFirst = [...versions].reverse();
       let chosen: LoadedModel | undefined;
@@ -387,7 +388,6 @@ export class Engine {
         if (current && compareVersions(v, current.entry.version) < 0) break;
         try {
           const entry = await readModelVersion(this.cfg.modelRepository, name, v);
-          s.lastManifest ??= entry.manifest;
           if (current && key === current.entry.key && entry.manifest.onnx.sha256 === current.entry.manifest.onnx.sha256) {
             chosen = current;
             break;
@@ -401,13 +401,11 @@ export class Engine {
           firstError ??= m;
           out.failed.push({ model: key, error: m });
           this.logger.error({ model: key, err: m }, 'model version cannot be served');
-          if (e instanceof ModelInvalidError && e.manifest) s.lastManifest ??= e.manifest;
         }
       }
       if (!chosen && current) chosen = current;
       s.error = firstError;
       if (chosen) {
-        s.lastManifest = chosen.entry.manifest;
         if (s.current && s.current !== chosen.entry.key) {
           out.removed.push(s.current);
           this.retire(s.current);

@@ -74,16 +74,15 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /**
- * Validate one version directory: manifest schema, manifest name/version equal to the directory names,
- * the ONNX file present and its sha256 equal to the manifest's. Throws ModelInvalidError naming the fault.
+ * Read and validate one version's manifest only (schema, and name/version equal to the directory
+ * names); no checksum. Throws ModelInvalidError naming the fault.
  */
-export async function readModelVersion(root: string, name: string, version: string): Promise<ModelVersionEntry> {
+export async function readManifest(root: string, name: string, version: string): Promise<ModelManifest> {
   const key = modelKey(name, version);
   const dir = resolve(root, name, version);
-  const manifestPath = join(dir, MANIFEST_FILE);
   let raw: string;
   try {
-    raw = await readFile(manifestPath, 'utf8');
+    raw = await readFile(join(dir, MANIFEST_FILE), 'utf8');
   } catch {
     throw new ModelInvalidError(key, `${key}: missing ${MANIFEST_FILE} in ${dir}`);
   }
@@ -105,6 +104,17 @@ export async function readModelVersion(root: string, name: string, version: stri
   if (manifest.version !== version) {
     throw new ModelInvalidError(key, `${key}: manifest version '${manifest.version}' does not match directory '${version}'`, manifest);
   }
+  return manifest;
+}
+
+/**
+ * Validate one version directory: the manifest (readManifest), the ONNX file present and its sha256
+ * equal to the manifest's. Throws ModelInvalidError naming the fault.
+ */
+export async function readModelVersion(root: string, name: string, version: string): Promise<ModelVersionEntry> {
+  const key = modelKey(name, version);
+  const dir = resolve(root, name, version);
+  const manifest = await readManifest(root, name, version);
   const onnxPath = resolve(dir, manifest.onnx.file);
   if (!onnxPath.startsWith(dir + '/')) {
     throw new ModelInvalidError(key, `${key}: onnx.file '${manifest.onnx.file}' points outside the version directory`, manifest);
