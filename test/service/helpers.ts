@@ -192,9 +192,11 @@ export async function startRedis(): Promise<{ url: string; stop: () => Promise<v
   return {
     url: `redis://127.0.0.1:${port}`,
     stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
       await t.remove();
     },
   };

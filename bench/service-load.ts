@@ -1,0 +1,183 @@
+/**
+ * Service load benchmark: images/s and latency of POST /segment under autocannon, against the raw
+ * onnxruntime throughput of the same model with the same session options and batch size, measured
+ * in the same run on the same machine.
+ *
+ *   node --import tsx bench/service-load.ts [--sizes 256,512] [--duration 20] [--workers 1]
+ *       [--max-batch 4] [--delay-ms 5] [--connections N] [--depth 4] [--base 16]
+ *
+ * For each size: build a random-weight UNet (depth/base as given), measure raw ORT images/s at batch
+ * = MAX_BATCH (server not running, so nothing competes), then start `npm start` as a child process
+ * with that model and drive it from this process with autocannon. The ratio service/raw is the
+ * figure of merit (target >= 0.9): it is what HTTP, DICOM decode, preprocessing, postprocessing,
+ * RLE, the preview and the result store cost on top of the network itself.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import * as ort from 'onnxruntime-node';
+import { newUid, writeDicom } from '../core/dicom/write.ts';
+import { openSession, planThreads } from '../core/engine/session-factory.ts';
+import { makeModelRepository } from '../test/helpers/model-fixture.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '256,512' },
+    duration: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '1' },
+    'max-batch': { type: 'string', default: '4' },
+    'delay-ms': { type: 'string', default: '5' },
+    connections: { type: 'string' },
+    depth: { type: 'string', default: '4' },
+    base: { type: 'string', default: '16' },
+    'intra-op': { type: 'string', default: '0' },
+  },
+});
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const sizes = args.sizes.split(',').map(Number);
+const duration = Number(args.duration);
+const workers = Number(args.workers);
+const maxBatch = Number(args['max-batch']);
+const delayMs = Number(args['delay-ms']);
+const depth = Number(args.depth);
+const base = Number(args.base);
+const plan = planThreads(workers, Number(args['intra-op']));
+// Enough requests in flight that every worker can fill a batch while the previous one runs.
+const connections = args.connections ? Number(args.connections) : workers * maxBatch * 2;
+
+function dicomOf(size: number): Uint8Array {
+  const px = new Uint16Array(size * size);
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) px[y * size + x] = 100 + ((x * 7 + y * 13) % 3000) + (Math.hypot(x - size / 2, y - size / 2) < size / 4 ? 1000 : 0);
+  return writeDicom({ rows: size, columns: size, bitsAllocated: 16, bitsStored: 12, pixels: px, sopInstanceUid: newUid(), modality: 'DX' });
+}
+
+/** Raw ORT: `workers` sessions, each running batches of `maxBatch` back to back for `seconds`. */
+async function rawThroughput(onnxPath: string, size: number, seconds: number): Promise<{ imagesPerSecond: number; msPerBatch: number }> {
+  const sessions = await Promise.all(Array.from({ length: workers }, () => openSession(onnxPath, { provider: 'cpu', deviceId: 0, intraOpThreads: plan.intraOpThreads })));
+  const data = new Float32Array(maxBatch * size * size).map(() => Math.random());
+  const feeds = { image: new ort.Tensor('float32', data, [maxBatch, 1, size, size]) };
+  for (const s of sessions) await s.session.run(feeds); // warm-up
+  let batches = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    sessions.map(async (s) => {
+      while (performance.now() < end) {
+        await s.session.run(feeds);
+        batches++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  for (const s of sessions) await s.session.release();
+  return { imagesPerSecond: (batches * maxBatch) / elapsed, msPerBatch: (elapsed * 1000 * workers) / batches };
+}
+
+async function startServer(env: Record<string, string>): Promise<{ url: string; stop: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}\n${out}`)));
+  });
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    stop: async () => {
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function metricValue(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+interface Row {
+  size: number;
+  rawImagesPerSecond: number;
+  rawMsPerBatch: number;
+  serviceImagesPerSecond: number;
+  ratio: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanBatch: number;
+  requests: number;
+  errors: number;
+}
+
+const rows: Row[] = [];
+const env = {
+  WORKERS: String(workers),
+  INTRA_OP_THREADS: String(plan.intraOpThreads),
+  MAX_BATCH: String(maxBatch),
+  MAX_BATCH_DELAY_MS: String(delayMs),
+  MAX_QUEUE: String(Math.max(64, connections * 2)),
+  LOG_LEVEL: 'warn',
+  EXECUTION_PROVIDER: 'cpu',
+};
+console.log(`machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, node ${process.version}, onnxruntime-node ${ort.env.versions.node}`);
+console.log(`model: random-weight UNet depth ${depth}, base ${base} channels, 1 -> 1 channel; env ${JSON.stringify(env)}; autocannon ${connections} connections, ${duration} s per size`);
+
+for (const size of sizes) {
+  const dir = await mkdtemp(join(tmpdir(), 'unetseg-bench-'));
+  try {
+    const [entry] = await makeModelRepository(dir, [{ name: `unet${size}`, version: '1', size, depth, baseChannels: base, seed: 1 }]);
+    const raw = await rawThroughput(entry!.onnxPath, size, Math.max(5, duration / 2));
+    console.log(`[${size}] raw ORT: ${raw.imagesPerSecond.toFixed(2)} images/s (${raw.msPerBatch.toFixed(1)} ms per batch of ${maxBatch})`);
+
+    const server = await startServer({ ...env, PORT: '0', HOST: '127.0.0.1', MODEL_REPOSITORY: dir });
+    const body = Buffer.from(dicomOf(size));
+    const opts = { url: `${server.url}/segment`, method: 'POST' as const, headers: { 'content-type': 'application/dicom' }, body, connections, pipelining: 1 };
+    await autocannon({ ...opts, duration: 3 }); // warm-up: first batches, JIT, allocator
+    const before = await (await fetch(`${server.url}/metrics`)).text();
+    const r = await autocannon({ ...opts, duration });
+    const after = await (await fetch(`${server.url}/metrics`)).text();
+    const batches = metricValue(after, 'inference_batch_size_count') - metricValue(before, 'inference_batch_size_count');
+    const images = metricValue(after, 'inference_batch_size_sum') - metricValue(before, 'inference_batch_size_sum');
+    const code = await server.stop();
+    if (code !== 0) console.warn(`server exited with ${code}`);
+    const ok = r['2xx'];
+    const serviceIps = ok / (r.duration || duration);
+    rows.push({
+      size,
+      rawImagesPerSecond: raw.imagesPerSecond,
+      rawMsPerBatch: raw.msPerBatch,
+      serviceImagesPerSecond: serviceIps,
+      ratio: serviceIps / raw.imagesPerSecond,
+      p50Ms: r.latency.p50,
+      p99Ms: r.latency.p99,
+      meanBatch: images / batches,
+      requests: ok,
+      errors: r.non2xx + r.errors,
+    });
+    console.log(`[${size}] service: ${serviceIps.toFixed(2)} images/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, mean batch ${(images / batches).toFixed(2)}, ${r.non2xx + r.errors} errors`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+console.log('\n| model | raw ORT images/s | service images/s | service/raw | p50 ms | p99 ms | mean batch | requests | errors |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of rows) {
+  console.log(
+    `| ${r.size}x${r.size} | ${r.rawImagesPerSecond.toFixed(2)} | ${r.serviceImagesPerSecond.toFixed(2)} | ${r.ratio.toFixed(3)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.requests} | ${r.errors} |`,
+  );
+}
+console.log(JSON.stringify({ env, connections, duration, depth, base, rows }));
