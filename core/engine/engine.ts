@@ -142,6 +142,11 @@ function validateConfig(cfg: EngineConfig): void {
   if (!cfg.modelRepository) throw new InvalidRequestError('modelRepository', 'engine config: modelRepository is required');
 }
 
+/** A copy that owns its buffer (Buffer#slice would return a view on the caller's memory). */
+function copyBytes(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}
+
 const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class Engine {
@@ -491,7 +496,7 @@ export class Engine {
     const reservation: Reservation = this.batcher.reserve(images);
     lm.refs++;
     try {
-      const bytes = req.transferDicom && req.dicom.byteOffset === 0 && req.dicom.byteLength === req.dicom.buffer.byteLength && req.dicom.buffer instanceof ArrayBuffer ? req.dicom : req.dicom.slice();
+      const bytes = req.transferDicom && req.dicom.byteOffset === 0 && req.dicom.byteLength === req.dicom.buffer.byteLength && req.dicom.buffer instanceof ArrayBuffer ? req.dicom : copyBytes(req.dicom);
       const prepMsg: PrepareMsg = { type: 'prepare', dicom: bytes, maxPixels: this.cfg.maxPixels, spec: lm.entry.manifest.preprocessing, tta };
       if (req.frame !== undefined) prepMsg.frame = req.frame;
       const prep = await this.pool.run<PrepareResult>(prepMsg, [bytes.buffer as ArrayBuffer]);
