@@ -11,7 +11,8 @@ import { DEFAULT_AUGMENT } from './augment.ts';
 import type { Layout } from './data/types.ts';
 import type { CacheDtype } from './data/quantize.ts';
 import type { Intensity, ResizeMethod } from '../core/preprocess/spec.ts';
-import { SIIM_GAMMA, SIIM_MILESTONES } from './schedule.ts';
+import { SIIM_GAMMA, SIIM_MILESTONES, validateSchedule } from './schedule.ts';
+import { validateUNetConfig } from './model/unet.ts';
 import type { LossWeights, UpsampleMode } from './session/types.ts';
 
 export interface TrainConfig {
@@ -137,4 +138,34 @@ export function resumeFingerprint(c: TrainConfig): Record<string, unknown> {
     limit: c.limit ?? null,
     cacheDtype: c.cacheDtype,
   };
+}
+
+/** Throws ConfigError with a one-line message naming the option. */
+export function validateConfig(c: TrainConfig): void {
+  const int = (v: number, lo: number, what: string): void => {
+    if (!Number.isInteger(v) || v < lo) throw new ConfigError(`${what} must be an integer >= ${lo}, got ${v}`);
+  };
+  int(c.epochs, 1, '--epochs');
+  int(c.batchSize, 1, '--batch-size');
+  int(c.folds, 2, '--folds');
+  int(c.seed, 0, '--seed');
+  if (!Number.isInteger(c.fold) || c.fold < 0 || c.fold >= c.folds) throw new ConfigError(`--fold must be in 0..${c.folds - 1}, got ${c.fold}`);
+  if (c.limit !== undefined) int(c.limit, 2, '--limit');
+  if (c.threads !== undefined) int(c.threads, 1, '--threads');
+  const s = validateSchedule({ lr: c.lr, milestones: c.milestones, gamma: c.gamma });
+  if (s) throw new ConfigError(s);
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(c.name)) throw new ConfigError(`--name must be letters, digits, . _ - (got ${JSON.stringify(c.name)})`);
+  if (!/^[0-9A-Za-z][0-9A-Za-z._-]*$/.test(c.version)) throw new ConfigError(`--version must be letters, digits, . _ - (got ${JSON.stringify(c.version)})`);
+  if (!(c.threshold > 0 && c.threshold < 1)) throw new ConfigError(`threshold must be in (0, 1), got ${c.threshold}`);
+  for (const [k, v] of Object.entries(c.loss)) if (!(v >= 0) || !Number.isFinite(v)) throw new ConfigError(`loss weight ${k} must be a non-negative number, got ${v}`);
+  if (c.loss.bce + c.loss.dice + c.loss.focal <= 0) throw new ConfigError('at least one loss weight must be positive');
+  const m = 2 ** c.depth;
+  if (Number.isInteger(c.depth) && c.depth >= 1 && c.depth <= 8 && (c.height % m !== 0 || c.width % m !== 0)) {
+    throw new ConfigError(`--image-size ${c.height === c.width ? c.height : `${c.height}x${c.width}`} must be a multiple of 2^depth = ${m} (--depth ${c.depth})`);
+  }
+  try {
+    validateUNetConfig({ depth: c.depth, baseChannels: c.baseChannels, inChannels: 1, classes: c.labels.length, upsample: c.upsample }, c.height, c.width);
+  } catch (e) {
+    throw new ConfigError((e as Error).message.replace('unet.depth', '--depth').replace('unet.baseChannels', '--base-channels'));
+  }
 }

@@ -69,7 +69,10 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, epoc
   for (const t of xt) parts.push(`<text x="${sx(t)}" y="${bottom + 16}" text-anchor="middle" font-size="11">${t}</text>`);
   parts.push(`<text x="${(left + right) / 2}" y="${bottom + 34}" text-anchor="middle" font-size="12">epoch</text>`);
   parts.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#444"/>`);
-  if (mark !== undefined) parts.push(`<line x1="${sx(mark)}" x2="${sx(mark)}" y1="${top}" y2="${bottom}" stroke="#999" stroke-dasharray="4 3"/>`);
+  if (mark !== undefined) {
+    parts.push(`<line x1="${sx(mark)}" x2="${sx(mark)}" y1="${top}" y2="${bottom}" stroke="#999" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${sx(mark) + 4}" y="${top + 12}" font-size="11" fill="#666">best (epoch ${mark})</text>`);
+  }
   series.forEach((s, k) => {
     const pts = s.values.map((v, i) => (Number.isFinite(v) ? `${sx(epochs[i]!).toFixed(1)},${sy(v).toFixed(1)}` : '')).filter(Boolean);
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';

@@ -1,0 +1,163 @@
+/**
+ * Loaders on generated data: SIIM scan (mismatch counting, union of rows), pairs scan, the tensor
+ * cache (decodes once, survives re-runs, invalidates on change, skips unreadable files) and the
+ * streaming batch loader.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, copyFile, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { generatePairsDataset, generateSiimDataset } from '../synth/index.ts';
+import { decodeDicom } from '../core/dicom/decode.ts';
+import { maskArea } from '../core/mask.ts';
+import { maskToModel, toTensor } from '../core/preprocess/index.ts';
+import { PreprocessSpecSchema } from '../core/preprocess/spec.ts';
+import { TensorCache } from './data/cache.ts';
+import { countingDecoder } from './data/decode.ts';
+import { BatchLoader, normaliseInPlace } from './data/loader.ts';
+import { quantisationBound } from './data/quantize.ts';
+import { scanDataset } from './data/scan.ts';
+import { DataError } from './data/types.ts';
+
+const spec = PreprocessSpecSchema.parse({ size: { height: 32, width: 32 }, resize: 'bilinear', intensity: { kind: 'minmax' }, channels: 1 });
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'trainer-data-'));
+  t.after(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+test('SIIM layout: labelled images found; images without rows and rows without images counted, not fatal', async (t) => {
+  const root = await tempDir(t);
+  const gen = await generateSiimDataset({ outDir: root, count: 10, size: 64, seed: 5, transferSyntaxUid: '1.2.840.10008.1.2.1' });
+  const first = gen.images[0]!;
+  await copyFile(join(root, first.file), join(dirname(join(root, first.file)), '9.9.9.unlabelled.dcm'));
+  await appendFile(join(root, 'train-rle.csv'), '1.2.3.no-such-image, -1\n');
+  const scan = await scanDataset('siim', root);
+  assert.equal(scan.samples.length, 10);
+  assert.equal(scan.counts.imagesWithoutLabel, 1);
+  assert.equal(scan.counts.labelsWithoutImage, 1);
+  const ids = new Set(scan.samples.map((s) => s.id));
+  for (const r of gen.images) assert.ok(ids.has(r.imageId));
+  // Several CSV rows for one image stay together (their union is the mask); -1 rows give no encodings.
+  for (const r of gen.images) {
+    const label = scan.samples.find((s) => s.id === r.imageId)!.label;
+    assert.equal(label.kind, 'rle');
+    if (label.kind === 'rle') assert.equal(label.encodings.length, r.components);
+  }
+});
+
+test('SIIM layout errors are one-line DataErrors', async (t) => {
+  const root = await tempDir(t);
+  await assert.rejects(scanDataset('siim', join(root, 'missing')), (e: Error) => e instanceof DataError && /not found/.test(e.message));
+  await assert.rejects(scanDataset('siim', root), (e: Error) => e instanceof DataError && /dicom-images-train/.test(e.message));
+  await assert.rejects(scanDataset('pairs', root), (e: Error) => e instanceof DataError && /no labelled images/.test(e.message));
+});
+
+test('cache: first pass decodes every image once, later passes and epochs never decode', async (t) => {
+  const root = await tempDir(t);
+  const gen = await generateSiimDataset({ outDir: root, count: 8, size: 64, seed: 6, negativeFraction: 0.25, transferSyntaxUid: '1.2.840.10008.1.2.1' });
+  const scan = await scanDataset('siim', root);
+  const decode = countingDecoder();
+  const cacheDir = join(root, 'cache');
+  const cache = new TensorCache({ dir: cacheDir, spec, dtype: 'uint16', decode });
+  const r1 = await cache.prepare(scan.samples);
+  assert.equal(r1.misses, 8);
+  assert.equal(r1.failed.length, 0);
+  assert.equal(decode.calls, 8);
+
+  // Records hold what the shared core produces, within the stated quantisation bound.
+  for (const p of r1.prepared.slice(0, 3)) {
+    const image = await decodeDicom(new Uint8Array(await readFile(p.imagePath)));
+    const expected = await toTensor(image, spec);
+    const { decodeSample } = await import('./data/decode.ts');
+    const { mask } = await decodeSample(p);
+    const rec = await cache.read(p, { originalMask: true });
+    let err = 0;
+    for (let i = 0; i < expected.length; i++) err = Math.max(err, Math.abs(expected[i]! - rec.image[i]!));
+    assert.ok(err <= quantisationBound('uint16'), `max error ${err}`);
+    assert.deepEqual(rec.mask, (await maskToModel(mask, spec)).data);
+    assert.deepEqual(rec.originalMask!.data, mask.data);
+    assert.equal(rec.meta.hasMask, maskArea(mask) > 0);
+    const record = gen.images.find((g) => g.imageId === p.id)!;
+    assert.equal(rec.meta.hasMask, record.components > 0);
+  }
+
+  const loader = new BatchLoader(cache, r1.prepared, { batchSize: 3, shuffle: true, seed: 1, prefetch: 2 });
+  const seenPerEpoch: string[][] = [];
+  for (const epoch of [0, 1]) {
+    const ids: string[] = [];
+    for await (const b of loader.epoch(epoch)) {
+      assert.equal(b.images.length, b.n * 32 * 32);
+      assert.equal(b.masks.length, b.n * 32 * 32);
+      ids.push(...b.samples.map((s) => s.id));
+    }
+    assert.deepEqual(ids.slice().sort(), r1.prepared.map((p) => p.id).sort(), 'an epoch visits every sample once');
+    seenPerEpoch.push(ids);
+  }
+  assert.notDeepEqual(seenPerEpoch[0], seenPerEpoch[1], 'order is reshuffled per epoch');
+  assert.equal(decode.calls, 8, 'epochs read the cache, never the decoder');
+
+  const again = new TensorCache({ dir: cacheDir, spec, dtype: 'uint16', decode });
+  const r2 = await again.prepare(scan.samples);
+  assert.equal(r2.hits, 8);
+  assert.equal(decode.calls, 8, 'a second run reuses the records');
+
+  // Touching one file (new mtime) invalidates exactly that record; another spec misses entirely.
+  const touched = scan.samples[2]!;
+  await utimes(touched.imagePath, new Date(), new Date(Date.now() + 5000));
+  const r3 = await again.prepare(scan.samples);
+  assert.equal(r3.misses, 1);
+  assert.equal(decode.calls, 9);
+  const other = new TensorCache({ dir: cacheDir, spec: { ...spec, size: { height: 16, width: 16 } }, dtype: 'uint16', decode });
+  assert.equal((await other.prepare(scan.samples.slice(0, 2))).misses, 2);
+});
+
+test('cache: an unreadable file is reported and skipped, the rest prepared', async (t) => {
+  const root = await tempDir(t);
+  await generateSiimDataset({ outDir: root, count: 4, size: 64, seed: 7, transferSyntaxUid: '1.2.840.10008.1.2.1' });
+  const scan = await scanDataset('siim', root);
+  await writeFile(scan.samples[1]!.imagePath, 'this is not DICOM');
+  const cache = new TensorCache({ dir: join(root, 'cache'), spec, dtype: 'float32', decode: countingDecoder() });
+  const r = await cache.prepare(scan.samples);
+  assert.equal(r.prepared.length, 3);
+  assert.equal(r.failed.length, 1);
+  assert.equal(r.failed[0]!.ref.id, scan.samples[1]!.id);
+});
+
+test('pairs layout: recursive image/_mask pairs, orphans counted, masks read through the shared reader', async (t) => {
+  const root = await tempDir(t);
+  const gen = await generatePairsDataset({ outDir: root, cases: 2, slicesPerCase: 4, size: 48, seed: 3 });
+  const p0 = gen.pairs[0]!;
+  await copyFile(join(root, p0.image), join(root, 'orphan_image.png'));
+  await copyFile(join(root, p0.mask), join(root, p0.caseId, 'lonely_mask.png'));
+  const scan = await scanDataset('pairs', root);
+  assert.equal(scan.samples.length, gen.pairs.length);
+  assert.equal(scan.counts.imagesWithoutLabel, 1);
+  assert.equal(scan.counts.labelsWithoutImage, 1);
+  const cache = new TensorCache({ dir: join(root, '.cache'), spec, dtype: 'float32', decode: countingDecoder() });
+  const r = await cache.prepare(scan.samples);
+  assert.equal(r.failed.length, 0);
+  for (const pair of gen.pairs) {
+    const p = r.prepared.find((s) => s.id === pair.image.replace(/\.png$/, ''))!;
+    assert.ok(p, `pair ${pair.image} prepared`);
+    assert.equal(p.meta.area, pair.tumourPixels);
+    assert.equal(p.meta.origRows, 48);
+  }
+});
+
+test('loader normalisation is bit-identical to toTensor with the same normalize spec', async (t) => {
+  const root = await tempDir(t);
+  await generateSiimDataset({ outDir: root, count: 2, size: 64, seed: 8, transferSyntaxUid: '1.2.840.10008.1.2.1' });
+  const scan = await scanDataset('siim', root);
+  const cache = new TensorCache({ dir: join(root, 'cache'), spec, dtype: 'float32', decode: countingDecoder() });
+  const { prepared } = await cache.prepare(scan.samples);
+  const norm = { mean: [0.41], std: [0.23] };
+  const rec = await cache.read(prepared[0]!);
+  const mine = rec.image.slice();
+  normaliseInPlace(mine, 1, norm);
+  const image = await decodeDicom(new Uint8Array(await readFile(prepared[0]!.imagePath)));
+  const theirs = await toTensor(image, { ...spec, normalize: norm });
+  assert.deepEqual(mine, theirs);
+});

@@ -1,0 +1,83 @@
+/**
+ * Human progress output for the CLI: messages and per-epoch lines on stdout, warnings on stderr,
+ * cli-progress bars on stderr when it is a terminal (when redirected, only lines: logs stay
+ * readable and stderr holds nothing but warnings and the error, if any).
+ */
+import cliProgress from 'cli-progress';
+import type { EpochMetrics } from './report.ts';
+import type { BatchProgress, TrainObserver } from './train.ts';
+
+export function formatDuration(s: number): string {
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function epochLine(m: EpochMetrics, epochs: number): string {
+  const orig = Number.isFinite(m.valDiceOriginal) ? ` (original res ${m.valDiceOriginal.toFixed(4)})` : '';
+  return (
+    `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  loss ${m.trainLoss.toFixed(4)} ` +
+    `[bce ${m.trainBce.toFixed(4)} dice ${m.trainDiceLoss.toFixed(4)} focal ${m.trainFocal.toFixed(4)}]  ` +
+    `val Dice ${m.valDice.toFixed(4)}${orig}  lr ${m.lr.toExponential(2)}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}${m.best ? '  * best' : ''}`
+  );
+}
+
+export function createConsoleObserver(out: NodeJS.WritableStream = process.stdout, stream: NodeJS.WriteStream = process.stderr): TrainObserver & { stop(): void } {
+  const tty = Boolean(stream.isTTY);
+  let bar: cliProgress.SingleBar | undefined;
+  let epochs = 0;
+  let lastDecile = -1;
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+  const newBar = (format: string, total: number, payload: Record<string, unknown>): void => {
+    stop();
+    if (!tty) return;
+    bar = new cliProgress.SingleBar({ format, stream, hideCursor: true, clearOnComplete: true, barsize: 24, fps: 5 }, cliProgress.Presets.shades_classic);
+    bar.start(total, 0, payload);
+  };
+  const line = (s: string, to: NodeJS.WritableStream = out): void => {
+    // Clear the bar's line first; it redraws on its next update.
+    if (bar) stream.write('\r\x1b[2K');
+    to.write(s + '\n');
+  };
+  return {
+    stop,
+    info: (m) => line(m),
+    warn: (m) => line(`warning: ${m}`, stream),
+    cacheStart: (total) => {
+      lastDecile = -1;
+      newBar('cache     [{bar}] {value}/{total} images | {hits} reused | ETA {eta_formatted}', total, { hits: 0 });
+    },
+    cacheProgress: (done, total, hits) => {
+      if (bar) bar.update(done, { hits });
+      else {
+        const d = Math.floor((10 * done) / total);
+        if (d !== lastDecile && (d > lastDecile || done === total)) {
+          lastDecile = d;
+          if (done === total || d % 2 === 0) out.write(`cache: ${done}/${total} images (${hits} reused)\n`);
+        }
+      }
+    },
+    cacheEnd: stop,
+    epochStart: (epoch, n, batches, lr) => {
+      epochs = n;
+      newBar(`epoch ${epoch}/${n} [{bar}] {value}/{total} | loss {loss} | Dice {dice} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, batches, {
+        loss: '-',
+        dice: '-',
+        lr: lr.toExponential(1),
+        ips: '-',
+      });
+    },
+    batch: (p: BatchProgress) => bar?.update(p.batch, { loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) }),
+    validationProgress: (done, total) => {
+      if (bar) bar.update(bar.getTotal(), { dice: `validating ${done}/${total}` });
+    },
+    epochEnd: (m) => {
+      stop();
+      out.write(epochLine(m, epochs) + '\n');
+    },
+  };
+}

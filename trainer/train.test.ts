@@ -1,0 +1,110 @@
+/**
+ * End to end on a tiny synthetic SIIM set: the loss falls, the exported model passes parity and
+ * validates as a manifest, the report files exist, and a resumed run continues exactly.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { generateSiimDataset } from '../synth/index.ts';
+import { parseManifest } from '../core/manifest.ts';
+import { NO_AUGMENT } from './augment.ts';
+import { DEFAULTS, type TrainConfig } from './config.ts';
+import { train } from './train.ts';
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'trainer-e2e-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const data = join(dir, 'data');
+  await generateSiimDataset({ outDir: data, count: 20, size: 96, seed: 11, negativeFraction: 0.3, minLesionFraction: 0.02 });
+  return { dir, data };
+}
+
+function tinyConfig(dir: string, data: string, over: Partial<TrainConfig> = {}): TrainConfig {
+  return {
+    data,
+    layout: 'siim',
+    height: 64,
+    width: 64,
+    epochs: 4,
+    batchSize: 4,
+    fold: 0,
+    folds: 5,
+    lr: 3e-3,
+    milestones: [3],
+    gamma: 0.5,
+    seed: 3,
+    device: 'cpu',
+    out: join(dir, 'models'),
+    name: 'tiny',
+    version: '1',
+    depth: 2,
+    baseChannels: 8,
+    upsample: 'transpose',
+    loss: { bce: 3, dice: 1, focal: 4 },
+    weightDecay: 0,
+    intensity: { kind: 'minmax' },
+    resize: 'bilinear',
+    normalize: 'none',
+    augment: { ...NO_AUGMENT, hflip: 0.5, rotate: 5 },
+    threads: 1,
+    cacheDir: join(dir, 'cache'),
+    cacheDtype: 'uint16',
+    workDir: join(dir, 'run'),
+    decodeConcurrency: 2,
+    prefetch: 2,
+    threshold: 0.5,
+    minArea: 0,
+    labels: ['pneumothorax'],
+    description: '',
+    intendedUse: 'test model',
+    validateOriginalEachEpoch: true,
+    overlayExamples: 4,
+    parityTolerance: DEFAULTS.parityTolerance,
+    paritySamples: 4,
+    ...over,
+  };
+}
+
+test('tiny run: loss falls, export passes parity, manifest validates, report written', async (t) => {
+  const { dir, data } = await setup(t);
+  const warnings: string[] = [];
+  const r = await train(tinyConfig(dir, data), { warn: (m) => warnings.push(m) });
+  assert.equal(r.history.length, 4);
+  assert.ok(r.history[3]!.trainLoss < r.history[0]!.trainLoss, `loss ${r.history.map((h) => h.trainLoss.toFixed(3)).join(' -> ')}`);
+  assert.ok(r.parity.maxAbsDiff <= 1e-4, `parity ${r.parity.maxAbsDiff}`);
+  assert.equal(r.counts.train + r.counts.val, 20);
+  assert.deepEqual(warnings, []);
+
+  const manifest = parseManifest(JSON.parse(await readFile(r.files.manifest, 'utf8')));
+  assert.equal(manifest.name, 'tiny');
+  assert.deepEqual(manifest.input.shape.slice(1), [1, 64, 64]);
+  assert.equal(manifest.output.activation, 'logits');
+  assert.equal(manifest.preprocessing.size.height, 64);
+  assert.equal(manifest.training?.bestEpoch, r.bestEpoch);
+  assert.equal(manifest.training?.dataset?.images, 20);
+  const { createHash } = await import('node:crypto');
+  assert.equal(manifest.onnx.sha256, createHash('sha256').update(await readFile(r.files.onnx)).digest('hex'));
+
+  for (const png of [r.files.curves, r.files.overlays]) {
+    const meta = await sharp(png).metadata();
+    assert.equal(meta.format, 'png');
+    assert.ok((meta.width ?? 0) > 200);
+  }
+  const log = JSON.parse(await readFile(r.files.log, 'utf8'));
+  assert.equal(log.history.length, 4);
+  assert.ok((await stat(r.files.lastCheckpoint)).size > 0);
+
+  // A resumed run continues exactly: 2 epochs, then resume to 4, equals the straight 4-epoch run.
+  const cfg2 = tinyConfig(dir, data, { epochs: 2, workDir: join(dir, 'run2'), out: join(dir, 'models2') });
+  const first = await train(cfg2);
+  assert.equal(first.cache.decodes, 0, 'the second run reuses the cache');
+  const resumed = await train({ ...cfg2, epochs: 4, resume: first.files.lastCheckpoint });
+  assert.equal(resumed.history.length, 4);
+  for (let e = 0; e < 4; e++) {
+    assert.ok(Math.abs(resumed.history[e]!.trainLoss - r.history[e]!.trainLoss) < 1e-6, `epoch ${e + 1}: ${resumed.history[e]!.trainLoss} vs ${r.history[e]!.trainLoss}`);
+    assert.ok(Math.abs(resumed.history[e]!.valDice - r.history[e]!.valDice) < 1e-6);
+  }
+});
