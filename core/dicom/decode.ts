@@ -1,0 +1,106 @@
+/**
+ * decodeDicom: bytes -> one frame of modality-valued luminance (DecodedImage). The steps, each
+ * with its own typed failure:
+ *   1. file layout and transfer syntax (NOT_DICOM, TRUNCATED, UNSUPPORTED_TRANSFER_SYNTAX)
+ *   2. dataset parse (NOT_DICOM, TRUNCATED, TOO_LARGE for deflate bombs)
+ *   3. Image Pixel module from the header (NO_PIXEL_DATA, UNSUPPORTED_PIXEL_FORMAT, TOO_LARGE)
+ *   4. the frame's bytes (FRAME_OUT_OF_RANGE, DIMENSION_MISMATCH)
+ *   5. the codec family's decoder (CODEC_FAILED, DIMENSION_MISMATCH)
+ *   6. masking, sign, rescale, MONOCHROME1, luma, min/max (pixels.ts)
+ */
+import { CODECS } from './codecs/index.ts';
+import { DicomError } from './errors.ts';
+import { encapsulatedFrame, nativeFrame } from './frames.ts';
+import { describeThrown, parseDataset, readTransferSyntaxOnly } from './parse.ts';
+import { readPixelModule } from './pixel-module.ts';
+import { inversionSum, toLuminance } from './pixels.ts';
+import { transferSyntaxInfo } from './transfer-syntax.ts';
+import type { DecodedImage, DecodeOptions } from './types.ts';
+
+export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
+
+/** Pixel Data tags: only (7FE0,0010) is decoded; the float variants are named in the error. */
+const FLOAT_PIXEL_DATA = ['x7fe00008', 'x7fe00009'];
+
+function text(ds: { string(tag: string): string | undefined }, tag: string): string | undefined {
+  const v = ds.string(tag)?.replace(/\0/g, '').trim();
+  return v ? v : undefined;
+}
+
+export async function decodeDicom(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<DecodedImage> {
+  if (!(bytes instanceof Uint8Array)) throw new DicomError('NOT_DICOM', 'input is not a byte array');
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const frameIndex = opts.frame ?? 0;
+
+  const head = readTransferSyntaxOnly(bytes);
+  const ts = transferSyntaxInfo(head.ts);
+  if (!ts.codec) {
+    throw new DicomError('UNSUPPORTED_TRANSFER_SYNTAX', `transfer syntax ${ts.uid} (${ts.name}) is not supported`, {
+      transferSyntaxUid: ts.uid,
+      transferSyntaxName: ts.name,
+    });
+  }
+
+  // Inflated data can hold at most the pixel budget at 4 bytes/sample plus a generous header allowance.
+  const { dataSet } = parseDataset(bytes, head, maxPixels * 4 + 64 * 1024 * 1024);
+  const pixelData = dataSet.elements.x7fe00010;
+  if (!pixelData) {
+    const sopClass = text(dataSet, 'x00080016');
+    const other = FLOAT_PIXEL_DATA.find((t) => dataSet.elements[t]);
+    throw new DicomError(
+      other ? 'UNSUPPORTED_PIXEL_FORMAT' : 'NO_PIXEL_DATA',
+      other
+        ? `object holds ${other === 'x7fe00008' ? 'Float' : 'Double Float'} Pixel Data, which is not supported`
+        : `object has no Pixel Data (7FE0,0010)${sopClass ? `; SOP Class ${sopClass}` : ''}`,
+      { sopClassUid: sopClass },
+    );
+  }
+  if (pixelData.length === 0 && !pixelData.hadUndefinedLength) throw new DicomError('NO_PIXEL_DATA', 'Pixel Data (7FE0,0010) is empty');
+
+  const m = readPixelModule(dataSet, maxPixels);
+  if (!Number.isInteger(frameIndex) || frameIndex < 0 || frameIndex >= m.numberOfFrames) {
+    throw new DicomError('FRAME_OUT_OF_RANGE', `frame ${frameIndex} requested; the object has ${m.numberOfFrames} frame(s) (0-based)`, {
+      frame: frameIndex,
+      numberOfFrames: m.numberOfFrames,
+    });
+  }
+
+  const native = ts.codec === 'native';
+  const data = native ? nativeFrame(dataSet, pixelData, m, frameIndex) : encapsulatedFrame(dataSet, pixelData, m, frameIndex);
+  const codec = CODECS[ts.codec];
+  let frame;
+  try {
+    frame = await codec.decode({ data, module: m, transferSyntaxUid: ts.uid, littleEndian: ts.littleEndian, pixelDataVr: pixelData.vr });
+  } catch (e) {
+    if (e instanceof DicomError) throw e;
+    // Codecs wrap their libraries; anything else reaching here is still never allowed out raw.
+    throw new DicomError('CODEC_FAILED', `${ts.name} (${codec.library}) failed: ${describeThrown(e).replace(/\s+/g, ' ')}`);
+  }
+  const { pixels, min, max } = toLuminance(frame, m);
+
+  const image: DecodedImage = {
+    rows: m.rows,
+    columns: m.columns,
+    frame: frameIndex,
+    numberOfFrames: m.numberOfFrames,
+    pixels,
+    min,
+    max,
+    photometricInterpretation: m.photometricInterpretation,
+    bitsAllocated: m.bitsAllocated,
+    bitsStored: m.bitsStored,
+    pixelRepresentation: m.pixelRepresentation,
+    samplesPerPixel: m.samplesPerPixel,
+    transferSyntaxUid: ts.uid,
+    transferSyntaxName: ts.name,
+  };
+  if (m.window) {
+    const inv = inversionSum(m);
+    image.window = { center: inv === undefined ? m.window.center : inv - m.window.center, width: m.window.width };
+  }
+  const sop = text(dataSet, 'x00080018');
+  if (sop) image.sopInstanceUid = sop;
+  const modality = text(dataSet, 'x00080060');
+  if (modality) image.modality = modality;
+  return image;
+}

@@ -1,0 +1,147 @@
+/**
+ * Stored samples -> Float32 luminance in modality units: BitsStored/HighBit masking, sign extension,
+ * Rescale Slope/Intercept, MONOCHROME1 inversion, colour -> BT.601 luma. Every per-value step is
+ * folded into one lookup table indexed by the raw sample (256 or 65536 entries), so the per-pixel
+ * loop is a table read plus the min/max update, with no closures.
+ */
+import type { DecodedFrame, SampleArray } from './codecs/types.ts';
+import { DicomError } from './errors.ts';
+import type { PixelModule } from './pixel-module.ts';
+
+export interface Luminance {
+  pixels: Float32Array;
+  min: number;
+  max: number;
+}
+
+/** BT.601 luma weights (the Y of YCbCr for full-range RGB). */
+const KR = 0.299;
+const KG = 0.587;
+const KB = 0.114;
+
+/** Stored value range after masking/sign extension, mapped through the rescale. */
+export function modalityRange(m: PixelModule): { low: number; high: number } {
+  const lo = m.pixelRepresentation === 1 ? -(2 ** (m.bitsStored - 1)) : 0;
+  const hi = m.pixelRepresentation === 1 ? 2 ** (m.bitsStored - 1) - 1 : 2 ** m.bitsStored - 1;
+  const a = lo * m.rescaleSlope + m.rescaleIntercept;
+  const b = hi * m.rescaleSlope + m.rescaleIntercept;
+  return { low: Math.min(a, b), high: Math.max(a, b) };
+}
+
+/**
+ * MONOCHROME1 is mirrored inside the representable modality range (v -> low + high - v), so the
+ * result stays in the same units and range and larger is brighter. Returns the mirror sum, or
+ * undefined when no inversion applies.
+ */
+export function inversionSum(m: PixelModule): number | undefined {
+  if (m.photometricInterpretation !== 'MONOCHROME1') return undefined;
+  const { low, high } = modalityRange(m);
+  return low + high;
+}
+
+/** raw sample -> stored value (masked, sign-extended): one entry per possible raw value. */
+function storedValueLut(entries: number, m: PixelModule, bitShift: number): Float64Array {
+  const lut = new Float64Array(entries);
+  const bits = m.bitsStored;
+  const mask = bits >= 32 ? 0xffffffff : 2 ** bits - 1;
+  const signBit = 2 ** (bits - 1);
+  const range = 2 ** bits;
+  for (let raw = 0; raw < entries; raw++) {
+    let v = Math.floor(raw / 2 ** bitShift) % (mask + 1);
+    if (m.pixelRepresentation === 1 && v >= signBit) v -= range;
+    lut[raw] = v;
+  }
+  return lut;
+}
+
+/** Unsigned view of the same memory, so raw bit patterns index the tables. */
+function unsignedView(s: SampleArray): Uint8Array | Uint16Array | Uint32Array {
+  if (s instanceof Int16Array) return new Uint16Array(s.buffer, s.byteOffset, s.length);
+  if (s instanceof Int32Array) return new Uint32Array(s.buffer, s.byteOffset, s.length);
+  return s;
+}
+
+function monochrome(frame: DecodedFrame, m: PixelModule): Luminance {
+  const src = unsignedView(frame.samples);
+  const n = frame.rows * frame.columns;
+  const out = new Float32Array(n);
+  const inv = inversionSum(m);
+  const slope = m.rescaleSlope;
+  const intercept = m.rescaleIntercept;
+  let min = Infinity;
+  let max = -Infinity;
+  if (src instanceof Uint32Array) {
+    // 32-bit: no table (4 Gi entries); same arithmetic inline.
+    const bits = m.bitsStored;
+    const signBit = 2 ** (bits - 1);
+    const range = 2 ** bits;
+    const div = 2 ** frame.bitShift;
+    for (let i = 0; i < n; i++) {
+      let v = Math.floor(src[i] / div) % range;
+      if (m.pixelRepresentation === 1 && v >= signBit) v -= range;
+      let y = v * slope + intercept;
+      if (inv !== undefined) y = inv - y;
+      const f = Math.fround(y);
+      out[i] = f;
+      if (f < min) min = f;
+      if (f > max) max = f;
+    }
+    return { pixels: out, min, max };
+  }
+  const stored = storedValueLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift);
+  const lut = new Float32Array(stored.length);
+  for (let i = 0; i < stored.length; i++) {
+    const y = stored[i] * slope + intercept;
+    lut[i] = inv === undefined ? y : inv - y;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = lut[src[i]];
+    out[i] = v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { pixels: out, min, max };
+}
+
+function colour(frame: DecodedFrame, m: PixelModule): Luminance {
+  const src = unsignedView(frame.samples);
+  if (src instanceof Uint32Array) throw new DicomError('UNSUPPORTED_PIXEL_FORMAT', '32-bit colour pixel data is not supported');
+  const n = frame.rows * frame.columns;
+  const out = new Float32Array(n);
+  const stored = storedValueLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift);
+  const p = m.photometricInterpretation;
+  // YBR_FULL(_422) samples that the codec did not convert already carry luma in their first sample.
+  const lumaIsFirstSample = frame.colourSpace === 'declared' && (p === 'YBR_FULL' || p === 'YBR_FULL_422');
+  const wR = new Float32Array(stored.length);
+  const wG = new Float32Array(stored.length);
+  const wB = new Float32Array(stored.length);
+  for (let i = 0; i < stored.length; i++) {
+    wR[i] = lumaIsFirstSample ? stored[i] : KR * stored[i];
+    wG[i] = lumaIsFirstSample ? 0 : KG * stored[i];
+    wB[i] = lumaIsFirstSample ? 0 : KB * stored[i];
+  }
+  // Interleaved: R G B R G B...; planar: all R, then all G, then all B.
+  const step = frame.planar ? 1 : 3;
+  const g0 = frame.planar ? n : 1;
+  const b0 = frame.planar ? 2 * n : 2;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0, j = 0; i < n; i++, j += step) {
+    const v = wR[src[j]] + wG[src[j + g0]] + wB[src[j + b0]];
+    out[i] = v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { pixels: out, min, max };
+}
+
+export function toLuminance(frame: DecodedFrame, m: PixelModule): Luminance {
+  const expected = frame.rows * frame.columns * frame.samplesPerPixel;
+  if (frame.samples.length !== expected || frame.rows !== m.rows || frame.columns !== m.columns || frame.samplesPerPixel !== m.samplesPerPixel) {
+    throw new DicomError(
+      'DIMENSION_MISMATCH',
+      `decoded frame is ${frame.columns}x${frame.rows}x${frame.samplesPerPixel} (${frame.samples.length} samples); the header says ${m.columns}x${m.rows}x${m.samplesPerPixel}`,
+    );
+  }
+  return m.samplesPerPixel === 1 ? monochrome(frame, m) : colour(frame, m);
+}
