@@ -70,7 +70,7 @@ export class GradContext {
 
 export interface GradOptions {
   /** How a Conv/ConvTranspose weight gradient is computed (see grads/conv.ts). */
-  convWeightGrad: 'conv' | 'matmul';
+  convWeightGrad: 'conv' | 'matmul' | 'im2col';
   /** How a Conv input gradient is computed: ConvTranspose with the same weights, or Conv with flipped weights. */
   convInputGrad: 'convtranspose' | 'conv';
   /** MaxPool gradient routing: exact argmax (Indices + ScatterElements) or an equality mask (ties share). */
@@ -78,7 +78,7 @@ export interface GradOptions {
 }
 
 /** Defaults chosen by measurement (bench/train-step.ts --variants): see the report in that file. */
-export const DEFAULT_GRAD_OPTIONS: GradOptions = { convWeightGrad: 'matmul', convInputGrad: 'conv', maxPoolGrad: 'indices' };
+export const DEFAULT_GRAD_OPTIONS: GradOptions = { convWeightGrad: 'im2col', convInputGrad: 'conv', maxPoolGrad: 'indices' };
 
 /**
  * A rule gets the node, its input/output values, the (broadcastable) gradient of each output (null if

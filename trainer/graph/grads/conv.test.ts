@@ -14,6 +14,7 @@ async function expectGradOk(name: string, inputs: GradCheckInput[], build: (g: G
 const variants: Partial<GradOptions>[] = [
   { convWeightGrad: 'conv', convInputGrad: 'convtranspose' },
   { convWeightGrad: 'matmul', convInputGrad: 'conv' },
+  { convWeightGrad: 'im2col', convInputGrad: 'conv' },
 ];
 
 const conv = (attrs: Attrs) => (g: Graph, [x, w, b]: Value[]) => g.op1('Conv', b ? [x!, w!, b] : [x!, w!], attrs);
@@ -63,6 +64,15 @@ test('ConvTranspose 2x2 stride 2 with bias, and 3x3 stride 2 pad 1 with output_p
       v,
     );
   }
+});
+
+test('Conv weight gradient from gy-side patches (fewer output than input channels), with asymmetric pads', async () => {
+  await expectGradOk(
+    'gy-side',
+    [{ name: 'x', dims: [2, 4, 5, 4], shape: ['N', 4, 5, 4] }, { name: 'w', dims: [2, 4, 3, 3] }],
+    conv({ kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 2, 0, 1]) }),
+    { convWeightGrad: 'im2col' },
+  );
 });
 
 test('two chained convs with ReLU between (gradient flows through Conv input and weights together)', async () => {

@@ -1,6 +1,6 @@
 import type { GradContext, GradRule } from '../autodiff.ts';
 import type { Attrs, Value } from '../builder.ts';
-import { attr, GraphError } from '../builder.ts';
+import { attr, GraphError, makeTensor } from '../builder.ts';
 
 interface ConvGeometry {
   kernel: number[];
@@ -40,9 +40,11 @@ function staticDims(v: Value, from: number, what: string): number[] {
  *
  * 'conv': one Conv with the batch as the reduction channel (x and gy transposed to [C, N, ...]), gy as a
  * Ho x Wo kernel dilated by the forward stride; 'matmul': per kernel tap a strided Slice of the padded
- * input and a batched MatMul against gy, summed over the batch.
+ * input and a batched MatMul against gy, summed over the batch; 'im2col': the patches of all taps at
+ * once from a depthwise Conv with one-hot kernels (group = Ci, same strides/pads/dilations), then one
+ * batched MatMul against gy.
  */
-export function convWeightGrad(c: GradContext, x: Value, gy: Value, geo: ConvGeometry, method: 'conv' | 'matmul'): Value {
+export function convWeightGrad(c: GradContext, x: Value, gy: Value, geo: ConvGeometry, method: 'conv' | 'matmul' | 'im2col'): Value {
   const g = c.g;
   const [ci] = staticDims(x, 1, 'conv weight gradient');
   const [co, ho, wo] = staticDims(gy, 1, 'conv weight gradient') as [number, number, number];
@@ -61,6 +63,46 @@ export function convWeightGrad(c: GradContext, x: Value, gy: Value, geo: ConvGeo
     });
     if (r.shape[2] !== kh || r.shape[3] !== kw) r = g.slice(r, [0, 0], [kh, kw], [2, 3]);
     return g.transpose(r, [1, 0, 2, 3]);
+  }
+  if (method === 'im2col' && co < ci! && sh === 1 && sw === 1 && dh === 1 && dw === 1) {
+    // Fewer output than input channels: gather the patches from gy instead (shifted the other way,
+    // over the padded input domain), so the 9x patch tensor has Co rather than Ci channels.
+    const k = kh * kw;
+    const xp = pt || pl || pb || pr ? g.op1('Pad', [x, g.int64s([0, 0, pt, pl, 0, 0, pb, pr])]) : x;
+    const [hp, wp] = xp.shape.slice(2) as [number, number];
+    const onehot = new Float32Array(co * k * k);
+    for (let ch = 0; ch < co; ch++) {
+      for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) onehot[(ch * k + i * kw + j) * k + (kh - 1 - i) * kw + (kw - 1 - j)] = 1;
+    }
+    const cols = g.op1('Conv', [gy, g.constant(makeTensor(gy.dtype, [co * k, 1, kh, kw], onehot), 'im2col_onehot')], {
+      kernel_shape: attr.ints([kh, kw]),
+      pads: attr.ints([kh - 1, kw - 1, kh - 1, kw - 1]),
+      group: attr.int(co),
+    }); // [N, Co*K, Hp, Wp]: cols[n, co*K + t, h, w] = gy[n, co, h - i, w - j]
+    const xT = g.transpose(g.reshape(xp, [0, ci!, hp * wp]), [0, 2, 1]);
+    const prod = g.matmul(g.reshape(cols, [0, co * k, hp * wp]), xT); // [N, Co*K, Ci]
+    return g.transpose(g.reshape(g.reduceSum(prod, [0], false), [co, kh, kw, ci!]), [0, 3, 1, 2]);
+  }
+  if (method === 'im2col') {
+    const k = kh * kw;
+    const p = ho * wo;
+    let cols: Value = x;
+    const identity = k === 1 && sh === 1 && sw === 1 && !(pt || pl || pb || pr);
+    if (!identity) {
+      const onehot = new Float32Array(ci! * k * k);
+      for (let ch = 0; ch < ci!; ch++) for (let t = 0; t < k; t++) onehot[(ch * k + t) * k + t] = 1;
+      cols = g.op1('Conv', [x, g.constant(makeTensor(x.dtype, [ci! * k, 1, kh, kw], onehot), 'im2col_onehot')], {
+        kernel_shape: attr.ints([kh, kw]),
+        strides: attr.ints([sh, sw]),
+        dilations: attr.ints([dh, dw]),
+        pads: attr.ints([pt, pl, pb, pr]),
+        group: attr.int(ci!),
+      });
+    }
+    // [N, Ci*K, P] @ [N, P, Co] -> [N, Ci*K, Co]; ORT fuses the transpose of gy into the MatMul.
+    const gyT = g.transpose(g.reshape(gy, [0, co, p]), [0, 2, 1]);
+    const prod = g.matmul(g.reshape(cols, [0, ci! * k, p]), gyT);
+    return g.reshape(g.transpose(g.reduceSum(prod, [0], false), [1, 0]), [co, ci!, kh, kw]);
   }
   const xp = pt || pl || pb || pr ? g.op1('Pad', [x, g.int64s([0, 0, pt, pl, 0, 0, pb, pr])]) : x;
   const p = ho * wo;
