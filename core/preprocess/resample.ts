@@ -109,10 +109,21 @@ export interface AffineClamp {
   offset: number;
 }
 
+/** Identity plan for an axis that is not resized. */
+function identityPlan(size: number): AxisPlan {
+  const start = new Int32Array(size);
+  for (let j = 0; j < size; j++) start[j] = j;
+  return { start, count: new Int32Array(size).fill(1), weights: new Float64Array(size).fill(1), stride: 1 };
+}
+
 /**
  * Resample a row-major single-channel image. Returns a new array; the input is not modified.
- * With `pre`, every input pixel is first mapped through the affine clamp (the intensity step),
- * row by row, so no full-resolution intermediate is allocated.
+ * With `pre`, every input pixel is first mapped through the affine clamp (the intensity step).
+ *
+ * One fused sweep per output row: the input rows it needs are transformed once each (a ring of
+ * transformed rows, since the needed rows only move forward), combined vertically into a float64
+ * row (a streaming loop), then filtered horizontally into the output. No full-size intermediate,
+ * and a single float32 rounding at the end.
  */
 export function resampleFloat32(
   src: Float32Array,
@@ -124,62 +135,68 @@ export function resampleFloat32(
   pre?: AffineClamp,
 ): Float32Array {
   if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
-  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return new Float32Array(outH * outW);
-
-  // Horizontal pass (with the prologue): inH x outW.
-  let tmp: Float32Array;
-  if (inW === outW && !pre) {
-    tmp = src;
-  } else {
-    tmp = new Float32Array(inH * outW);
-    const row = new Float32Array(inW);
-    const p = inW === outW ? null : axisPlan(inW, outW, method);
-    const scale = pre ? pre.scale : 1;
-    const offset = pre ? pre.offset : 0;
-    for (let y = 0; y < inH; y++) {
-      const rowIn = y * inW;
-      const rowOut = y * outW;
-      let line: Float32Array;
-      if (pre) {
-        for (let x = 0; x < inW; x++) {
-          const v = src[rowIn + x] * scale + offset;
-          row[x] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-        line = row;
-      } else {
-        line = src.subarray(rowIn, rowIn + inW);
-      }
-      if (!p) {
-        tmp.set(line, rowOut);
-        continue;
-      }
-      for (let x = 0; x < outW; x++) {
-        const s = p.start[x];
-        const n = p.count[x];
-        const wo = x * p.stride;
-        let acc = 0;
-        for (let t = 0; t < n; t++) acc += line[s + t] * p.weights[wo + t];
-        tmp[rowOut + x] = acc;
-      }
-    }
-  }
-  if (inH === outH) return tmp === src ? src.slice() : tmp;
-
-  // Vertical pass: accumulate whole rows so memory is read sequentially.
   const out = new Float32Array(outH * outW);
-  const acc = new Float64Array(outW);
-  const p = axisPlan(inH, outH, method);
+  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
+
+  const vp = inH === outH ? identityPlan(inH) : axisPlan(inH, outH, method);
+  const hp = inW === outW ? null : axisPlan(inW, outW, method);
+  const vStart = vp.start;
+  const vCount = vp.count;
+  const vWeights = vp.weights;
+  const vStride = vp.stride;
+
+  // Ring of input rows (already through the prologue), slot = row % ringSize.
+  const ringSize = vStride;
+  const ring = pre ? new Float32Array(ringSize * inW) : null;
+  const slotRow = new Int32Array(ringSize).fill(-1);
+  const scale = pre ? pre.scale : 1;
+  const offset = pre ? pre.offset : 0;
+
+  const acc = new Float64Array(inW);
   for (let y = 0; y < outH; y++) {
     acc.fill(0);
-    const n = p.count[y];
-    const wo = y * p.stride;
+    const n = vCount[y];
+    const wo = y * vStride;
     for (let t = 0; t < n; t++) {
-      const w = p.weights[wo + t];
-      const row = (p.start[y] + t) * outW;
-      for (let x = 0; x < outW; x++) acc[x] += tmp[row + x] * w;
+      const r = vStart[y] + t;
+      const w = vWeights[wo + t];
+      let rowBuf: Float32Array;
+      let base: number;
+      if (ring) {
+        const slot = r % ringSize;
+        base = slot * inW;
+        if (slotRow[slot] !== r) {
+          const srcBase = r * inW;
+          for (let x = 0; x < inW; x++) {
+            const v = src[srcBase + x] * scale + offset;
+            ring[base + x] = v < 0 ? 0 : v > 1 ? 1 : v;
+          }
+          slotRow[slot] = r;
+        }
+        rowBuf = ring;
+      } else {
+        rowBuf = src;
+        base = r * inW;
+      }
+      for (let x = 0; x < inW; x++) acc[x] += rowBuf[base + x] * w;
     }
     const o = y * outW;
-    for (let x = 0; x < outW; x++) out[o + x] = acc[x];
+    if (!hp) {
+      for (let x = 0; x < outW; x++) out[o + x] = acc[x];
+      continue;
+    }
+    const hStart = hp.start;
+    const hCount = hp.count;
+    const hWeights = hp.weights;
+    const hStride = hp.stride;
+    for (let x = 0; x < outW; x++) {
+      const s0 = hStart[x];
+      const m = hCount[x];
+      const wx = x * hStride;
+      let sum = 0;
+      for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
+      out[o + x] = sum;
+    }
   }
   return out;
 }
