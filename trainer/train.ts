@@ -6,7 +6,7 @@
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { access } from 'node:fs/promises';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { PreprocessSpecSchema, type PreprocessSpec } from '../core/preprocess/spec.ts';
 import { createTrainingSession } from './session/training-session.ts';
 import type { Checkpoint, TrainingSession } from './session/types.ts';
@@ -172,7 +172,8 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
     deviceId: cfg.deviceId,
     seed: cfg.seed,
     intraOpThreads: cfg.threads,
-    logger: deps.logger,
+    // The engine logs session set-up at info; a run only wants its warnings (e.g. the CUDA fallback).
+    logger: deps.logger ?? pino({ level: 'warn' }),
   });
   try {
     obs.info?.(`model: UNet depth ${cfg.depth}, base ${cfg.baseChannels} channels, ${session.parameterCount.toLocaleString('en-US')} parameters; execution provider ${session.executionProvider.toUpperCase()}${cfg.device === 'cuda' && session.executionProvider !== 'cuda' ? ' (CUDA requested but unavailable: running on CPU)' : ''}`);

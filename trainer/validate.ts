@@ -4,7 +4,7 @@
  * resolution through core/engine's `probabilitiesToMasks`, the service's own path from
  * probabilities to a mask (bilinear resampling to the original grid, threshold, min-area gate).
  */
-import { createMask, type Mask } from '../core/mask.ts';
+import { createMask, maskArea, type Mask } from '../core/mask.ts';
 import { dice } from '../core/metrics/index.ts';
 import { probabilitiesToMasks } from '../core/engine/postprocess.ts';
 import type { PreprocessSpec } from '../core/preprocess/spec.ts';
@@ -62,7 +62,14 @@ export async function validate(
       const s = b.samples[k]!;
       const p = plane(probs, k, classes, hw);
       const truth = createMask(h, w, b.cached ? b.cached[k]!.mask.subarray(0, hw) : Uint8Array.from(plane(b.masks, k, 1, hw), (v) => (v ? 1 : 0)));
-      const score: ImageScore = { id: s.id, hasMask: s.meta.hasMask, dice: dice(thresholdMask(p, h, w, post.threshold), truth) };
+      let predicted = thresholdMask(p, h, w, post.threshold);
+      // The min-area gate is defined in original pixels; at model resolution it scales with the area ratio.
+      if (post.minArea > 0) {
+        const gate = (post.minArea * hw) / (s.meta.origRows * s.meta.origCols);
+        const area = maskArea(predicted);
+        if (area > 0 && area < gate) predicted = createMask(h, w);
+      }
+      const score: ImageScore = { id: s.id, hasMask: s.meta.hasMask, dice: dice(predicted, truth) };
       if (o.original) {
         const orig = b.cached?.[k]?.originalMask;
         if (!orig) throw new Error('validation at original resolution needs a loader with originalMasks');
