@@ -2,7 +2,7 @@
  * The inference engine: the one path from "DICOM bytes arrive" to "masks come out", shared by the HTTP
  * service and the batch CLI. The main thread validates, queues, batches and answers; decoding,
  * preprocessing, session.run and postprocessing all run in a small worker_threads pool (each worker
- * holds one session per model). See README "Inference engine" for the measurements behind the split.
+ * holds one session per model). core/engine/README.md records the measurements behind that split.
  */
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';

@@ -1,0 +1,205 @@
+/**
+ * One inference worker thread: holds one ORT session per loaded model and does the CPU-heavy steps
+ * (DICOM decode incl. synchronous wasm codecs, preprocessing, session.run, postprocessing) so the main
+ * thread never blocks on them. Messages are answered one at a time, in order (see worker-rpc.ts).
+ */
+import { workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { decodeDicom } from '../dicom/decode.ts';
+import type { ModelManifest } from '../manifest.ts';
+import { toTensor } from '../preprocess/index.ts';
+import { InferenceError } from './errors.ts';
+import { averageWithUnflipped, hflipCHW, probabilitiesToMasks, sigmoidInPlace } from './postprocess.ts';
+import { checkSessionIo } from './repository.ts';
+import { openSession, type Provider } from './session-factory.ts';
+import { serve, type Reply } from './worker-rpc.ts';
+import {
+  epochMs,
+  type InferMsg,
+  type InferResult,
+  type InferenceWorkerData,
+  type LoadMsg,
+  type LoadResult,
+  type PrepareMsg,
+  type PrepareResult,
+  type WireMask,
+  type WorkerMsg,
+} from './worker-protocol.ts';
+
+interface Loaded {
+  session: ort.InferenceSession;
+  provider: Provider;
+  manifest: ModelManifest;
+  /** Input C, H, W. */
+  inShape: [number, number, number];
+  /** A fixed batch dimension (runs are padded to it), or undefined when dynamic. */
+  fixedBatch: number | undefined;
+}
+
+const cfg = (workerData as InferenceWorkerData).session;
+const models = new Map<string, Loaded>();
+
+/** A Float32Array that owns its whole buffer, so transferring it moves exactly these values. */
+function owned(a: Float32Array): Float32Array {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer ? a : a.slice();
+}
+
+async function runBatch(m: Loaded, images: Float32Array[]): Promise<{ outputs: Float32Array[]; dims: readonly number[]; runMs: number }> {
+  const [c, h, w] = m.inShape;
+  const plane = c * h * w;
+  const chunk = m.fixedBatch ?? images.length;
+  const outputs: Float32Array[] = [];
+  let dims: readonly number[] = [];
+  let runMs = 0;
+  for (let start = 0; start < images.length; start += chunk) {
+    const part = images.slice(start, start + chunk);
+    const n = m.fixedBatch ?? part.length;
+    // One copy into the batch tensor; a fixed batch dimension is padded with zeros.
+    const data = new Float32Array(n * plane);
+    part.forEach((t, i) => data.set(t, i * plane));
+    const feeds = { [m.manifest.input.name]: new ort.Tensor('float32', data, [n, c, h, w]) };
+    const t0 = performance.now();
+    const res = await m.session.run(feeds, [m.manifest.output.name]);
+    runMs += performance.now() - t0;
+    const out = res[m.manifest.output.name] as ort.Tensor;
+    dims = out.dims;
+    const per = out.data.length / n;
+    const all = out.data as Float32Array;
+    for (let i = 0; i < part.length; i++) outputs.push(all.subarray(i * per, (i + 1) * per));
+  }
+  return { outputs, dims, runMs };
+}
+
+async function load(msg: LoadMsg): Promise<Reply<LoadResult>> {
+  const t0 = performance.now();
+  const opened = await openSession(msg.onnxPath, cfg);
+  try {
+    checkSessionIo(msg.key, msg.manifest, opened.session.inputMetadata, opened.session.outputMetadata);
+  } catch (e) {
+    await opened.session.release();
+    throw e;
+  }
+  const shape = msg.manifest.input.shape;
+  const m: Loaded = {
+    session: opened.session,
+    provider: opened.provider,
+    manifest: msg.manifest,
+    inShape: [shape[1], shape[2], shape[3]],
+    fixedBatch: typeof shape[0] === 'number' ? shape[0] : undefined,
+  };
+  const loadMs = performance.now() - t0;
+  // Warm-up: the first runs at a new batch size allocate and plan; do that before serving.
+  const t1 = performance.now();
+  const plane = m.inShape[0] * m.inShape[1] * m.inShape[2];
+  const sizes = m.fixedBatch ? [m.fixedBatch] : [...new Set(msg.warmupBatches.filter((b) => b >= 1))];
+  try {
+    for (const b of sizes) {
+      const { outputs, dims } = await runBatch(m, Array.from({ length: b }, () => new Float32Array(plane)));
+      const outC = msg.manifest.output.shape[1];
+      if (outputs.length !== b || dims[1] !== outC) {
+        throw new InferenceError(`${msg.key}: warm-up at batch ${b} produced output dims [${dims.join(',')}], expected ${outC} channels`);
+      }
+    }
+  } catch (e) {
+    await m.session.release();
+    throw new InferenceError(`${msg.key}: warm-up failed: ${(e as Error).message}`);
+  }
+  // Replace an older session of the same key only once the new one works.
+  const old = models.get(msg.key);
+  models.set(msg.key, m);
+  if (old) await old.session.release();
+  const result: LoadResult = { key: msg.key, provider: m.provider, loadMs, warmupMs: performance.now() - t1 };
+  if (opened.fallbackReason) result.fallbackReason = opened.fallbackReason;
+  return { result };
+}
+
+async function prepare(msg: PrepareMsg): Promise<Reply<PrepareResult>> {
+  const t0 = performance.now();
+  const image = await decodeDicom(msg.dicom, msg.frame === undefined ? { maxPixels: msg.maxPixels } : { frame: msg.frame, maxPixels: msg.maxPixels });
+  const t1 = performance.now();
+  const tensor = owned(await toTensor(image, msg.spec));
+  const tensors = [tensor];
+  if (msg.tta) tensors.push(hflipCHW(tensor, msg.spec.channels, msg.spec.size.height, msg.spec.size.width));
+  const t2 = performance.now();
+  return {
+    result: {
+      image: {
+        rows: image.rows,
+        columns: image.columns,
+        frame: image.frame,
+        numberOfFrames: image.numberOfFrames,
+        transferSyntaxUid: image.transferSyntaxUid,
+        transferSyntaxName: image.transferSyntaxName,
+        sopInstanceUid: image.sopInstanceUid ?? null,
+        modality: image.modality ?? null,
+      },
+      tensors,
+      decodeMs: t1 - t0,
+      preprocessMs: t2 - t1,
+    },
+    transfer: tensors.map((t) => t.buffer as ArrayBuffer),
+  };
+}
+
+async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
+  const startedAt = epochMs();
+  const m = models.get(msg.key);
+  if (!m) throw new InferenceError(`model ${msg.key} is not loaded in this worker`);
+  const [c, h, w] = m.inShape;
+  const images: Float32Array[] = [];
+  for (const e of msg.entries) {
+    for (const t of e.tensors) {
+      if (t.length !== c * h * w) throw new InferenceError(`${msg.key}: input tensor has ${t.length} values, expected ${c}x${h}x${w}`);
+      images.push(t);
+    }
+  }
+  const { outputs, dims, runMs } = await runBatch(m, images);
+  const [outC, outH, outW] = [dims[1]!, dims[2]!, dims[3]!];
+  const logits = m.manifest.output.activation === 'logits';
+  const entries: InferResult['entries'] = [];
+  const transfer: ArrayBuffer[] = [];
+  let k = 0;
+  for (const e of msg.entries) {
+    const t0 = performance.now();
+    const probs = outputs[k++]!;
+    if (logits) sigmoidInPlace(probs);
+    if (e.tensors.length === 2) {
+      const flipped = outputs[k++]!;
+      if (logits) sigmoidInPlace(flipped);
+      averageWithUnflipped(probs, flipped, outC, outH, outW);
+    }
+    const masks = await probabilitiesToMasks(probs, {
+      channels: outC,
+      height: outH,
+      width: outW,
+      rows: e.rows,
+      cols: e.cols,
+      labels: m.manifest.labels,
+      threshold: e.threshold,
+      minArea: e.minArea,
+    });
+    const wire: WireMask[] = masks.map((x) => {
+      transfer.push(x.mask.data.buffer as ArrayBuffer);
+      return { label: x.label, rows: x.mask.rows, cols: x.mask.cols, data: x.mask.data, area: x.area, bbox: x.bbox, empty: x.empty, threshold: x.threshold, minArea: x.minArea };
+    });
+    entries.push({ masks: wire, postprocessMs: performance.now() - t0 });
+  }
+  return { result: { startedAt, runMs, images: images.length, provider: m.provider, entries }, transfer };
+}
+
+serve<WorkerMsg>(async (msg) => {
+  switch (msg.type) {
+    case 'load':
+      return load(msg);
+    case 'unload': {
+      const m = models.get(msg.key);
+      models.delete(msg.key);
+      if (m) await m.session.release();
+      return { result: null };
+    }
+    case 'prepare':
+      return prepare(msg);
+    case 'infer':
+      return infer(msg);
+  }
+});
