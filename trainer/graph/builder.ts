@@ -281,6 +281,11 @@ export class Graph {
     if (this.opset >= 18) return this.op1('ReduceMean', [a, axes ? this.int64s(axes) : null], { keepdims: attr.int(keepdims ? 1 : 0) });
     return this.op1('ReduceMean', [a], { keepdims: attr.int(keepdims ? 1 : 0), ...(axes ? { axes: attr.ints(axes) } : {}) });
   }
+  /** Sum of squares without materialising x*x (axes attribute up to opset 17, input from 18). */
+  reduceSumSquare(a: Value, axes?: readonly number[], keepdims = true): Value {
+    if (this.opset >= 18) return this.op1('ReduceSumSquare', [a, axes ? this.int64s(axes) : null], { keepdims: attr.int(keepdims ? 1 : 0) });
+    return this.op1('ReduceSumSquare', [a], { keepdims: attr.int(keepdims ? 1 : 0), ...(axes ? { axes: attr.ints(axes) } : {}) });
+  }
   reshape(a: Value, shape: readonly number[]): Value {
     return this.op1('Reshape', [a, this.int64s(shape)]);
   }

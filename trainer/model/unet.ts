@@ -204,18 +204,19 @@ export function buildUNetForward(
 export function batchNormTrain(g: Graph, x: Value, scale: Value, bias: Value): { normalized: Value; mean: Value; variance: Value } {
   const axes = [0, 2, 3];
   const mean = g.reduceMean(x, axes, false);
-  const ex2 = g.reduceMean(g.mul(x, x), axes, false);
+  // ReduceSumSquare reads x once and writes nothing big, unlike ReduceMean(x * x).
+  const ex2 = g.div(g.reduceSumSquare(x, axes, false), spatialCount(g, x));
   const variance = g.relu(g.sub(ex2, g.mul(mean, mean)));
   const normalized = g.op1('BatchNormalization', [x, scale, bias, mean, variance], { epsilon: attr.float(BN_EPS) });
   return { normalized, mean, variance };
 }
 
-/** N*H*W of an NCHW value as a float32 scalar, read at run time (N is dynamic). */
+/** N*H*W of an NCHW value as a scalar of x's float type, read at run time (N is dynamic). */
 function spatialCount(g: Graph, x: Value): Value {
   const shape = g.op1('Shape', [x]);
   const nhw = g.op1('Gather', [shape, g.int64s([0, 2, 3])], { axis: attr.int(0) });
   const prod = g.op('ReduceProd', [nhw], { keepdims: attr.int(0) }, { shapes: [{ dtype: 'int64', shape: [] }] })[0]!;
-  return g.op1('Cast', [prod], { to: attr.int(1) });
+  return g.op1('Cast', [prod], { to: attr.int(x.dtype === 'float64' ? 11 : 1) });
 }
 
 /**

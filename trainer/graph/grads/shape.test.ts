@@ -15,6 +15,7 @@ test('ReduceSum / ReduceMean over some or all axes, keepdims on and off, with a 
   await expectGradOk('ReduceSum drop', x(), (g, [v]) => g.reduceSum(v!, [0, 2], false));
   await expectGradOk('ReduceSum all', x(), (g, [v]) => g.exp(g.reduceSum(g.mul(v!, g.scalar(0.1, 'float64')), undefined, false)));
   await expectGradOk('ReduceMean dynamic N', x(), (g, [v]) => g.mul(g.reduceMean(v!, [0, 2, 3], false), g.reduceMean(v!, [0, 2, 3], false)));
+  await expectGradOk('ReduceSumSquare', x(), (g, [v]) => g.mul(g.reduceSumSquare(v!, [0, 2, 3], false), g.reduceSum(v!, [0, 2, 3], false)));
   await expectGradOk('ReduceMean keep', x(), (g, [v]) => g.sigmoid(g.reduceMean(v!, [3], true)));
 });
 

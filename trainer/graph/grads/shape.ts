@@ -32,9 +32,17 @@ const reduceRule =
     return [gk, null];
   };
 
+/** d/dx sum(x^2) = 2x * gy, with gy kept small until it meets x. */
+const reduceSumSquareRule: GradRule = (c, node, inputs, outputs, gys, needs) => {
+  const x = inputs[0]!;
+  const [gk] = reduceRule(false)(c, node, inputs, outputs, gys, needs);
+  return [c.g.mul(x, c.g.mul(gk!, c.g.scalarLike(2, x))), null];
+};
+
 export const shapeGradRules: [string, GradRule][] = [
   ['ReduceSum', reduceRule(false)],
   ['ReduceMean', reduceRule(true)],
+  ['ReduceSumSquare', reduceSumSquareRule],
   [
     'Reshape',
     (c, _n, [x], [y], [gy]) => [c.g.op('Reshape', [c.materialize(gy!, y!), c.shapeOf(x!)], {}, { shapes: [{ dtype: gy!.dtype, shape: x!.shape }] })[0]!, null],
