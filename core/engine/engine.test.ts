@@ -173,6 +173,13 @@ test('reload(): a new version takes over, a broken one keeps the old serving, a 
   assert.match(fx.engine.model('unet')!.error ?? '', /unet:12: sha256 mismatch/);
   assert.equal((await fx.engine.segment({ dicom })).model.version, '11');
 
+  // The served version's directory disappears: the next newest loadable version takes over.
+  await rm(join(fx.dir, 'unet', '11'), { recursive: true });
+  const r4 = await fx.engine.reload();
+  assert.ok(r4.removed.includes('unet:11'));
+  assert.equal(fx.engine.model('unet')!.version, '10');
+  assert.equal((await fx.engine.segment({ dicom })).model.version, '10');
+
   await rm(join(fx.dir, 'torch'), { recursive: true });
   const r3 = await fx.engine.reload();
   assert.ok(r3.removed.includes('torch:1'));

@@ -384,7 +384,9 @@ export class Engine {
         const m = await readManifest(this.cfg.modelRepository, name, v).catch(() => undefined);
         if (m) s.manifests.set(v, m);
       }
-      const current = s.current ? this.loaded.get(s.current) : undefined;
+      const previous = s.current ? this.loaded.get(s.current) : undefined;
+      // A served version whose directory is gone cannot stay the default.
+      const current = previous && versions.includes(previous.entry.version) ? previous : undefined;
       const newestFirst = [...versions].reverse();
       let chosen: LoadedModel | undefined;
       let firstError: string | undefined;
@@ -410,13 +412,11 @@ export class Engine {
       }
       if (!chosen && current) chosen = current;
       s.error = firstError;
-      if (chosen) {
-        if (s.current && s.current !== chosen.entry.key) {
-          out.removed.push(s.current);
-          this.retire(s.current);
-        }
-        s.current = chosen.entry.key;
+      if (s.current && s.current !== chosen?.entry.key) {
+        out.removed.push(s.current);
+        this.retire(s.current);
       }
+      s.current = chosen?.entry.key;
     }
     // Models whose directory disappeared.
     for (const [name, s] of [...this.state]) {
