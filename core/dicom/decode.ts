@@ -18,6 +18,8 @@ import { transferSyntaxInfo } from './transfer-syntax.ts';
 import type { DecodedImage, DecodeOptions } from './types.ts';
 
 export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
+/** Bytes a deflated dataset may hold beyond its pixels (non-pixel attributes, icons, private data). */
+const INFLATE_HEADER_ALLOWANCE = 16 * 1024 * 1024;
 
 /** Pixel Data tags: only (7FE0,0010) is decoded; the float variants are named in the error. */
 const FLOAT_PIXEL_DATA = ['x7fe00008', 'x7fe00009'];
@@ -41,8 +43,8 @@ export async function decodeDicom(bytes: Uint8Array, opts: DecodeOptions = {}): 
     });
   }
 
-  // Inflated data can hold at most the pixel budget at 4 bytes/sample plus a generous header allowance.
-  const { dataSet } = parseDataset(bytes, head, maxPixels * 4 + 64 * 1024 * 1024);
+  // Inflated data can hold at most the pixel budget at 4 bytes/sample plus a header allowance.
+  const { dataSet } = parseDataset(bytes, head, maxPixels * 4 + INFLATE_HEADER_ALLOWANCE);
   const pixelData = dataSet.elements.x7fe00010;
   if (!pixelData) {
     const sopClass = text(dataSet, 'x00080016');

@@ -166,9 +166,20 @@ export function readTransferSyntaxOnly(bytes: Uint8Array): { ts: string; layout:
     try {
       meta = dicomParser.readPart10Header(bytes) as DataSet;
     } catch (e) {
-      throw classifyParserError(e, 'file meta information');
+      throw classifyParserError(e, 'header');
     }
     const position = (meta as unknown as { position: number }).position;
+    for (const el of Object.values(meta.elements) as Element[]) {
+      if (el.dataOffset + el.length > bytes.length) {
+        throw new DicomError('TRUNCATED', `file ends after ${bytes.length} bytes, inside the file meta information`);
+      }
+    }
+    // A meta group that claims more bytes than the file has was cut short (dicom-parser seeks past the end silently).
+    const groupLength = meta.elements.x00020000 ? meta.uint32('x00020000') : undefined;
+    const metaEnd = groupLength !== undefined ? meta.elements.x00020000.dataOffset + 4 + groupLength : position;
+    if (metaEnd > bytes.length || position > bytes.length) {
+      throw new DicomError('TRUNCATED', `file ends after ${bytes.length} bytes, inside the file meta information (which ends at byte ${Math.max(metaEnd, position)})`);
+    }
     const ts = readTransferSyntax(meta);
     if (ts) return { ts, layout: 'part10', datasetStart: position };
     // Meta without a transfer syntax: decide from the dataset encoding itself.

@@ -57,8 +57,8 @@ export const rleCodec: PixelCodec = {
     for (let s = 0; s < segments; s++) offsets.push(dv.getUint32(4 + 4 * s, true));
     for (let s = 0; s < segments; s++) {
       const lo = offsets[s];
-      const hi = s + 1 < segments ? offsets[s + 1] : data.length;
-      if (lo < 64 || lo > hi || hi > data.length) throw fail(`segment ${s + 1} offset ${lo} is outside the frame (${data.length} bytes) or out of order`);
+      if (lo < 64 || lo >= data.length) throw fail(`segment ${s + 1} offset ${lo} is outside the frame (${data.length} bytes)`);
+      if (s > 0 && lo < offsets[s - 1]) throw fail(`segment ${s + 1} offset ${lo} precedes segment ${s}`);
     }
 
     const pixels = m.rows * m.columns;
