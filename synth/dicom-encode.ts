@@ -46,9 +46,9 @@ export interface EncodeOptions {
   jpegQuality?: number;
 }
 
-export async function encodeGrayDicom(pixels: Uint8Array, rows: number, columns: number, meta: GrayDicomMeta, opts: EncodeOptions): Promise<Uint8Array> {
-  const ts = opts.transferSyntaxUid;
-  const base: DicomWriteInput = {
+/** The writer input for an 8-bit MONOCHROME2 single-frame image (pixels and syntax not set). */
+export function grayDicomInput(rows: number, columns: number, meta: GrayDicomMeta): DicomWriteInput {
+  return {
     ...meta,
     rows,
     columns,
@@ -59,11 +59,16 @@ export async function encodeGrayDicom(pixels: Uint8Array, rows: number, columns:
     photometricInterpretation: 'MONOCHROME2',
     samplesPerPixel: 1,
   };
+}
+
+export async function encodeGrayDicom(pixels: Uint8Array, rows: number, columns: number, meta: GrayDicomMeta, opts: EncodeOptions): Promise<Uint8Array> {
+  const ts = opts.transferSyntaxUid;
+  const base = grayDicomInput(rows, columns, meta);
   if (NATIVE_SYNTAXES.includes(ts)) return writeDicom({ ...base, pixels, transferSyntaxUid: ts });
   if (ts === TS.JPEGBaseline) {
     const frame = await encodeJpegBaseline(pixels, rows, columns, opts.jpegQuality ?? 95);
     return writeDicom({ ...base, transferSyntaxUid: ts, encapsulatedFrames: [frame] });
   }
   const known = isKnownTransferSyntax(ts) ? 'is not produced here' : 'is not a known transfer syntax UID';
-  throw new SynthError(`transfer syntax ${ts} ${known}; use one of ${SYNTH_TRANSFER_SYNTAXES.join(', ')} (or --syntaxes for dcmtk-made variants)`);
+  throw new SynthError(`transfer syntax ${ts} ${known} by encodeGrayDicom; use one of ${SYNTH_TRANSFER_SYNTAXES.join(', ')}, or encodeVariant for dcmtk/OpenJPEG-made syntaxes`);
 }

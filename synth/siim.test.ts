@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dicomParser from 'dicom-parser';
 import sharp from 'sharp';
+import { decodeDicom } from '../core/dicom/decode.ts';
 import { TS } from '../core/dicom/transfer-syntax.ts';
 import { masksEqual } from '../core/mask.ts';
 import { decodeSiimEntry, parseSiimRleCsv } from '../core/rle/siim-csv.ts';
@@ -130,6 +131,17 @@ test('SIIM layout: directory structure, CSV quirks, masks and decodable DICOMs',
     assert.match(frame.patientId ?? '', SYNTHETIC_PATIENT_ID_PATTERN);
     // Lossy, but it is this phantom.
     assert.ok(meanAbsDiff(frame.pixels, truth.pixels) < 3, `image ${index} decodes far from its phantom`);
+    // And the project's own decoder reads it at the intended size, with the same pixels.
+    const decoded2 = await decodeDicom(await readFile(path.join(out, rec.file)));
+    assert.equal(decoded2.rows, SIZE);
+    assert.equal(decoded2.columns, SIZE);
+    assert.equal(decoded2.photometricInterpretation, 'MONOCHROME2');
+    assert.ok(meanAbsDiff(Uint8Array.from(decoded2.pixels), frame.pixels) < 1, `image ${index}: project decoder differs from libjpeg`);
+  }
+  for (const rec of test) {
+    const d = await decodeDicom(await readFile(path.join(out, rec.file)));
+    assert.equal(d.rows, SIZE);
+    assert.equal(d.sopInstanceUid, rec.imageId);
   }
   assert.ok(negatives > 0, 'no negative image in the sample');
   assert.ok(multi > 0, 'no image with several lesion rows in the sample');
@@ -154,6 +166,21 @@ test('SIIM variants: native syntaxes carry the exact phantom pixels', async (t) 
       const el = ds.elements.x7fe00010;
       assert.deepEqual(new Uint8Array(bytes.buffer, bytes.byteOffset + el.dataOffset, 64 * 64), truth.pixels);
     }
+  }
+});
+
+test('SIIM variants: dcmtk/OpenJPEG-made lossless syntaxes decode to the exact phantom pixels', async (t) => {
+  const out = await mkdtemp(path.join(tmpdir(), 'synth-var2-'));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const syntaxes = [TS.RLELossless, TS.JPEGLosslessSV1, TS.JPEGLSLossless, TS.JPEG2000Lossless, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian];
+  const res = await generateSiimDataset({ outDir: out, count: 1, size: 64, seed: 5, syntaxes });
+  const rec = res.images[0];
+  const truth = siimImage(5, 'train', 0, 64).phantom;
+  for (const ts of syntaxes) {
+    const d = await decodeDicom(await readFile(path.join(out, rec.variants[ts]!)));
+    assert.equal(d.transferSyntaxUid, ts);
+    assert.equal(d.sopInstanceUid, rec.imageId);
+    assert.deepEqual(Uint8Array.from(d.pixels), truth.pixels, `pixels of ${ts}`);
   }
 });
 
