@@ -9,12 +9,15 @@
  * or per-tap MatMuls, conv input gradient as ConvTranspose or Conv with flipped weights, MaxPool
  * gradient by indices+scatter or equality mask) on the same step.
  * --profile enables ORT profiling for one step and prints kernel time per op type.
+ * --parity trains a few steps, then compares predict() with the exported model (BatchNorm kept and
+ * folded) in fresh InferenceSessions: max |probability difference| and inference time of each.
  *
  * Reference: PyTorch's CPU step for the same net measured 2.2 s on this machine; target <= 3.3 s.
  * Other processes share the CPU: the load average is printed with every figure.
  */
 import { loadavg } from 'node:os';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import type { GradOptions } from '../trainer/graph/autodiff.ts';
 import { DEFAULT_GRAD_OPTIONS } from '../trainer/graph/autodiff.ts';
@@ -43,9 +46,18 @@ function data(seed: number) {
   return { images, masks };
 }
 
+let peakRss = 0;
 const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
 
-async function timeSteps(grad: Partial<GradOptions>, profile = false): Promise<{ best: number; median: number; load: string }> {
+interface Timing {
+  best: number;
+  median: number;
+  /** Process CPU seconds (all ORT threads) per step: less sensitive to other processes than wall time. */
+  cpu: number;
+  load: string;
+}
+
+async function timeSteps(grad: Partial<GradOptions>, profile = false): Promise<Timing> {
   const s = await createTrainingSession({
     unet: { depth: 4, baseChannels: 16, inChannels: 1, classes: 1, upsample },
     height: size,
@@ -62,14 +74,18 @@ async function timeSteps(grad: Partial<GradOptions>, profile = false): Promise<{
   await s.step(images, masks, batch, 1e-4); // warm-up: first run allocates and plans memory
   const times: number[] = [];
   const loadBefore = load();
-  for (let i = 0; i < (profile ? 1 : steps); i++) {
+  const cpu0 = process.cpuUsage();
+  const n = profile ? 1 : steps;
+  for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     await s.step(images, masks, batch, 1e-4);
     times.push((performance.now() - t0) / 1000);
   }
+  const cpu = process.cpuUsage(cpu0);
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
   await s.release();
   times.sort((a, b) => a - b);
-  return { best: times[0]!, median: times[Math.floor(times.length / 2)]!, load: `${loadBefore} -> ${load()}` };
+  return { best: times[0]!, median: times[Math.floor(times.length / 2)]!, cpu: (cpu.user + cpu.system) / 1e6 / n, load: `${loadBefore} -> ${load()}` };
 }
 
 function printProfile(): void {
@@ -94,8 +110,10 @@ console.log(`UNet base 16 / depth 4 / BN, ${upsample} upsampling, ${size}x${size
 const main = await timeSteps(DEFAULT_GRAD_OPTIONS);
 console.log(
   `default ${JSON.stringify(DEFAULT_GRAD_OPTIONS)}: best ${main.best.toFixed(3)} s/step, median ${main.median.toFixed(3)} s/step ` +
-    `(${(main.median / PYTORCH_STEP_S).toFixed(2)}x PyTorch's ${PYTORCH_STEP_S} s); load average ${main.load}`,
+    `(${(main.median / PYTORCH_STEP_S).toFixed(2)}x PyTorch's ${PYTORCH_STEP_S} s), ${main.cpu.toFixed(2)} CPU-s/step; load average ${main.load}`,
 );
+
+console.log(`peak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB`);
 
 if (args.includes('--variants')) {
   const variants: Partial<GradOptions>[] = [
@@ -107,11 +125,50 @@ if (args.includes('--variants')) {
   ];
   for (const v of variants) {
     const r = await timeSteps({ ...DEFAULT_GRAD_OPTIONS, ...v });
-    console.log(`variant ${JSON.stringify(v)}: best ${r.best.toFixed(3)} s/step, median ${r.median.toFixed(3)}; load average ${r.load}`);
+    console.log(`variant ${JSON.stringify(v)}: best ${r.best.toFixed(3)} s/step, median ${r.median.toFixed(3)}, ${r.cpu.toFixed(2)} CPU-s/step; load average ${r.load}`);
   }
 }
 
 if (args.includes('--profile')) {
   await timeSteps(DEFAULT_GRAD_OPTIONS, true);
   printProfile();
+}
+
+if (args.includes('--parity')) {
+  const s = await createTrainingSession({
+    unet: { depth: 4, baseChannels: 16, inChannels: 1, classes: 1, upsample },
+    height: size,
+    width: size,
+    loss: { bce: 3, dice: 1, focal: 4 },
+    device: 'cpu',
+    seed: 3,
+    intraOpThreads: threads,
+    logger: pino({ level: 'warn' }),
+  });
+  // Enough steps at a high rate that the BN running statistics and weights move well away from init.
+  for (let i = 0; i < 20; i++) {
+    const { images, masks } = data(10 + i);
+    await s.step(images, masks, batch, 1e-3);
+  }
+  const { images } = data(999);
+  const probs = await s.predict(images, batch);
+  for (const fold of [false, true]) {
+    const fresh = await ort.InferenceSession.create(s.exportOnnx({ foldBatchNorm: fold }), { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
+    const feeds = { image: new ort.Tensor('float32', images, [batch, 1, size, size]) };
+    const logits = (await fresh.run(feeds))['logits']!.data as Float32Array;
+    let maxDiff = 0;
+    for (let i = 0; i < probs.length; i++) maxDiff = Math.max(maxDiff, Math.abs(probs[i]! - 1 / (1 + Math.exp(-logits[i]!))));
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await fresh.run(feeds);
+      times.push(performance.now() - t0);
+    }
+    console.log(
+      `export foldBatchNorm=${fold}: max |predict - exported| probability ${maxDiff.toExponential(2)}, ` +
+        `inference batch ${batch} best ${Math.min(...times).toFixed(1)} ms; load average ${load()}`,
+    );
+    await fresh.release();
+  }
+  await s.release();
 }
