@@ -5,6 +5,9 @@
 #   scripts/image-build.sh build <dir>              copy the build context into <dir>, install production deps
 #   scripts/image-build.sh start <dir> [K=V ...]    run the image's CMD in <dir> with the image's ENV
 #                                                   (K=V pairs override it, like `docker run -e K=V`)
+#   scripts/image-build.sh run <dir> [K=V ...] -- <command...>
+#                                                   run another command instead of CMD, as `docker run
+#                                                   <image> <command...>` or a Kubernetes Job's args do
 #   scripts/image-build.sh plan                     print the steps as JSON (the drift test compares them
 #                                                   with the Dockerfile's RUN/ENV/CMD)
 #
@@ -56,19 +59,34 @@ cmd_build() {
   (cd "$repo" && node --import tsx scripts/image-context.ts "$repo" "$dir")
 }
 
+# exec_in <dir> [K=V ...] -- <command...>: the command in <dir> with the image's ENV plus overrides.
+exec_in() {
+  local dir=${1:?} kv
+  shift
+  dir=$(cd "$dir" && pwd)
+  local envs=()
+  for kv in "${IMAGE_ENV[@]}"; do envs+=("${kv%%=*}=$(map_workdir "${kv#*=}" "$dir")"); done
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    [[ "$1" == *=* ]] || die "override '$1' is not K=V"
+    envs+=("$1")
+    shift
+  done
+  [ "${1:-}" = "--" ] && shift
+  [ $# -gt 0 ] || die "no command to run"
+  cd "$dir"
+  # A clean environment like a container's: only PATH and HOME come from the caller.
+  exec env -i PATH="$PATH" HOME="${HOME:-/}" "${envs[@]}" "$@"
+}
+
 cmd_start() {
   local dir=${1:?usage: image-build.sh start <dir> [K=V ...]}
   shift
-  dir=$(cd "$dir" && pwd)
-  local envs=() kv
-  for kv in "${IMAGE_ENV[@]}"; do envs+=("${kv%%=*}=$(map_workdir "${kv#*=}" "$dir")"); done
-  for kv in "$@"; do
-    [[ "$kv" == *=* ]] || die "override '$kv' is not K=V"
-    envs+=("$kv")
-  done
-  cd "$dir"
-  # A clean environment like a container's: only PATH and HOME come from the caller.
-  exec env -i PATH="$PATH" HOME="${HOME:-/}" "${envs[@]}" "${START[@]}"
+  exec_in "$dir" "$@" -- "${START[@]}"
+}
+
+cmd_run() {
+  [ $# -ge 1 ] || die "usage: image-build.sh run <dir> [K=V ...] -- <command...>"
+  exec_in "$@"
 }
 
 cmd_plan() {
@@ -83,6 +101,7 @@ cmd_plan() {
 case "${1:-}" in
   build) shift; cmd_build "$@" ;;
   start) shift; cmd_start "$@" ;;
+  run) shift; cmd_run "$@" ;;
   plan) cmd_plan ;;
-  *) die "usage: image-build.sh build <dir> | start <dir> [K=V ...] | plan" ;;
+  *) die "usage: image-build.sh build <dir> | start <dir> [K=V ...] | run <dir> [K=V ...] -- <command...> | plan" ;;
 esac

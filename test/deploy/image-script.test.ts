@@ -1,0 +1,117 @@
+/**
+ * The CPU image in script form (scripts/image-build.sh), end to end in a temporary folder: the build
+ * context copy, the production install, then the image's start command with the image's environment,
+ * readiness, one segmentation, the Docker health check, and a clean exit on SIGTERM. It is the same
+ * sequence `docker build` + `docker run` + `docker stop` performs, minus the engine.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { chestDicom } from '../../synth/index.ts';
+import { REPO, K8S } from './k8s.ts';
+
+const SCRIPT = join(REPO, 'scripts/image-build.sh');
+const work = mkdtempSync(join(tmpdir(), 'image-script-'));
+const app = join(work, 'app');
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** The base Deployment's startup budget: the time a pod may take to become started. */
+function startupBudgetSeconds(): number {
+  const d = parse(readFileSync(join(K8S, 'base/deployment.yaml'), 'utf8'));
+  const p = d.spec.template.spec.containers[0].startupProbe;
+  return (p.initialDelaySeconds ?? 0) + p.periodSeconds * p.failureThreshold;
+}
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+describe('CPU image, script form', () => {
+  let installSeconds = 0;
+
+  before(() => {
+    const t0 = performance.now();
+    const r = spawnSync('bash', [SCRIPT, 'build', app], { encoding: 'utf8', cwd: work });
+    installSeconds = (performance.now() - t0) / 1000;
+    assert.equal(r.status, 0, `image-build.sh build failed:\n${r.stderr}`);
+  });
+
+  test('build: production dependencies only, one platform\'s ORT binaries, no repo leftovers', (t) => {
+    t.diagnostic(`build (context copy + npm ci --omit=dev --prefer-offline + prune): ${installSeconds.toFixed(1)} s`);
+    assert.ok(existsSync(join(app, 'node_modules/onnxruntime-node')));
+    assert.ok(existsSync(join(app, 'node_modules/tsx')), 'tsx is a runtime dependency (the start command uses it)');
+    assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'dev dependencies are not installed');
+    const ortBin = join(app, 'node_modules/onnxruntime-node/bin/napi-v6');
+    assert.deepEqual(readdirSync(ortBin), [process.platform]);
+    for (const absent of ['.git', 'test', 'trainer', 'tmp']) assert.ok(!existsSync(join(app, absent)), `${absent} is not in the image`);
+  });
+
+  test('start: ready within the startup budget, segments a DICOM, passes the health check, exits 0 on SIGTERM', async (t) => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const t0 = performance.now();
+    const child: ChildProcess = spawn('bash', [SCRIPT, 'start', app, `PORT=${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    try {
+      const budget = startupBudgetSeconds();
+      let readySeconds: number | undefined;
+      while (readySeconds === undefined) {
+        if (child.exitCode !== null) assert.fail(`service exited with ${child.exitCode} before ready:\n${log}`);
+        const elapsed = (performance.now() - t0) / 1000;
+        assert.ok(elapsed < budget, `not ready within the startupProbe budget of ${budget} s:\n${log}`);
+        const res = await fetch(`${base}/readyz`).catch(() => undefined);
+        if (res?.status === 200) readySeconds = elapsed;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      t.diagnostic(`time to ready (spawn -> GET /readyz 200): ${readySeconds.toFixed(2)} s`);
+      assert.equal((await fetch(`${base}/startupz`)).status, 200);
+      assert.equal((await fetch(`${base}/livez`)).status, 200);
+
+      const { bytes } = await chestDicom(7, { lesions: 1 });
+      const res = await fetch(`${base}/segment`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: bytes });
+      const body = (await res.json()) as { masks?: unknown[] };
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.ok(Array.isArray(body.masks) && body.masks.length > 0);
+
+      // The image's HEALTHCHECK command, run as Docker would inside the container.
+      const health = spawn('node', ['docker/healthcheck.mjs'], { cwd: app, env: { PATH: process.env.PATH, PORT: String(port) }, stdio: 'ignore' });
+      assert.equal((await once(health, 'exit'))[0], 0);
+
+      child.kill('SIGTERM');
+      const [code, signal] = await exited;
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, log);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  test('the Kubernetes Job\'s command segments a folder of DICOMs in the image', async () => {
+    const job = parse(readFileSync(join(K8S, 'jobs/segment-job.yaml'), 'utf8'));
+    const c = job.spec.template.spec.containers[0];
+    const mount: string = c.volumeMounts.find((m: { name: string }) => m.name === 'data').mountPath;
+    // The claim mounted at `mount` becomes a temporary folder with two DICOMs under in/.
+    const data = join(work, 'job-data');
+    mkdirSync(join(data, 'in'), { recursive: true });
+    for (const seed of [1, 2]) writeFileSync(join(data, 'in', `img${seed}.dcm`), (await chestDicom(seed, { lesions: 1 })).bytes);
+    const args = (c.args as string[]).map((a) => (a === mount || a.startsWith(`${mount}/`) ? data + a.slice(mount.length) : a));
+    const r = spawnSync('bash', [SCRIPT, 'run', app, '--', ...args], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = args[args.indexOf('--out') + 1]!;
+    const rows = readFileSync(out, 'utf8').trim().split('\n');
+    assert.equal(rows.length, 3, 'a header and one row per DICOM');
+  });
+});
