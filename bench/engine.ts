@@ -1,14 +1,14 @@
 /**
  * Raw onnxruntime throughput vs Engine.segment throughput on the same random-weight UNet.
  *
- *   node --import tsx bench/engine.ts [--sizes 256,512] [--seconds 4] [--workers 2] [--depth 4] [--base 16]
+ *   node --import tsx bench/engine.ts [--sizes 256,512] [--seconds 4] [--workers 2] [--depth 4] [--base 16] [--max-batch 1,8] [--in-flight 32]
  *
  * Raw: one session on the main thread (intra-op threads = all cores), back-to-back run() at batch 1
  * and 8 on zero tensors: the ceiling for inference alone. Engine: the full path (DICOM decode,
  * preprocessing, queueing, dynamic batching, inference in worker threads, postprocessing to
  * original-size masks) with many requests in flight, on a synthetic chest DICOM of the model's size.
  */
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -26,13 +26,15 @@ const { values } = parseArgs({
     workers: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     depth: { type: 'string', default: '4' },
     base: { type: 'string', default: '16' },
-    'max-batch': { type: 'string', default: '8' },
+    'max-batch': { type: 'string', default: '1,8' },
+    'in-flight': { type: 'string', default: '32' },
   },
 });
 const sizes = values.sizes!.split(',').map(Number);
 const seconds = Number(values.seconds);
 const workers = Number(values.workers);
-const maxBatch = Number(values['max-batch']);
+const maxBatches = values['max-batch']!.split(',').map(Number);
+const inFlightLoad = Number(values['in-flight']);
 const cores = availableParallelism();
 
 async function rawThroughput(onnxPath: string, inputName: string, size: number, batch: number): Promise<{ ips: number; msPerBatch: number }> {
@@ -51,7 +53,7 @@ async function rawThroughput(onnxPath: string, inputName: string, size: number, 
   return { ips: (n * batch * 1000) / ms, msPerBatch: ms / n };
 }
 
-async function engineThroughput(repo: string, model: string, size: number, inFlight: number): Promise<{ ips: number; meanBatch: number; p50: number; p95: number; maxLoopDelayMs: number }> {
+async function engineThroughput(repo: string, model: string, size: number, inFlight: number, maxBatch: number): Promise<{ ips: number; meanBatch: number; p50: number; p95: number; maxLoopDelayMs: number }> {
   const batches: number[] = [];
   const engine = await Engine.start(
     { modelRepository: repo, provider: 'cpu', deviceId: 0, workers, intraOpThreads: 0, maxBatch, maxDelayMs: 5, maxQueue: 4 * inFlight, maxPixels: 64 << 20 },
@@ -92,7 +94,7 @@ async function engineThroughput(repo: string, model: string, size: number, inFli
 
 const dir = await mkdtemp(join(tmpdir(), 'bench-engine-'));
 try {
-  console.log(`CPU: ${cpus()[0]?.model ?? '?'} x ${cores}; UNet depth ${values.depth}, base ${values.base} channels; engine: ${workers} workers, maxBatch ${maxBatch}, maxDelayMs 5`);
+  console.log(`CPU: ${cpus()[0]?.model ?? '?'} x ${cores}; UNet depth ${values.depth}, base ${values.base} channels; engine: ${workers} workers x ${Math.max(1, Math.floor(cores / workers))} intra-op thread(s), maxDelayMs 5`);
   const entries = await makeModelRepository(
     dir,
     sizes.map((s) => ({ name: `unet${s}`, version: '1', size: s, depth: Number(values.depth), baseChannels: Number(values.base), upsample: 'bilinear' as const })),
@@ -105,13 +107,15 @@ try {
       rows.push(`| ${size}² | raw ORT, main thread, ${cores} intra-op threads | ${b} | ${r.ips.toFixed(1)} | ${r.msPerBatch.toFixed(1)} | | | | |`);
       console.log(rows.at(-1));
     }
-    for (const inFlight of [1, 32]) {
-      const r = await engineThroughput(dir, e.name, size, inFlight);
-      rows.push(`| ${size}² | Engine.segment (decode+pre+infer+post) | ${inFlight} in flight | ${r.ips.toFixed(1)} | | ${r.meanBatch.toFixed(2)} | ${r.p50.toFixed(0)} | ${r.p95.toFixed(0)} | ${r.maxLoopDelayMs.toFixed(1)} |`);
+    const runs: Array<[number, number]> = [[1, Math.max(...maxBatches)], ...maxBatches.map((b) => [inFlightLoad, b] as [number, number])];
+    for (const [inFlight, maxBatch] of runs) {
+      const r = await engineThroughput(dir, e.name, size, inFlight, maxBatch);
+      rows.push(`| ${size}² | Engine.segment (decode+pre+infer+post), maxBatch ${maxBatch} | ${inFlight} in flight | ${r.ips.toFixed(1)} | | ${r.meanBatch.toFixed(2)} | ${r.p50.toFixed(0)} | ${r.p95.toFixed(0)} | ${r.maxLoopDelayMs.toFixed(1)} |`);
       console.log(rows.at(-1));
     }
   }
   console.log('\n' + rows.join('\n'));
+  console.log(`\nload average during the run: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (other processes share these cores)`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
