@@ -32,6 +32,7 @@ function text(ds: { string(tag: string): string | undefined }, tag: string): str
 export async function decodeDicom(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<DecodedImage> {
   if (!(bytes instanceof Uint8Array)) throw new DicomError('NOT_DICOM', 'input is not a byte array');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(maxPixels > 0)) throw new RangeError(`decodeDicom: maxPixels must be a positive number, got ${maxPixels}`);
   const frameIndex = opts.frame ?? 0;
 
   const head = readTransferSyntaxOnly(bytes);

@@ -8,24 +8,28 @@
  * "memory access out of bounds" and then a hang. A fresh instance costs ~20 ms, only on the error path.
  */
 import { createRequire } from 'node:module';
-import dcmjsCodecs from 'dcmjs-codecs';
+import type dcmjsCodecsModule from 'dcmjs-codecs';
 import { DicomError } from '../errors.ts';
 import type { PixelModule } from '../pixel-module.ts';
 
-const { NativeCodecs, Context } = dcmjsCodecs;
-type NativeCodecsType = typeof NativeCodecs;
+type Lib = typeof dcmjsCodecsModule;
+type NativeCodecsType = Lib['NativeCodecs'];
 
-const wasmPath = createRequire(import.meta.url).resolve('dcmjs-codecs/build/dcmjs-native-codecs.wasm');
+const localRequire = createRequire(import.meta.url);
 
+/** The library itself (and dcmjs under it) loads on first use: processes that only see JPEG Baseline never pay for it. */
+let lib: Lib | undefined;
 let ready: Promise<void> | undefined;
 
 function init(): Promise<void> {
-  const p = NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasmPath, logCodecsInfo: false, logCodecsTrace: false }).catch(
-    (e: unknown) => {
-      if (ready === p) ready = undefined;
-      throw new DicomError('CODEC_FAILED', `cannot initialise the dcmjs-codecs WebAssembly module: ${e instanceof Error ? e.message : String(e)}`);
-    },
-  );
+  const p = (async () => {
+    lib ??= (await import('dcmjs-codecs')).default as Lib;
+    const wasmPath = localRequire.resolve('dcmjs-codecs/build/dcmjs-native-codecs.wasm');
+    await lib.NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasmPath, logCodecsInfo: false, logCodecsTrace: false });
+  })().catch((e: unknown) => {
+    if (ready === p) ready = undefined;
+    throw new DicomError('CODEC_FAILED', `cannot initialise the dcmjs-codecs WebAssembly module: ${e instanceof Error ? e.message : String(e)}`);
+  });
   return p;
 }
 
@@ -35,12 +39,13 @@ export async function withNativeCodecs<T>(what: string, fn: (nc: NativeCodecsTyp
   for (;;) {
     const p = (ready ??= init());
     await p;
-    if (p === ready && NativeCodecs.isInitialized()) break;
+    if (p === ready && lib!.NativeCodecs.isInitialized()) break;
   }
+  const nc = lib!.NativeCodecs;
   try {
-    return fn(NativeCodecs);
+    return fn(nc);
   } catch (e) {
-    NativeCodecs.release();
+    nc.release();
     ready = undefined;
     if (e instanceof DicomError) throw e;
     const msg = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
@@ -50,7 +55,7 @@ export async function withNativeCodecs<T>(what: string, fn: (nc: NativeCodecsTyp
 
 /** A decoder context describing the frame as the codestream says (precision), not as the header hopes. */
 export function makeContext(encoded: Uint8Array, m: PixelModule, precision: number) {
-  return new Context({
+  return new lib!.Context({
     width: m.columns,
     height: m.rows,
     // The IJG decoders size their output from bitsAllocated; it must follow the codestream precision.
