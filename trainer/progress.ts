@@ -28,6 +28,9 @@ export function createConsoleObserver(out: NodeJS.WritableStream = process.stdou
   let bar: cliProgress.SingleBar | undefined;
   let epochs = 0;
   let lastDecile = -1;
+  let lastLine = 0;
+  /** Without a terminal, in-epoch progress is a line at most this often. */
+  const LINE_EVERY_MS = 30_000;
   const stop = (): void => {
     bar?.stop();
     bar = undefined;
@@ -64,6 +67,7 @@ export function createConsoleObserver(out: NodeJS.WritableStream = process.stdou
     cacheEnd: stop,
     epochStart: (epoch, n, batches, lr) => {
       epochs = n;
+      lastLine = Date.now();
       newBar(`epoch ${epoch}/${n} [{bar}] {value}/{total} | loss {loss} | Dice {dice} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, batches, {
         loss: '-',
         dice: '-',
@@ -71,7 +75,13 @@ export function createConsoleObserver(out: NodeJS.WritableStream = process.stdou
         ips: '-',
       });
     },
-    batch: (p: BatchProgress) => bar?.update(p.batch, { loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) }),
+    batch: (p: BatchProgress) => {
+      if (bar) bar.update(p.batch, { loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) });
+      else if (Date.now() - lastLine >= LINE_EVERY_MS && p.batch < p.batches) {
+        lastLine = Date.now();
+        out.write(`  epoch ${p.epoch}: batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  ${p.imagesPerSecond.toFixed(1)} img/s\n`);
+      }
+    },
     validationProgress: (done, total) => {
       if (bar) bar.update(bar.getTotal(), { dice: `validating ${done}/${total}` });
     },

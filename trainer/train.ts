@@ -96,6 +96,7 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
   let decodes = 0;
   const inner = deps.decode ?? decodeSample;
   const cache = new TensorCache({ dir: resolve(cfg.cacheDir), spec: baseSpec, dtype: cfg.cacheDtype, decode: (r) => (decodes++, inner(r)) });
+  const c0 = performance.now();
   obs.cacheStart?.(refs.length);
   let hits = 0;
   const prep = await cache.prepare(refs, {
@@ -112,7 +113,7 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
   }
   const samples = prep.prepared;
   if (samples.length < cfg.folds) throw new DataError(`only ${samples.length} readable labelled image(s); need at least ${cfg.folds} for ${cfg.folds} folds`);
-  obs.info?.(`cache: ${prep.hits} reused, ${prep.misses} decoded, in ${cache.dir} (${cfg.cacheDtype}, max error ${quantisationBound(cfg.cacheDtype).toExponential(1)})`);
+  obs.info?.(`cache: ${prep.hits} reused, ${prep.misses} decoded in ${((performance.now() - c0) / 1000).toFixed(1)}s, at ${cache.dir} (${cfg.cacheDtype}, max error ${quantisationBound(cfg.cacheDtype).toExponential(1)})`);
 
   const foldOf = assignFolds(samples.map((s) => ({ id: s.id, hasMask: s.meta.hasMask })), cfg.folds, cfg.seed);
   const trainSet: PreparedSample[] = [];
