@@ -47,6 +47,11 @@ export class PreviewMaker {
     return w;
   }
 
+  /** Start the thread now (its module loading takes a moment) rather than on the first request. */
+  warm(): void {
+    if (!this.closed) this.ensureWorker();
+  }
+
   /** Copies `dicom` to the worker (the engine holds its own copy), so the caller's bytes stay usable. */
   make(dicom: Uint8Array, frame: number, maxPixels: number): Promise<Preview> {
     if (this.closed) return Promise.reject(new Error('preview maker closed'));

@@ -6,7 +6,7 @@ import type { Preview } from './store/types.ts';
 export async function renderMaskPng(masks: Mask[], rows: number, cols: number): Promise<Buffer> {
   const px = new Uint8Array(rows * cols);
   for (const m of masks) for (let i = 0; i < px.length; i++) if (m.data[i]) px[i] = 255;
-  return sharp(px, { raw: { width: cols, height: rows, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer();
+  return sharp(px, { raw: { width: cols, height: rows, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 6 }).toBuffer();
 }
 
 /** Distinct, colour-blind-friendlier tints (Okabe-Ito), one per label in order. */
@@ -23,8 +23,9 @@ const TINTS: Array<[number, number, number]> = [
 /**
  * The preview in RGB with each mask tinted (alpha 0.4 inside, opaque on its boundary so thin
  * structures stay visible). Masks are sampled at the preview's pixel centres (nearest neighbour).
+ * `colourIndices` keeps a label's colour when only some labels are drawn.
  */
-export async function renderOverlayPng(preview: Preview, masks: Mask[]): Promise<Buffer> {
+export async function renderOverlayPng(preview: Preview, masks: Mask[], colourIndices?: number[]): Promise<Buffer> {
   const { width, height } = preview;
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) {
@@ -34,7 +35,7 @@ export async function renderOverlayPng(preview: Preview, masks: Mask[]): Promise
     rgb[3 * i + 2] = g;
   }
   masks.forEach((m, k) => {
-    const tint = TINTS[k % TINTS.length]!;
+    const tint = TINTS[(colourIndices?.[k] ?? k) % TINTS.length]!;
     const inside = new Uint8Array(width * height);
     for (let y = 0; y < height; y++) {
       const sy = Math.min(m.rows - 1, Math.floor(((y + 0.5) * m.rows) / height));

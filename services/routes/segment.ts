@@ -53,6 +53,7 @@ async function readMultipart(request: FastifyRequest, limit: number) {
       dicom = await part.toBuffer();
       continue;
     }
+    if (part.fieldname === 'file') throw new Problem('bad-multipart', 'send "file" as a file part (with a filename), not a text field');
     const value = typeof part.value === 'string' ? part.value : String(part.value);
     if (part.fieldname === 'groundTruthFormat') {
       truthFormat = value.trim();
@@ -79,7 +80,7 @@ function parseCounts(counts: string, format: RleFormat): string | number[] {
   const text = counts.startsWith('[') ? counts.slice(1, counts.endsWith(']') ? -1 : undefined) : counts;
   const parts = text.split(/[\s,]+/).filter((s) => s.length > 0);
   const out = parts.map(Number);
-  if (out.some((n) => !Number.isInteger(n))) throw new Problem('bad-rle', 'coco ground truth must be a list of integers (JSON array or space separated)');
+  if (out.some((n) => !Number.isInteger(n))) throw new Problem('bad-rle', 'coco ground truth must be a list of integers (JSON array or space separated)', { code: 'BAD_RLE' });
   return out;
 }
 
@@ -96,7 +97,9 @@ function diceScores(result: SegmentResult, truths: GroundTruth[], format: RleFor
       truth = decodeMask(parseCounts(t.counts, format), format, result.image.rows, result.image.columns);
     } catch (e) {
       if (e instanceof Problem) throw e;
-      throw new Problem('bad-rle', `ground truth${t.label ? ` for ${t.label}` : ''} (${format}, ${result.image.rows}x${result.image.columns}): ${(e as Error).message}`);
+      throw new Problem('bad-rle', `ground truth${t.label ? ` for ${t.label}` : ''} (${format}, ${result.image.rows}x${result.image.columns}): ${(e as Error).message}`, {
+        code: 'BAD_RLE',
+      });
     }
     out[label] = dice(pred.mask, truth);
   }
@@ -127,6 +130,8 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
       throw new Problem('unsupported-media-type', 'send the DICOM as the body with Content-Type: application/dicom, or as multipart/form-data field "file"');
     }
 
+    // Read before the engine takes the buffer.
+    const bytes = dicom.length;
     const engine = app.lifecycle.requireEngine();
     const ref: { name?: string; version?: string } = q.model ? parseModelRef(q.model) : {};
     const info = ref.name ? engine.model(ref.name, ref.version) : engine.defaultModel();
@@ -140,7 +145,13 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
     }
 
     // The preview is made in its own thread while an inference worker segments.
-    const previewPromise = app.previews.make(dicom, q.frame ?? 0, app.config.maxImagePixels);
+    // make() clones the bytes synchronously, so the engine may then take (transfer) the original.
+    // Handled at once: when the engine rejects the DICOM the preview fails too, and that is no news.
+    let previewError: Error | undefined;
+    const previewPromise = app.previews.make(dicom, q.frame ?? 0, app.config.maxImagePixels).catch((e: Error) => {
+      previewError = e;
+      return undefined;
+    });
     let result: SegmentResult;
     try {
       result = await engine.segment({
@@ -151,19 +162,17 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
         minArea: q.minArea,
         tta: q.tta,
         frame: q.frame,
+        transferDicom: true,
       });
       app.metrics.segmentation(result.model.name, 'ok');
     } catch (e) {
       app.metrics.segmentation(ref.name ?? info?.name ?? 'default', 'error');
-      previewPromise.catch(() => undefined);
       throw e;
     }
     const t1 = performance.now();
     const scores = truths.length > 0 ? diceScores(result, truths, truthFormat) : undefined;
-    const preview = await previewPromise.catch((err: Error) => {
-      request.log.warn({ err: { message: err.message } }, 'preview could not be made; overlay.png will be unavailable');
-      return undefined;
-    });
+    const preview = await previewPromise;
+    if (!preview) request.log.warn({ err: { message: previewError?.message } }, 'preview could not be made; overlay.png will be unavailable');
 
     const now = new Date();
     const ttl = app.config.resultTtlSeconds;
@@ -213,7 +222,7 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
         sopInstanceUid: result.image.sopInstanceUid,
         transferSyntax: result.image.transferSyntaxUid,
         size: `${result.image.rows}x${result.image.columns}`,
-        bytes: dicom.length,
+        bytes,
         totalMs: stored.timings.totalMs,
       },
       'segmented',

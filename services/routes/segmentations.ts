@@ -67,7 +67,8 @@ export default async function segmentationRoutes(app: FastifyInstance): Promise<
     const r = await load(id);
     const preview = await app.store.getPreview(id);
     if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview image to overlay`);
-    const png = await renderOverlayPng(preview, pickMasks(r, label).map(storedMaskToMask));
+    const masks = pickMasks(r, label);
+    const png = await renderOverlayPng(preview, masks.map(storedMaskToMask), masks.map((m) => r.masks.indexOf(m)));
     reply.type('image/png').header('cache-control', 'private, max-age=60');
     return png;
   });

@@ -33,6 +33,15 @@ interface ResultBody {
   stored: boolean;
 }
 
+/** With the random-weight fixtures this threshold leaves a mask that is neither empty nor full. */
+const PARTIAL = 0.7;
+/** For the two-label fixture: 'left' empty, 'right' partial, so union and per-label renderings differ. */
+const DUO_PARTIAL = 0.5;
+const assertPartial = (m: Mask) => {
+  const area = m.data.reduce((a, b) => a + b, 0);
+  assert.ok(area > 0 && area < m.data.length, `mask area ${area} of ${m.data.length}: pick another PARTIAL threshold`);
+};
+
 const maskOf = (m: MaskBody): Mask => decodeMask(m.rle.counts, m.rle.format, m.rle.size[0], m.rle.size[1]);
 
 describe('service API over HTTP', () => {
@@ -107,11 +116,12 @@ describe('service API over HTTP', () => {
   });
 
   it('returns the same mask in every RLE format, on POST and on GET', async () => {
-    const first = (await (await postDicom(srv.url, good, '?rleFormat=kaggle')).json()) as ResultBody;
+    const first = (await (await postDicom(srv.url, good, `?rleFormat=kaggle&threshold=${PARTIAL}`)).json()) as ResultBody;
     assert.equal(first.masks[0]!.rle.format, 'kaggle');
     const reference = maskOf(first.masks[0]!);
+    assertPartial(reference);
     for (const format of RLE_FORMATS) {
-      const posted = (await (await postDicom(srv.url, good, `?rleFormat=${format}`)).json()) as ResultBody;
+      const posted = (await (await postDicom(srv.url, good, `?rleFormat=${format}&threshold=${PARTIAL}`)).json()) as ResultBody;
       assert.equal(posted.masks[0]!.rle.format, format);
       assert.ok(masksEqual(maskOf(posted.masks[0]!), reference), `POST ${format}`);
       if (format === 'coco') assert.ok(Array.isArray(posted.masks[0]!.rle.counts));
@@ -127,10 +137,11 @@ describe('service API over HTTP', () => {
     for (const format of ['kaggle', 'coco-compressed', 'coco', 'siim'] as RleFormat[]) {
       const enc = encodeMask(truth, format);
       const counts = Array.isArray(enc) ? JSON.stringify(enc) : enc;
-      const r = await call(`${srv.url}/segment?rleFormat=kaggle`, { method: 'POST', body: multipartBody(good, { groundTruth: counts, groundTruthFormat: format }) });
+      const r = await call(`${srv.url}/segment?rleFormat=kaggle&threshold=${PARTIAL}`, { method: 'POST', body: multipartBody(good, { groundTruth: counts, groundTruthFormat: format }) });
       assert.equal(r.status, 200, r.text);
       const body = r.json() as ResultBody;
       const pred = maskOf(body.masks[0]!);
+      assertPartial(pred);
       assert.ok(body.dice && typeof body.dice.pneumothorax === 'number', r.text);
       assert.equal(body.dice.pneumothorax, dice(pred, truth), format);
       // The stored copy keeps the score.
@@ -158,17 +169,19 @@ describe('service API over HTTP', () => {
   });
 
   it('renders mask.png at the image size and overlay.png from the stored preview', async () => {
-    const body = (await (await postDicom(srv.url, good, '?model=duo')).json()) as ResultBody;
+    const body = (await (await postDicom(srv.url, good, `?model=duo&threshold=${DUO_PARTIAL}`)).json()) as ResultBody;
     const png = await call(`${srv.url}/segmentations/${body.id}/mask.png`);
     assert.equal(png.status, 200);
     assert.equal(png.headers.get('content-type'), 'image/png');
-    const { data, info } = await sharp(png.buf).raw().toBuffer({ resolveWithObject: true });
-    assert.deepEqual([info.width, info.height, info.channels], [80, 96, 1]);
+    const pngMeta = await sharp(png.buf).metadata();
+    assert.deepEqual([pngMeta.width, pngMeta.height, pngMeta.channels, pngMeta.space], [80, 96, 1, 'b-w']);
+    const data = await sharp(png.buf).extractChannel(0).raw().toBuffer();
+    assertPartial(maskOf(body.masks[1]!));
     const union = body.masks.map(maskOf).reduce((u, m) => u.map((v, i) => v | m.data[i]!), new Uint8Array(96 * 80));
     for (let i = 0; i < union.length; i++) assert.equal(data[i], union[i] ? 255 : 0);
 
     const one = await call(`${srv.url}/segmentations/${body.id}/mask.png?label=right`);
-    const right = await sharp(one.buf).raw().toBuffer();
+    const right = await sharp(one.buf).extractChannel(0).raw().toBuffer();
     const rightMask = maskOf(body.masks[1]!);
     for (let i = 0; i < rightMask.data.length; i++) assert.equal(right[i], rightMask.data[i] ? 255 : 0);
     assert.equal((await call(`${srv.url}/segmentations/${body.id}/mask.png?label=nope`)).status, 400);
@@ -263,7 +276,7 @@ describe('service API over HTTP', () => {
       assert.ok(['TRUNCATED', 'DIMENSION_MISMATCH'].includes(b.code!), b.code);
     });
     it('DICOM without pixel data: 422 NO_PIXEL_DATA', async () => {
-      const noPixels = writeDicom({ rows: 0, columns: 0, bitsAllocated: 16, sopInstanceUid: newUid(), omitPixelData: true, patientName: SECRET_NAME, patientId: SECRET_ID });
+      const noPixels = writeDicom({ rows: 16, columns: 16, bitsAllocated: 16, sopInstanceUid: newUid(), omitPixelData: true, patientName: SECRET_NAME, patientId: SECRET_ID });
       await assertProblem(postDicom(srv.url, noPixels), 422, 'NO_PIXEL_DATA');
     });
     it('unsupported transfer syntax: 415 naming the UID and its name', async () => {
@@ -305,7 +318,7 @@ describe('service API over HTTP', () => {
     });
     it('bad ground-truth RLE: 400', async () => {
       await assertProblem(postMultipart(srv.url, good, { groundTruth: '1 2 3', groundTruthFormat: 'kaggle' }), 400, 'BAD_RLE');
-      await assertProblem(postMultipart(srv.url, good, { groundTruth: '7000 50', groundTruthFormat: 'kaggle' }), 400, 'BAD_RLE');
+      await assertProblem(postMultipart(srv.url, good, { groundTruth: '7600 500', groundTruthFormat: 'kaggle' }), 400, 'BAD_RLE');
       await assertProblem(postMultipart(srv.url, good, { groundTruth: 'not rle at all', groundTruthFormat: 'kaggle' }), 400, 'BAD_RLE');
       await assertProblem(postMultipart(srv.url, good, { groundTruth: '[1, x]', groundTruthFormat: 'coco' }), 400, 'BAD_RLE');
       await assertProblem(postMultipart(srv.url, good, { groundTruth: '1 2', groundTruthFormat: 'zip' }), 400);

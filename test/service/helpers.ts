@@ -112,34 +112,40 @@ export interface Spawned {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `node --import tsx services/main.ts` as `npm start` runs it; resolves once it logged its URL. */
+/** `node --import tsx services/main.ts` as `npm start` runs it, on a free port; resolves once /livez answers. */
 export async function spawnServer(env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<Spawned> {
+  const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/main.ts'], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += String(d)));
   child.stderr!.on('data', (d) => (err += String(d)));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${opts.timeoutMs ?? 20_000} ms\nstdout:\n${out}\nstderr:\n${err}`)), opts.timeoutMs ?? 20_000);
-    const check = () => {
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.off('data', check);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', check);
-    void exit.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening\nstdout:\n${out}\nstderr:\n${err}`));
-    });
-  });
+  let exited = false;
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exited = true;
+      resolve({ code, signal });
+    }),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const end = Date.now() + (opts.timeoutMs ?? 20_000);
+  for (;;) {
+    if (exited) throw new Error(`server exited before listening\nstdout:\n${out}\nstderr:\n${err}`);
+    const up = await fetch(`${url}/livez`).then(
+      (r) => r.arrayBuffer().then(() => r.status === 200),
+      () => false,
+    );
+    if (up) break;
+    if (Date.now() > end) {
+      child.kill('SIGKILL');
+      throw new Error(`server did not listen within ${opts.timeoutMs ?? 20_000} ms\nstdout:\n${out}\nstderr:\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return { child, url, stdout: () => out, stderr: () => err, exit };
 }
 
