@@ -141,12 +141,13 @@ describe('kubernetes manifests', () => {
         assert.ok(memoryBytes(limits.memory) >= memoryBytes(requests.memory));
       });
 
-      test('Service, PodDisruptionBudget and autoscaler target the inference pods only', () => {
+      test('Service, PodDisruptionBudget, spread constraints and autoscaler target the inference pods only', () => {
         const { deployment } = server(objects);
         const podLabels = deployment.spec.template.metadata.labels;
         assert.ok(selects(deployment.spec.selector.matchLabels, podLabels));
         const others = objects.filter((o) => o.kind === 'Deployment' && o !== deployment).map((o) => o.spec.template.metadata.labels);
-        for (const selector of [find(objects, 'Service', SERVER).spec.selector, find(objects, 'PodDisruptionBudget').spec.selector.matchLabels]) {
+        const spread = deployment.spec.template.spec.topologySpreadConstraints.map((c: { labelSelector: { matchLabels: Record<string, string> } }) => c.labelSelector.matchLabels);
+        for (const selector of [find(objects, 'Service', SERVER).spec.selector, find(objects, 'PodDisruptionBudget').spec.selector.matchLabels, ...spread]) {
           assert.ok(selects(selector, podLabels));
           for (const labels of others) assert.ok(!selects(selector, labels));
         }
