@@ -228,6 +228,15 @@ describe('CODEC_FAILED', () => {
     const image = await decodeDicom(good);
     assert.deepEqual(Array.from(image.pixels), Array.from(input.pixels!));
   });
+  it('concurrent good and corrupt frames: every good one decodes while failures reset the module', { timeout: 30_000 }, async () => {
+    const good = await makeDicomVariant(input, TS.JPEGLSLossless);
+    const bad = withFragment(good, TS.JPEGLSLossless, corrupt);
+    const results = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => decodeDicom(i % 3 === 0 ? bad : good)));
+    results.forEach((r, i) => {
+      if (i % 3 === 0) assert.ok(r.status === 'rejected' && isDicomError(r.reason) && r.reason.code === 'CODEC_FAILED', `call ${i}`);
+      else assert.ok(r.status === 'fulfilled' && r.value.pixels[5] === input.pixels![5], `call ${i}: ${r.status === 'rejected' ? r.reason : ''}`);
+    });
+  });
 });
 
 describe('robustness property: damaged files only ever raise DicomError', () => {
