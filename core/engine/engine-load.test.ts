@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { chestDicom } from '../../synth/index.ts';
 import { NotReadyError, OverloadedError, WorkerCrashedError } from './errors.ts';
 import { startEngine } from './testing/engine-fixtures.ts';
@@ -101,12 +101,18 @@ test('the event loop stays responsive while every worker is saturated', async ()
     await fx.engine.segment({ dicom: big });
     const h = monitorEventLoopDelay({ resolution: 5 });
     h.enable();
+    const elu0 = performance.eventLoopUtilization();
     const rs = await Promise.all(Array.from({ length: 16 }, () => fx.engine.segment({ dicom: big })));
+    const elu = performance.eventLoopUtilization(elu0);
     h.disable();
     const maxDelayMs = h.max / 1e6;
     const longestBatchMs = Math.max(...rs.map((r) => r.timings.inferenceMs));
-    // A behaviour check with a generous bound: a stall of a whole inference would be far above it.
-    assert.ok(maxDelayMs < 100, `max event-loop delay ${maxDelayMs.toFixed(1)} ms (longest batch ${longestBatchMs.toFixed(0)} ms)`);
+    const detail = `max event-loop delay ${maxDelayMs.toFixed(1)} ms, loop busy ${(elu.utilization * 100).toFixed(1)} % (${elu.active.toFixed(0)} ms), longest batch ${longestBatchMs.toFixed(0)} ms`;
+    // Behaviour checks with generous bounds: inference on the main thread would stall the loop for a
+    // whole batch and keep it busy nearly all the time. On a heavily shared machine the OS alone can
+    // delay the loop, and batches slow down with it, hence the bound also scales with the batch time.
+    assert.ok(maxDelayMs < Math.max(100, longestBatchMs / 2), detail);
+    assert.ok(elu.utilization < 0.5, detail);
     assert.ok(rs.every((r) => r.masks[0]!.mask.rows === 512));
   } finally {
     await fx.cleanup();
