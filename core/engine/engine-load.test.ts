@@ -8,7 +8,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { chestDicom } from '../../synth/index.ts';
 import { NotReadyError, OverloadedError, WorkerCrashedError } from './errors.ts';
 import { startEngine } from './testing/engine-fixtures.ts';
-import type { WorkerPool } from './worker-pool.ts';
+import type { PoolWorker, WorkerPool } from './worker-pool.ts';
 
 const dicom = (await chestDicom(3, { size: 256, lesions: 1 })).bytes;
 
@@ -67,12 +67,13 @@ test('drain() finishes everything queued and in flight, then refuses new work', 
 });
 
 test('a worker that dies fails its requests with WorkerCrashedError (no hang), is replaced, and the engine serves on', async () => {
-  const fx = await startEngine([{ name: 'unet', version: '1', size: 128, depth: 3, baseChannels: 8 }], { workers: 2, maxBatch: 2, maxDelayMs: 1 });
+  // Batches of a few hundred ms: the worker is killed in the middle of one, not as it answers.
+  const fx = await startEngine([{ name: 'unet', version: '1', size: 256, depth: 4, baseChannels: 16 }], { workers: 2, maxBatch: 2, maxDelayMs: 1 });
   try {
     const pool = (fx.engine as unknown as { pool: WorkerPool }).pool;
     const burst = Array.from({ length: 12 }, () => fx.engine.segment({ dicom }));
-    while (pool.idleCount() === pool.liveCount()) await new Promise((r) => setTimeout(r, 1));
-    const victim = pool.members().find((w) => w.busy)!;
+    let victim: PoolWorker | undefined;
+    while (!(victim = pool.members().find((w) => w.busy && w.pending.size > 0))) await new Promise((r) => setTimeout(r, 1));
     await victim.worker.terminate();
     const settled = await Promise.allSettled(burst);
     const failed = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as Error);
