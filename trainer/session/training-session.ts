@@ -110,6 +110,7 @@ class OrtTrainingSession implements TrainingSession {
   private readonly scalarStepSize = new Float32Array(1);
   private readonly scalarInvBc2 = new Float32Array(1);
   private released = false;
+  private fetchMode: 'unknown' | 'inplace' | 'copy' = 'unknown';
 
   constructor(
     private readonly config: CheckpointConfig,
@@ -185,14 +186,26 @@ class OrtTrainingSession implements TrainingSession {
       this.log.error({ step: t, ...result }, 'non-finite loss; state not updated');
       return result;
     }
-    // Providers that cannot write into the supplied buffers hand back new tensors instead.
-    for (const [name, tensor] of this.spare) {
-      const got = out[IO.next(name)] as ort.Tensor | undefined;
-      if (got && got !== tensor && got.data !== tensor.data) (tensor.data as Float32Array).set(got.data as Float32Array);
+    // onnxruntime-node writes into the pre-allocated fetch buffers and also returns its own copies.
+    // Check once that the buffers really were written; if not, copy from the returned tensors.
+    if (this.fetchMode === 'unknown') this.fetchMode = this.buffersWritten(out) ? 'inplace' : 'copy';
+    if (this.fetchMode === 'copy') {
+      for (const [name, tensor] of this.spare) (tensor.data as Float32Array).set(out[IO.next(name)]!.data as Float32Array);
     }
     [this.current, this.spare] = [this.spare, this.current];
     this.steps = t;
     return result;
+  }
+
+  private buffersWritten(out: Record<string, ort.OnnxValue>): boolean {
+    for (const [name, tensor] of this.spare) {
+      const got = out[IO.next(name)]?.data as Float32Array | undefined;
+      const mine = tensor.data as Float32Array;
+      if (!got || got.length !== mine.length) return false;
+      if (got === mine) continue;
+      for (let i = 0; i < mine.length; i++) if (!Object.is(got[i], mine[i])) return false;
+    }
+    return true;
   }
 
   async predict(images: Float32Array, batch: number): Promise<Float32Array> {
