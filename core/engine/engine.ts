@@ -421,7 +421,7 @@ export class Engine {
     // Models whose directory disappeared.
     for (const [name, s] of [...this.state]) {
       if (listing.has(name)) continue;
-      for (const key of [...this.loaded.keys()].filter((k) => this.loaded.get(k)!.entry.name === name)) {
+      for (const key of [...this.loaded.keys()].filter((k) => this.loaded.get(k)!.entry.name === name && !this.loaded.get(k)!.retired)) {
         out.removed.push(key);
         this.retire(key);
       }
