@@ -66,6 +66,15 @@ test('ConvTranspose 2x2 stride 2 with bias, and 3x3 stride 2 pad 1 with output_p
   }
 });
 
+test('Conv with pads larger than the kernel reach (input gradient falls back to ConvTranspose)', async () => {
+  await expectGradOk(
+    'wide pads',
+    [{ name: 'x', dims: [1, 2, 3, 3] }, { name: 'w', dims: [2, 2, 2, 2] }],
+    conv({ kernel_shape: attr.ints([2, 2]), pads: attr.ints([2, 0, 1, 2]) }),
+    { convInputGrad: 'conv', convWeightGrad: 'im2col' },
+  );
+});
+
 test('Conv weight gradient from gy-side patches (fewer output than input channels), with asymmetric pads', async () => {
   await expectGradOk(
     'gy-side',

@@ -135,7 +135,9 @@ const convRule: GradRule = (c, node, [x, w, b], [y], [gyIn], needs) => {
     const [h, wd] = staticDims(x!, 2, 'Conv input gradient') as [number, number];
     const [ho, wo] = staticDims(y!, 2, 'Conv input gradient') as [number, number];
     const unitStride = geo.strides.every((s) => s === 1);
-    if (c.options.convInputGrad === 'conv' && unitStride) {
+    // The flipped-kernel Conv needs pads (k-1)*d - p >= 0; larger forward pads fall back to ConvTranspose.
+    const padsFit = geo.pads.every((p, i) => p <= (geo.kernel[i % 2]! - 1) * geo.dilations[i % 2]!);
+    if (c.options.convInputGrad === 'conv' && unitStride && padsFit) {
       // Stride 1: correlation of gy with the spatially flipped, in/out-swapped kernel.
       const [kh, kw] = geo.kernel as [number, number];
       const [dh, dw] = geo.dilations as [number, number];
