@@ -47,7 +47,13 @@ function kustomizeCommand(): [string, string[]] {
 /** `kustomize build <dir>` parsed into objects. */
 export function render(dir: string): K8sObject[] {
   const [bin, args] = kustomizeCommand();
-  const out = execFileSync(bin, [...args, dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  let out: string;
+  try {
+    out = execFileSync(bin, [...args, dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const stderr = (e as { stderr?: string }).stderr ?? '';
+    throw new Error(`${bin} ${args.join(' ')} ${dir} failed (kustomize 5 / kubectl >= 1.27 expected):\n${stderr}`);
+  }
   return parseAllDocuments(out)
     .map((d) => d.toJS() as K8sObject | null)
     .filter((d): d is K8sObject => d !== null);
