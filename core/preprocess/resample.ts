@@ -154,7 +154,6 @@ export function resampleFloat32(
 
   const acc = new Float64Array(inW);
   for (let y = 0; y < outH; y++) {
-    acc.fill(0);
     const n = vCount[y];
     const wo = y * vStride;
     for (let t = 0; t < n; t++) {
@@ -178,7 +177,9 @@ export function resampleFloat32(
         rowBuf = src;
         base = r * inW;
       }
-      for (let x = 0; x < inW; x++) acc[x] += rowBuf[base + x] * w;
+      // The first tap assigns, so the accumulator needs no clearing pass.
+      if (t === 0) for (let x = 0; x < inW; x++) acc[x] = rowBuf[base + x] * w;
+      else for (let x = 0; x < inW; x++) acc[x] += rowBuf[base + x] * w;
     }
     const o = y * outW;
     if (!hp) {
