@@ -255,8 +255,8 @@ class OrtTrainingSession implements TrainingSession {
         throw new CheckpointMismatchError(`tensor ${name}: checkpoint dims [${t.dims}], session [${dst.dims}]`);
       }
     }
-    for (const name of this.stateNames) (this.current.get(name)!.data as Float32Array).set(ckpt.tensors[name]!.data);
     if (!Number.isInteger(ckpt.step) || ckpt.step < 0) throw new CheckpointMismatchError(`bad checkpoint step ${ckpt.step}`);
+    for (const name of this.stateNames) (this.current.get(name)!.data as Float32Array).set(ckpt.tensors[name]!.data);
     this.steps = ckpt.step;
   }
 
