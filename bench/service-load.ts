@@ -11,9 +11,15 @@
  * with that model and drive it from this process with autocannon. The ratio service/raw is the
  * figure of merit (target >= 0.9): it is what HTTP, DICOM decode, preprocessing, postprocessing,
  * RLE, the preview and the result store cost on top of the network itself.
+ *
+ * On a shared machine wall-clock throughput moves with whatever else runs, so the CPU time per
+ * image (all threads of the measuring process for raw, of the server process for the service) is
+ * printed too: it is what the service costs per image, whatever the neighbours do.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,8 +53,9 @@ const delayMs = Number(args['delay-ms']);
 const depth = Number(args.depth);
 const base = Number(args.base);
 const plan = planThreads(workers, Number(args['intra-op']));
-// Enough requests in flight that every worker can fill a batch while the previous one runs.
-const connections = args.connections ? Number(args.connections) : workers * maxBatch * 2;
+// Enough requests in flight that every worker fills a batch while the previous one runs and the
+// next ones are being decoded.
+const connections = args.connections ? Number(args.connections) : workers * maxBatch * 4;
 
 function dicomOf(size: number): Uint8Array {
   const px = new Uint16Array(size * size);
@@ -57,12 +64,13 @@ function dicomOf(size: number): Uint8Array {
 }
 
 /** Raw ORT: `workers` sessions, each running batches of `maxBatch` back to back for `seconds`. */
-async function rawThroughput(onnxPath: string, size: number, seconds: number): Promise<{ imagesPerSecond: number; msPerBatch: number }> {
+async function rawThroughput(onnxPath: string, size: number, seconds: number): Promise<{ imagesPerSecond: number; msPerBatch: number; cpuMsPerImage: number }> {
   const sessions = await Promise.all(Array.from({ length: workers }, () => openSession(onnxPath, { provider: 'cpu', deviceId: 0, intraOpThreads: plan.intraOpThreads })));
   const data = new Float32Array(maxBatch * size * size).map(() => Math.random());
   const feeds = { image: new ort.Tensor('float32', data, [maxBatch, 1, size, size]) };
   for (const s of sessions) await s.session.run(feeds); // warm-up
   let batches = 0;
+  const cpu0 = processCpuSeconds(process.pid);
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   await Promise.all(
@@ -74,39 +82,73 @@ async function rawThroughput(onnxPath: string, size: number, seconds: number): P
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu = processCpuSeconds(process.pid) - cpu0;
   for (const s of sessions) await s.session.release();
-  return { imagesPerSecond: (batches * maxBatch) / elapsed, msPerBatch: (elapsed * 1000 * workers) / batches };
+  return { imagesPerSecond: (batches * maxBatch) / elapsed, msPerBatch: (elapsed * 1000 * workers) / batches, cpuMsPerImage: (cpu * 1000) / (batches * maxBatch) };
 }
 
-async function startServer(env: Record<string, string>): Promise<{ url: string; stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) resolve(m[1]!);
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux). */
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
     });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}\n${out}`)));
   });
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
-    if (ok) break;
+}
+
+async function startServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop: () => Promise<number | null> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  let exited = false;
+  const exit = new Promise<number | null>((r) =>
+    child.on('exit', (code) => {
+      exited = true;
+      r(code);
+    }),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (exited) throw new Error('server exited before it was ready');
+    if (await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
     url,
+    pid: child.pid!,
     stop: async () => {
-      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
       child.kill('SIGTERM');
-      return exited;
+      return exit;
     },
   };
 }
 
+/** Sum of every series of `name` (all label sets). */
 function metricValue(text: string, name: string): number {
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
+  let sum = 0;
+  let found = false;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) {
+    sum += Number(m[1]);
+    found = true;
+  }
+  return found ? sum : NaN;
 }
 
 interface Row {
@@ -120,6 +162,10 @@ interface Row {
   meanBatch: number;
   requests: number;
   errors: number;
+  rawCpuMsPerImage: number;
+  serviceCpuMsPerImage: number;
+  /** Per image, from the service's histograms: decode, preprocess (engine worker), ORT run. */
+  stageMs: { decode: number; preprocess: number; inference: number };
 }
 
 const rows: Row[] = [];
@@ -142,15 +188,19 @@ for (const size of sizes) {
     const raw = await rawThroughput(entry!.onnxPath, size, Math.max(5, duration / 2));
     console.log(`[${size}] raw ORT: ${raw.imagesPerSecond.toFixed(2)} images/s (${raw.msPerBatch.toFixed(1)} ms per batch of ${maxBatch})`);
 
-    const server = await startServer({ ...env, PORT: '0', HOST: '127.0.0.1', MODEL_REPOSITORY: dir });
+    const server = await startServer({ ...env, MODEL_REPOSITORY: dir });
     const body = Buffer.from(dicomOf(size));
-    const opts = { url: `${server.url}/segment`, method: 'POST' as const, headers: { 'content-type': 'application/dicom' }, body, connections, pipelining: 1 };
+    // Timeout well above the queueing delay of a full queue on a slow CPU: a timeout is not a server error.
+    const opts = { url: `${server.url}/segment`, method: 'POST' as const, headers: { 'content-type': 'application/dicom' }, body, connections, pipelining: 1, timeout: 120 };
     await autocannon({ ...opts, duration: 3 }); // warm-up: first batches, JIT, allocator
     const before = await (await fetch(`${server.url}/metrics`)).text();
+    const cpu0 = processCpuSeconds(server.pid);
     const r = await autocannon({ ...opts, duration });
+    const cpu = processCpuSeconds(server.pid) - cpu0;
     const after = await (await fetch(`${server.url}/metrics`)).text();
-    const batches = metricValue(after, 'inference_batch_size_count') - metricValue(before, 'inference_batch_size_count');
-    const images = metricValue(after, 'inference_batch_size_sum') - metricValue(before, 'inference_batch_size_sum');
+    const delta = (name: string) => metricValue(after, name) - metricValue(before, name);
+    const batches = delta('inference_batch_size_count');
+    const images = delta('inference_batch_size_sum');
     const code = await server.stop();
     if (code !== 0) console.warn(`server exited with ${code}`);
     const ok = r['2xx'];
@@ -166,6 +216,14 @@ for (const size of sizes) {
       meanBatch: images / batches,
       requests: ok,
       errors: r.non2xx + r.errors,
+      rawCpuMsPerImage: raw.cpuMsPerImage,
+      // The server answers only the requests counted here during the window (warm-up excluded).
+      serviceCpuMsPerImage: (cpu * 1000) / images,
+      stageMs: {
+        decode: (delta('dicom_decode_duration_seconds_sum') * 1000) / delta('dicom_decode_duration_seconds_count'),
+        preprocess: (delta('preprocess_duration_seconds_sum') * 1000) / delta('preprocess_duration_seconds_count'),
+        inference: (delta('inference_duration_seconds_sum') * 1000) / images,
+      },
     });
     console.log(`[${size}] service: ${serviceIps.toFixed(2)} images/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, mean batch ${(images / batches).toFixed(2)}, ${r.non2xx + r.errors} errors`);
   } finally {
@@ -173,11 +231,12 @@ for (const size of sizes) {
   }
 }
 
-console.log('\n| model | raw ORT images/s | service images/s | service/raw | p50 ms | p99 ms | mean batch | requests | errors |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('\n| model | raw ORT images/s | service images/s | service/raw | p50 ms | p99 ms | mean batch | CPU ms/image raw | CPU ms/image service | decode / preprocess / ORT ms per image | requests | errors |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   console.log(
-    `| ${r.size}x${r.size} | ${r.rawImagesPerSecond.toFixed(2)} | ${r.serviceImagesPerSecond.toFixed(2)} | ${r.ratio.toFixed(3)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.requests} | ${r.errors} |`,
+    `| ${r.size}x${r.size} | ${r.rawImagesPerSecond.toFixed(2)} | ${r.serviceImagesPerSecond.toFixed(2)} | ${r.ratio.toFixed(3)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ` +
+      `${r.rawCpuMsPerImage.toFixed(1)} | ${r.serviceCpuMsPerImage.toFixed(1)} | ${r.stageMs.decode.toFixed(1)} / ${r.stageMs.preprocess.toFixed(1)} / ${r.stageMs.inference.toFixed(1)} | ${r.requests} | ${r.errors} |`,
   );
 }
 console.log(JSON.stringify({ env, connections, duration, depth, base, rows }));

@@ -60,6 +60,21 @@ describe('bearer-token auth', () => {
     assert.equal((await fetch(`${on.url}/admin/reload`, { method: 'POST', headers: auth })).status, 200);
   });
 
+  it('rate-limits per client when RATE_LIMIT_RPM is set, never the probes', async () => {
+    const limited = await startInProcess({ MODEL_REPOSITORY: repo.dir, RATE_LIMIT_RPM: '3' });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${limited.url}/models`)).status, 200);
+      const r = await fetch(`${limited.url}/models`);
+      assert.equal(r.status, 429);
+      assert.match(r.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.ok(Number(r.headers.get('retry-after')) >= 1, `retry-after ${r.headers.get('retry-after')}`);
+      assert.equal(((await r.json()) as { type: string }).type, 'urn:unet-seg:problem:too-many-requests');
+      for (let i = 0; i < 5; i++) for (const p of OPEN) assert.equal((await fetch(limited.url + p)).status, 200, p);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('needs no token when API_TOKEN is unset', async () => {
     for (const p of GUARDED.filter((x) => !x.startsWith('/segmentations/'))) assert.equal((await fetch(off.url + p)).status, 200, p);
     assert.equal((await postDicom(off.url, testDicom())).status, 200);
