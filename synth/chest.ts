@@ -479,11 +479,9 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
   // Lung markings: vessel trees plus fine reticular texture, both absent inside lesions.
   const vessels = new Float32Array(N);
   for (const lung of lungs) {
-    const k = lung.side < 0 ? 0 : 1;
     const hx = (an.mid + lung.side * (an.medW + uniform(rng, 0.03, 0.05))) * S;
     const hy = uniform(rng, 0.4, 0.46) * S;
     drawVesselTree(rng, vessels, S, hx, hy, lung.side);
-    void k;
   }
   const retic = valueNoise(rng, S, S, S / 45);
   const retic2 = valueNoise(rng, S, S, S / 90);
