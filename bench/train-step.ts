@@ -57,7 +57,7 @@ interface Timing {
   load: string;
 }
 
-async function timeSteps(grad: Partial<GradOptions>, profile = false): Promise<Timing> {
+async function timeSteps(grad: Partial<GradOptions>, profile = false, spinning = false): Promise<Timing> {
   const s = await createTrainingSession({
     unet: { depth: 4, baseChannels: 16, inChannels: 1, classes: 1, upsample },
     height: size,
@@ -68,6 +68,7 @@ async function timeSteps(grad: Partial<GradOptions>, profile = false): Promise<T
     intraOpThreads: threads,
     logger: pino({ level: 'warn' }),
     enableProfiling: profile,
+    intraOpSpinning: spinning,
     grad,
   });
   const { images, masks } = data(1);
@@ -127,6 +128,8 @@ if (args.includes('--variants')) {
     const r = await timeSteps({ ...DEFAULT_GRAD_OPTIONS, ...v });
     console.log(`variant ${JSON.stringify(v)}: best ${r.best.toFixed(3)} s/step, median ${r.median.toFixed(3)}, ${r.cpu.toFixed(2)} CPU-s/step; load average ${r.load}`);
   }
+  const r = await timeSteps(DEFAULT_GRAD_OPTIONS, false, true);
+  console.log(`variant intra-op spinning on: best ${r.best.toFixed(3)} s/step, median ${r.median.toFixed(3)}, ${r.cpu.toFixed(2)} CPU-s/step; load average ${r.load}`);
 }
 
 if (args.includes('--profile')) {

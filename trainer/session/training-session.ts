@@ -55,6 +55,7 @@ async function createOrtSession(
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    extra: { session: { intra_op: { allow_spinning: opts.intraOpSpinning ? '1' : '0' } } },
     ...(opts.enableProfiling && what === 'train' ? { enableProfiling: true, profileFilePrefix: 'unet-train-step' } : {}),
   };
   if (provider === 'cuda') {

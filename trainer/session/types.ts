@@ -27,6 +27,11 @@ export interface TrainingSessionOptions {
   deviceId?: number;
   seed: number;
   intraOpThreads?: number;
+  /**
+   * Let ORT's intra-op threads busy-wait between kernels (ORT's default). Off by default here: on this
+   * 2-core machine shared with other processes it burnt ~0.6 CPU-s per step and made steps slower.
+   */
+  intraOpSpinning?: boolean;
   logger?: Logger;
   /**
    * Dice smoothing term (numerator and denominator). Default 1; the SIIM winner's Losses.py uses 1e-5,

@@ -64,23 +64,24 @@ export function convWeightGrad(c: GradContext, x: Value, gy: Value, geo: ConvGeo
     if (r.shape[2] !== kh || r.shape[3] !== kw) r = g.slice(r, [0, 0], [kh, kw], [2, 3]);
     return g.transpose(r, [1, 0, 2, 3]);
   }
-  if (method === 'im2col' && co < ci! && sh === 1 && sw === 1 && dh === 1 && dw === 1) {
-    // Fewer output than input channels: gather the patches from gy instead (shifted the other way,
-    // over the padded input domain), so the 9x patch tensor has Co rather than Ci channels.
+  const gySide = co < ci! && sh === 1 && sw === 1 && dh === 1 && dw === 1 && pt < kh && pb < kh && pl < kw && pr < kw;
+  if (method === 'im2col' && gySide) {
+    // Fewer output than input channels: gather the patches from gy instead, shifted the other way,
+    // so the 9x patch tensor has Co rather than Ci channels. With h = ho + i - pt,
+    // dW[co, ci, i, j] = sum gy[n, co, h + pt - i, w + pl - j] * x[n, ci, h, w] over the unpadded x.
     const k = kh * kw;
-    const xp = pt || pl || pb || pr ? g.op1('Pad', [x, g.int64s([0, 0, pt, pl, 0, 0, pb, pr])]) : x;
-    const [hp, wp] = xp.shape.slice(2) as [number, number];
+    const [h, w] = staticDims(x, 2, 'conv weight gradient') as [number, number];
     const onehot = new Float32Array(co * k * k);
     for (let ch = 0; ch < co; ch++) {
       for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) onehot[(ch * k + i * kw + j) * k + (kh - 1 - i) * kw + (kw - 1 - j)] = 1;
     }
     const cols = g.op1('Conv', [gy, g.constant(makeTensor(gy.dtype, [co * k, 1, kh, kw], onehot), 'im2col_onehot')], {
       kernel_shape: attr.ints([kh, kw]),
-      pads: attr.ints([kh - 1, kw - 1, kh - 1, kw - 1]),
+      pads: attr.ints([kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr]),
       group: attr.int(co),
-    }); // [N, Co*K, Hp, Wp]: cols[n, co*K + t, h, w] = gy[n, co, h - i, w - j]
-    const xT = g.transpose(g.reshape(xp, [0, ci!, hp * wp]), [0, 2, 1]);
-    const prod = g.matmul(g.reshape(cols, [0, co * k, hp * wp]), xT); // [N, Co*K, Ci]
+    }); // [N, Co*K, H, W]
+    const xT = g.transpose(g.reshape(x, [0, ci!, h * w]), [0, 2, 1]);
+    const prod = g.matmul(g.reshape(cols, [0, co * k, h * w]), xT); // [N, Co*K, Ci]
     return g.transpose(g.reshape(g.reduceSum(prod, [0], false), [co, kh, kw, ci!]), [0, 3, 1, 2]);
   }
   if (method === 'im2col') {
