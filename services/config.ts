@@ -40,6 +40,8 @@ const EnvSchema = z.object({
   BODY_LIMIT_BYTES: int(1024).default(64 * MiB),
   RESULT_TTL_SECONDS: int(1).default(3600),
   RESULT_CACHE_MAX: int(1).default(1000),
+  /** Longer side of the stored 8-bit preview behind overlay.png; 0 = keep no preview (saves a second decode per request). */
+  PREVIEW_MAX_SIDE: int(0, 1024).default(256),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
@@ -68,6 +70,7 @@ export interface ServiceConfig {
   bodyLimitBytes: number;
   resultTtlSeconds: number;
   resultCacheMax: number;
+  previewMaxSide: number;
   redisUrl: string | undefined;
   apiToken: string | undefined;
   rateLimitRpm: number | undefined;
@@ -115,6 +118,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     resultTtlSeconds: e.RESULT_TTL_SECONDS,
     resultCacheMax: e.RESULT_CACHE_MAX,
+    previewMaxSide: e.PREVIEW_MAX_SIDE,
     redisUrl: e.REDIS_URL,
     apiToken: e.API_TOKEN,
     rateLimitRpm: e.RATE_LIMIT_RPM,

@@ -14,7 +14,7 @@ if (!port) throw new Error('preview-worker must run in a worker thread');
 port.on('message', async (job: PreviewJob) => {
   try {
     const image = await decodeDicom(job.dicom, { frame: job.frame, maxPixels: job.maxPixels });
-    const p = makePreview(image);
+    const p = makePreview(image, job.maxSide);
     port.postMessage({ id: job.id, ok: true, width: p.width, height: p.height, data: p.data } satisfies PreviewReply, [p.data.buffer as ArrayBuffer]);
   } catch (e) {
     port.postMessage({ id: job.id, ok: false, message: e instanceof Error ? e.message : String(e) } satisfies PreviewReply);

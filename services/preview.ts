@@ -7,6 +7,7 @@ export interface PreviewJob {
   dicom: Uint8Array;
   frame: number;
   maxPixels: number;
+  maxSide: number;
 }
 
 export type PreviewReply = { id: number; ok: true; width: number; height: number; data: Uint8Array } | { id: number; ok: false; message: string };
@@ -53,13 +54,13 @@ export class PreviewMaker {
   }
 
   /** Copies `dicom` to the worker (the engine holds its own copy), so the caller's bytes stay usable. */
-  make(dicom: Uint8Array, frame: number, maxPixels: number): Promise<Preview> {
+  make(dicom: Uint8Array, frame: number, maxPixels: number, maxSide: number): Promise<Preview> {
     if (this.closed) return Promise.reject(new Error('preview maker closed'));
     const w = this.ensureWorker();
     const id = this.nextId++;
     return new Promise<Preview>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage({ id, dicom, frame, maxPixels } satisfies PreviewJob);
+      w.postMessage({ id, dicom, frame, maxPixels, maxSide } satisfies PreviewJob);
     });
   }
 

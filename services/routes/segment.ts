@@ -148,10 +148,14 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
     // make() clones the bytes synchronously, so the engine may then take (transfer) the original.
     // Handled at once: when the engine rejects the DICOM the preview fails too, and that is no news.
     let previewError: Error | undefined;
-    const previewPromise = app.previews.make(dicom, q.frame ?? 0, app.config.maxImagePixels).catch((e: Error) => {
-      previewError = e;
-      return undefined;
-    });
+    const maxSide = app.config.previewMaxSide;
+    const previewPromise =
+      maxSide > 0
+        ? app.previews.make(dicom, q.frame ?? 0, app.config.maxImagePixels, maxSide).catch((e: Error) => {
+            previewError = e;
+            return undefined;
+          })
+        : Promise.resolve(undefined);
     let result: SegmentResult;
     try {
       result = await engine.segment({
@@ -172,7 +176,7 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
     const t1 = performance.now();
     const scores = truths.length > 0 ? diceScores(result, truths, truthFormat) : undefined;
     const preview = await previewPromise;
-    if (!preview) request.log.warn({ err: { message: previewError?.message } }, 'preview could not be made; overlay.png will be unavailable');
+    if (!preview && maxSide > 0) request.log.warn({ err: { message: previewError?.message } }, 'preview could not be made; overlay.png will be unavailable');
 
     const now = new Date();
     const ttl = app.config.resultTtlSeconds;

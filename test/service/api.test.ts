@@ -82,7 +82,10 @@ describe('service API over HTTP', () => {
   before(async () => {
     const r = await modelRepository([SMALL_MODEL, { name: 'duo', version: '3', size: 64, depth: 2, baseChannels: 4, classes: 2, labels: ['left', 'right'], seed: 3 }]);
     repo = r;
-    srv = await startInProcess({ MODEL_REPOSITORY: r.dir, DEFAULT_MODEL: 'tiny', BODY_LIMIT_BYTES: String(2 * 1024 * 1024), MAX_IMAGE_PIXELS: '200000' }, { logger: logs.logger });
+    srv = await startInProcess(
+      { MODEL_REPOSITORY: r.dir, DEFAULT_MODEL: 'tiny', BODY_LIMIT_BYTES: String(2 * 1024 * 1024), MAX_IMAGE_PIXELS: '200000', PREVIEW_MAX_SIDE: '64' },
+      { logger: logs.logger },
+    );
   });
   after(async () => {
     await srv?.close();
@@ -189,7 +192,13 @@ describe('service API over HTTP', () => {
     const overlay = await call(`${srv.url}/segmentations/${body.id}/overlay.png`);
     assert.equal(overlay.status, 200);
     const meta = await sharp(overlay.buf).metadata();
-    assert.deepEqual([meta.width, meta.height, meta.channels], [80, 96, 3]);
+    // The preview's longer side is PREVIEW_MAX_SIDE (64): 96x80 -> 64x53.
+    assert.deepEqual([meta.width, meta.height, meta.channels], [53, 64, 3]);
+    // The 'right' mask is tinted: some pixels are not grey.
+    const rgb = await sharp(overlay.buf).raw().toBuffer();
+    let tinted = 0;
+    for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i + 1] !== rgb[i + 2]) tinted++;
+    assert.ok(tinted > 0 && tinted < 53 * 64, `tinted ${tinted}`);
   });
 
   it('answers 404 problems for unknown results', async () => {

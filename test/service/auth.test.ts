@@ -18,7 +18,8 @@ describe('bearer-token auth', () => {
   before(async () => {
     repo = await modelRepository();
     on = await startInProcess({ MODEL_REPOSITORY: repo.dir, API_TOKEN: TOKEN });
-    off = await startInProcess({ MODEL_REPOSITORY: repo.dir });
+    // Also the no-preview configuration: overlay.png has nothing to draw on.
+    off = await startInProcess({ MODEL_REPOSITORY: repo.dir, PREVIEW_MAX_SIDE: '0' });
   });
   after(async () => {
     await on?.close();
@@ -77,6 +78,12 @@ describe('bearer-token auth', () => {
 
   it('needs no token when API_TOKEN is unset', async () => {
     for (const p of GUARDED.filter((x) => !x.startsWith('/segmentations/'))) assert.equal((await fetch(off.url + p)).status, 200, p);
-    assert.equal((await postDicom(off.url, testDicom())).status, 200);
+    const seg = await postDicom(off.url, testDicom());
+    assert.equal(seg.status, 200);
+    const { id } = (await seg.json()) as { id: string };
+    assert.equal((await fetch(`${off.url}/segmentations/${id}/mask.png`)).status, 200);
+    const overlay = await fetch(`${off.url}/segmentations/${id}/overlay.png`);
+    assert.equal(overlay.status, 404);
+    assert.match(((await overlay.json()) as { detail: string }).detail, /PREVIEW_MAX_SIDE=0/);
   });
 });
