@@ -123,7 +123,7 @@ test('restore refuses a checkpoint of another architecture or size with a clear 
 });
 
 test('predict matches the exported ONNX (BN kept and folded) in a fresh InferenceSession, for dynamic batch sizes', async () => {
-  for (const upsample of ['transpose', 'bilinear'] as const) {
+  for (const upsample of ['transpose', 'nearest', 'bilinear'] as const) {
     const s = await createTrainingSession({ ...base, unet: { ...base.unet, upsample } });
     try {
       for (let i = 0; i < 4; i++) {
