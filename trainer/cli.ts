@@ -53,6 +53,13 @@ const intensity = (v: string): Intensity => {
   return r.data;
 };
 
+const outputPrior = (v: string): number | 'auto' | 'none' => {
+  if (v === 'auto' || v === 'none') return v;
+  const n = Number(v);
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError('must be auto, none or a probability between 0 and 1.');
+  return n;
+};
+
 export function buildProgram(): Command {
   const d = DEFAULTS;
   return new Command('train')
@@ -82,6 +89,7 @@ export function buildProgram(): Command {
     .option('--intensity <mapping>', 'intensity mapping to 0..1: minmax | zscore[:CLIP] | range:LOW:HIGH | window:C:W | dicom-window', intensity, d.intensity)
     .addOption(new Option('--resize <method>', 'resize method to model resolution').choices(['nearest', 'bilinear', 'bicubic', 'lanczos3']).default(d.resize))
     .addOption(new Option('--normalize <mode>', "dataset mean/std normalisation ('dataset' computes it on the training fold)").choices(['none', 'dataset']).default(d.normalize))
+    .option('--output-prior <p>', "initial output bias as a foreground probability: auto (training fold's foreground fraction), none, or a number", outputPrior, d.outputPrior)
     .option('--no-augment', 'disable augmentation (default: hflip 0.5, rotate +-10, shift 6%, scale 10%, brightness/contrast 0.1, gamma 0.2)')
     .option('--rotate <deg>', 'max rotation in degrees', Number, DEFAULT_AUGMENT.rotate)
     .option('--elastic <alpha>', 'enable elastic deformation with this displacement (pixels)', positiveNumber)
@@ -136,6 +144,7 @@ export function configFromOptions(o: Opts): TrainConfig {
     intensity: o.intensity as Intensity,
     resize: o.resize as TrainConfig['resize'],
     normalize: o.normalize as TrainConfig['normalize'],
+    outputPrior: o.outputPrior as TrainConfig['outputPrior'],
     augment,
     limit: o.limit as number | undefined,
     threads: o.threads as number | undefined,

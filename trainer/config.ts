@@ -44,6 +44,12 @@ export interface TrainConfig {
   /** 'dataset': per-channel mean/std of the training fold goes into the spec's `normalize`. */
   normalize: 'none' | 'dataset';
   augment: AugmentConfig | null;
+  /**
+   * Initial output bias as a foreground prior (RetinaNet, Lin et al. 2017): head.bias = logit(p).
+   * 'auto' uses the training fold's mean foreground fraction; 'none' keeps the engine's zero bias
+   * (initial p = 0.5 everywhere, which costs hundreds of steps of pure background learning).
+   */
+  outputPrior: number | 'auto' | 'none';
   /** Use only this many images (a seeded, class-blind subset), for quick runs. */
   limit?: number;
   threads?: number;
@@ -90,6 +96,7 @@ export const DEFAULTS = {
   intensity: { kind: 'minmax' } as Intensity,
   resize: 'bilinear' as ResizeMethod,
   normalize: 'none' as const,
+  outputPrior: 'auto' as const,
   augment: DEFAULT_AUGMENT,
   cacheDir: '.cache/unet-train/tensors',
   runsDir: '.cache/unet-train/runs',
@@ -134,6 +141,7 @@ export function resumeFingerprint(c: TrainConfig): Record<string, unknown> {
     intensity: c.intensity,
     resize: c.resize,
     normalize: c.normalize,
+    outputPrior: c.outputPrior,
     augment: c.augment,
     limit: c.limit ?? null,
     cacheDtype: c.cacheDtype,
@@ -151,6 +159,7 @@ export function validateConfig(c: TrainConfig): void {
   int(c.seed, 0, '--seed');
   if (!Number.isInteger(c.fold) || c.fold < 0 || c.fold >= c.folds) throw new ConfigError(`--fold must be in 0..${c.folds - 1}, got ${c.fold}`);
   if (c.limit !== undefined) int(c.limit, 2, '--limit');
+  if (typeof c.outputPrior === 'number' && !(c.outputPrior > 0 && c.outputPrior < 1)) throw new ConfigError(`--output-prior must be auto, none or a probability in (0, 1), got ${c.outputPrior}`);
   if (c.threads !== undefined) int(c.threads, 1, '--threads');
   const s = validateSchedule({ lr: c.lr, milestones: c.milestones, gamma: c.gamma });
   if (s) throw new ConfigError(s);

@@ -48,6 +48,7 @@ function tinyConfig(dir: string, data: string, over: Partial<TrainConfig> = {}):
     intensity: { kind: 'minmax' },
     resize: 'bilinear',
     normalize: 'none',
+    outputPrior: 'auto',
     augment: { ...NO_AUGMENT, hflip: 0.5, rotate: 5 },
     threads: 1,
     cacheDir: join(dir, 'cache'),

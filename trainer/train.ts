@@ -179,6 +179,11 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
   try {
     obs.info?.(`model: UNet depth ${cfg.depth}, base ${cfg.baseChannels} channels, ${session.parameterCount.toLocaleString('en-US')} parameters; execution provider ${session.executionProvider.toUpperCase()}${cfg.device === 'cuda' && session.executionProvider !== 'cuda' ? ' (CUDA requested but unavailable: running on CPU)' : ''}`);
     if (resumeCkpt) session.restore(resumeCkpt);
+    else if (cfg.outputPrior !== 'none') {
+      const prior = cfg.outputPrior === 'auto' ? foregroundFraction(trainSet) : cfg.outputPrior;
+      if (setOutputPrior(session, prior)) obs.info?.(`output bias initialised to logit(${prior.toPrecision(3)}) = ${logit(prior).toFixed(3)} (foreground prior${cfg.outputPrior === 'auto' ? ' of the training fold' : ''})`);
+      else obs.warn?.('the model has no head.bias; --output-prior ignored');
+    }
 
     const lastPath = join(resolve(cfg.workDir), 'last.ckpt');
     const bestPath = join(resolve(cfg.workDir), 'best.ckpt');
@@ -377,6 +382,27 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
 }
 
 const clamp01 = (v: number): number => Math.min(1, Math.max(0, v));
+const logit = (p: number): number => Math.log(p / (1 - p));
+
+/** Mean fraction of mask pixels over the training images, kept inside [1e-4, 0.5]. */
+function foregroundFraction(samples: readonly PreparedSample[]): number {
+  let f = 0;
+  for (const s of samples) f += s.meta.area / (s.meta.origRows * s.meta.origCols);
+  return Math.min(0.5, Math.max(1e-4, f / Math.max(1, samples.length)));
+}
+
+/**
+ * Sets the output layer's bias to logit(prior) through the checkpoint API (the engine initialises
+ * it to zero). Adam moments are still zero at this point, so nothing else changes.
+ */
+function setOutputPrior(session: TrainingSession, prior: number): boolean {
+  const ck = session.checkpoint();
+  const bias = ck.tensors['head.bias'];
+  if (!bias) return false;
+  bias.data.fill(logit(prior));
+  session.restore(ck);
+  return true;
+}
 
 /** Half positives, half negatives, in validation order (deterministic). */
 function pickOverlayExamples(val: readonly PreparedSample[], n: number): Set<string> {
