@@ -14,7 +14,7 @@
 # Left to the container only: tini as PID 1 (a shell-started process is not PID 1), USER, HEALTHCHECK.
 set -euo pipefail
 
-# --- Mirrors docker/Dockerfile; test/deploy/image-script.test.ts fails when they differ. ---
+# --- Mirrors docker/Dockerfile; test/deploy/dockerfile.test.ts fails when they differ. ---
 WORKDIR=/app
 NODE_MAJOR=20
 DEPS_FILES=(package.json package-lock.json .npmrc docker/prune-native.mjs)
