@@ -4,11 +4,13 @@
  * in the same run on the same machine.
  *
  *   node --import tsx bench/service-load.ts [--sizes 256,512] [--duration 20] [--workers 1]
- *       [--max-batch 4] [--delay-ms 5] [--connections N] [--depth 4] [--base 16]
+ *       [--max-batch 4] [--delay-ms 5] [--connections N] [--depth 4] [--base 16] [--intra-op 0]
+ *       [--preview-max-side 256]
  *
  * For each size: build a random-weight UNet (depth/base as given), measure raw ORT images/s at batch
- * = MAX_BATCH (server not running, so nothing competes), then start `npm start` as a child process
- * with that model and drive it from this process with autocannon. The ratio service/raw is the
+ * = MAX_BATCH (server not running, so nothing competes) before and after the service run (averaged),
+ * and in between start `npm start` as a child process with that model and drive it from this
+ * process with autocannon. The ratio service/raw is the
  * figure of merit (target >= 0.9): it is what HTTP, DICOM decode, preprocessing, postprocessing,
  * RLE, the preview and the result store cost on top of the network itself.
  *
@@ -20,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,6 +43,7 @@ const { values: args } = parseArgs({
     depth: { type: 'string', default: '4' },
     base: { type: 'string', default: '16' },
     'intra-op': { type: 'string', default: '0' },
+    'preview-max-side': { type: 'string', default: '256' },
   },
 });
 
@@ -177,16 +180,18 @@ const env = {
   MAX_QUEUE: String(Math.max(64, connections * 2)),
   LOG_LEVEL: 'warn',
   EXECUTION_PROVIDER: 'cpu',
+  PREVIEW_MAX_SIDE: args['preview-max-side'],
 };
-console.log(`machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, node ${process.version}, onnxruntime-node ${ort.env.versions.node}`);
+console.log(`machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, node ${process.version}, onnxruntime-node ${ort.env.versions.node}`);
 console.log(`model: random-weight UNet depth ${depth}, base ${base} channels, 1 -> 1 channel; env ${JSON.stringify(env)}; autocannon ${connections} connections, ${duration} s per size`);
 
 for (const size of sizes) {
   const dir = await mkdtemp(join(tmpdir(), 'unetseg-bench-'));
   try {
     const [entry] = await makeModelRepository(dir, [{ name: `unet${size}`, version: '1', size, depth, baseChannels: base, seed: 1 }]);
-    const raw = await rawThroughput(entry!.onnxPath, size, Math.max(5, duration / 2));
-    console.log(`[${size}] raw ORT: ${raw.imagesPerSecond.toFixed(2)} images/s (${raw.msPerBatch.toFixed(1)} ms per batch of ${maxBatch})`);
+    // Raw before and after the service run, averaged, so a drift in background load hits both sides.
+    const rawBefore = await rawThroughput(entry!.onnxPath, size, Math.max(5, duration / 4));
+    console.log(`[${size}] raw ORT (before): ${rawBefore.imagesPerSecond.toFixed(2)} images/s (${rawBefore.msPerBatch.toFixed(1)} ms per batch of ${maxBatch})`);
 
     const server = await startServer({ ...env, MODEL_REPOSITORY: dir });
     const body = Buffer.from(dicomOf(size));
@@ -203,6 +208,13 @@ for (const size of sizes) {
     const images = delta('inference_batch_size_sum');
     const code = await server.stop();
     if (code !== 0) console.warn(`server exited with ${code}`);
+    const rawAfter = await rawThroughput(entry!.onnxPath, size, Math.max(5, duration / 4));
+    console.log(`[${size}] raw ORT (after): ${rawAfter.imagesPerSecond.toFixed(2)} images/s`);
+    const raw = {
+      imagesPerSecond: (rawBefore.imagesPerSecond + rawAfter.imagesPerSecond) / 2,
+      msPerBatch: (rawBefore.msPerBatch + rawAfter.msPerBatch) / 2,
+      cpuMsPerImage: (rawBefore.cpuMsPerImage + rawAfter.cpuMsPerImage) / 2,
+    };
     const ok = r['2xx'];
     const serviceIps = ok / (r.duration || duration);
     rows.push({

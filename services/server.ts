@@ -70,7 +70,7 @@ export async function startService(config: ServiceConfig, opts: { logger?: Logge
     'listening; loading models',
   );
 
-  const engineStarted = Engine.start(engineConfig(config), logger.child({ component: 'engine' }), metrics.observer).then(
+  const engineStarted = Engine.start(engineConfig(config), logger, metrics.observer).then(
     (engine) => {
       lifecycle.attach(engine);
       metrics.setModels(engine.models(), config.executionProvider);
@@ -79,7 +79,11 @@ export async function startService(config: ServiceConfig, opts: { logger?: Logge
           logger.warn({ model: m.name, version: m.version, provider: m.executionProvider }, 'CUDA requested but not available; serving on CPU');
         }
       }
-      logger.info({ models: engine.models().map((m) => ({ name: m.name, version: m.version, ready: m.ready, provider: m.executionProvider })) }, 'engine ready');
+      const models = engine.models();
+      if (!engine.ready()) {
+        logger.warn({ repository: config.modelRepository }, 'no model could be loaded; /readyz stays 503 until POST /admin/reload or SIGHUP finds one');
+      }
+      logger.info({ models: models.map((m) => ({ name: m.name, version: m.version, ready: m.ready, provider: m.executionProvider })) }, 'serving');
       return engine;
     },
     (err: Error) => {
