@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DicomError, type DicomErrorCode } from '../core/dicom/errors.ts';
+import { InferenceError, InvalidRequestError, ModelNotFoundError, NotReadyError, OverloadedError, WorkerCrashedError } from '../core/engine/errors.ts';
+import { RleError } from '../core/rle/index.ts';
+import { toProblem } from './errors.ts';
+import { StoreUnavailableError } from './store/types.ts';
+
+describe('toProblem', () => {
+  it('maps every DICOM error code to 413, 415 or 422 (never 5xx)', () => {
+    const expected: Record<DicomErrorCode, number> = {
+      NOT_DICOM: 415,
+      UNSUPPORTED_TRANSFER_SYNTAX: 415,
+      TOO_LARGE: 413,
+      TRUNCATED: 422,
+      NO_PIXEL_DATA: 422,
+      UNSUPPORTED_PIXEL_FORMAT: 422,
+      DIMENSION_MISMATCH: 422,
+      FRAME_OUT_OF_RANGE: 422,
+      CODEC_FAILED: 422,
+    };
+    for (const [code, status] of Object.entries(expected)) {
+      const p = toProblem(new DicomError(code as DicomErrorCode, `x ${code}`));
+      assert.equal(p.status, status, code);
+      assert.equal(p.options.code, code);
+    }
+  });
+
+  it('names the transfer syntax UID in the detail', () => {
+    const p = toProblem(new DicomError('UNSUPPORTED_TRANSFER_SYNTAX', 'MPEG2 Main Profile / Main Level is not supported', { transferSyntaxUid: '1.2.840.10008.1.2.4.100' }));
+    assert.match(p.detail, /1\.2\.840\.10008\.1\.2\.4\.100/);
+    assert.match(p.detail, /MPEG2/);
+  });
+
+  it('maps engine errors', () => {
+    assert.equal(toProblem(new ModelNotFoundError('liver')).status, 404);
+    assert.equal(toProblem(new InvalidRequestError('threshold', 'bad')).status, 400);
+    const o = toProblem(new OverloadedError('full', 3));
+    assert.equal(o.status, 503);
+    assert.equal(o.options.retryAfterSeconds, 3);
+    assert.equal(toProblem(new NotReadyError('loading')).status, 503);
+    assert.equal(toProblem(new WorkerCrashedError('boom')).status, 500);
+    assert.equal(toProblem(new InferenceError('ort')).status, 500);
+  });
+
+  it('maps RLE, store and Fastify errors', () => {
+    assert.equal(toProblem(new RleError('odd')).status, 400);
+    assert.equal(toProblem(new StoreUnavailableError('down')).status, 503);
+    assert.equal(toProblem(Object.assign(new Error('too big'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 })).status, 413);
+    assert.equal(toProblem(Object.assign(new Error('file too big'), { code: 'FST_REQ_FILE_TOO_LARGE', statusCode: 413 })).status, 413);
+    assert.equal(toProblem(Object.assign(new Error('media'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 })).status, 415);
+    assert.equal(toProblem(Object.assign(new Error('querystring/x'), { validation: [{}], statusCode: 400 })).status, 400);
+    assert.equal(toProblem(new Error('Unexpected end of form')).status, 400);
+    assert.equal(toProblem(Object.assign(new Error('teapot'), { statusCode: 418 })).status, 418);
+  });
+
+  it('hides the message of unexpected errors', () => {
+    const p = toProblem(new TypeError('cannot read properties of undefined (secret internals)'));
+    assert.equal(p.status, 500);
+    assert.doesNotMatch(p.detail, /secret/);
+  });
+});
