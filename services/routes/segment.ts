@@ -173,10 +173,10 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
       app.metrics.segmentation(ref.name ?? info?.name ?? 'default', 'error');
       throw e;
     }
-    const t1 = performance.now();
-    const scores = truths.length > 0 ? diceScores(result, truths, truthFormat) : undefined;
     const preview = await previewPromise;
     if (!preview && maxSide > 0) request.log.warn({ err: { message: previewError?.message } }, 'preview could not be made; overlay.png will be unavailable');
+    const t1 = performance.now();
+    const scores = truths.length > 0 ? diceScores(result, truths, truthFormat) : undefined;
 
     const now = new Date();
     const ttl = app.config.resultTtlSeconds;
@@ -204,10 +204,17 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
         minArea: m.minArea,
       })),
       ...(scores ? { dice: scores } : {}),
-      timings: { ...result.timings },
+      timings: {
+        decodeMs: round(result.timings.decodeMs),
+        preprocessMs: round(result.timings.preprocessMs),
+        queueMs: round(result.timings.queueMs),
+        inferenceMs: round(result.timings.inferenceMs),
+        // The engine's postprocessing plus this handler's Dice and RLE encoding.
+        postprocessMs: 0,
+        totalMs: 0,
+      },
     };
-    const encodeMs = performance.now() - t1;
-    stored.timings.postprocessMs = round(result.timings.postprocessMs + encodeMs);
+    stored.timings.postprocessMs = round(result.timings.postprocessMs + (performance.now() - t1));
     stored.timings.totalMs = round(performance.now() - t0);
 
     let saved = true;
@@ -216,7 +223,7 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
     } catch (err) {
       // The masks are in this response; losing the stored copy must not cost the caller the inference.
       saved = false;
-      request.log.error({ err: { message: (err as Error).message } }, 'result not stored; GET /segmentations/{id} will 404');
+      request.log.error({ err: { message: (err as Error).message } }, 'result not stored; it cannot be fetched by id later');
     }
     request.log.info(
       {
