@@ -12,6 +12,7 @@ import { generateSiimDataset } from '../synth/index.ts';
 import { parseManifest } from '../core/manifest.ts';
 import { NO_AUGMENT } from './augment.ts';
 import { DEFAULTS, type TrainConfig } from './config.ts';
+
 import { train } from './train.ts';
 
 async function setup(t: { after: (fn: () => Promise<void>) => void }) {
@@ -102,6 +103,8 @@ test('tiny run: loss falls, export passes parity, manifest validates, report wri
   const cfg2 = tinyConfig(dir, data, { epochs: 2, workDir: join(dir, 'run2'), out: join(dir, 'models2') });
   const first = await train(cfg2);
   assert.equal(first.cache.decodes, 0, 'the second run reuses the cache');
+  await assert.rejects(train({ ...cfg2, epochs: 4, lr: 1e-2, resume: first.files.lastCheckpoint }), /lr was 0\.003 in the checkpoint but is 0\.01 now/);
+  await assert.rejects(train({ ...cfg2, epochs: 2, resume: first.files.lastCheckpoint }), /already has 2 epoch/);
   const resumed = await train({ ...cfg2, epochs: 4, resume: first.files.lastCheckpoint });
   assert.equal(resumed.history.length, 4);
   for (let e = 0; e < 4; e++) {

@@ -21,6 +21,9 @@ export interface ImageScore {
   hasMask: boolean;
   dice: number;
   diceOriginal?: number;
+  /** Foreground pixels at model resolution: predicted (after the gate) and true. */
+  predictedArea: number;
+  truthArea: number;
 }
 
 export interface ValidationResult {
@@ -69,7 +72,7 @@ export async function validate(
         const area = maskArea(predicted);
         if (area > 0 && area < gate) predicted = createMask(h, w);
       }
-      const score: ImageScore = { id: s.id, hasMask: s.meta.hasMask, dice: dice(predicted, truth) };
+      const score: ImageScore = { id: s.id, hasMask: s.meta.hasMask, dice: dice(predicted, truth), predictedArea: maskArea(predicted), truthArea: maskArea(truth) };
       if (o.original) {
         const orig = b.cached?.[k]?.originalMask;
         if (!orig) throw new Error('validation at original resolution needs a loader with originalMasks');
