@@ -3,7 +3,12 @@
  * Rescale Slope/Intercept, MONOCHROME1 inversion, colour -> BT.601 luma. Every per-value step is
  * folded into one lookup table indexed by the raw sample (256 or 65536 entries), so the per-pixel
  * loop is a table read plus the min/max update, with no closures.
+ *
+ * Building a 65536-entry table costs a few milliseconds, more than the per-pixel loop of a 512x512
+ * image, and a series or a busy service sees the same few parameter sets over and over; so finished
+ * tables are kept in a small LRU keyed by every parameter that shapes them (never by image content).
  */
+import { LRUCache } from 'lru-cache';
 import type { DecodedFrame, SampleArray } from './codecs/types.ts';
 import { DicomError } from './errors.ts';
 import type { PixelModule } from './pixel-module.ts';
@@ -39,6 +44,25 @@ export function inversionSum(m: PixelModule): number | undefined {
   return low + high;
 }
 
+/** Tables kept: a handful of parameter sets covers a site's modalities; 16-bit tables are 256 KiB each. */
+const LUT_CACHE_ENTRIES = 16;
+const monochromeLuts = new LRUCache<string, Float32Array>({ max: LUT_CACHE_ENTRIES });
+const colourLuts = new LRUCache<string, ColourLuts>({ max: LUT_CACHE_ENTRIES });
+
+interface ColourLuts {
+  wR: Float32Array;
+  wG: Float32Array;
+  wB: Float32Array;
+}
+
+/** Exact text of a number for a cache key (String(-0) would be '0'). */
+const k = (x: number | undefined) => (x === undefined ? 'u' : Object.is(x, -0) ? '-0' : String(x));
+
+/** Everything storedValueLut reads. */
+function storedKey(entries: number, m: PixelModule, bitShift: number): string {
+  return `${entries}|${m.bitsStored}|${m.pixelRepresentation}|${bitShift}`;
+}
+
 /** raw sample -> stored value (masked, sign-extended): one entry per possible raw value. */
 function storedValueLut(entries: number, m: PixelModule, bitShift: number): Float64Array {
   const lut = new Float64Array(entries);
@@ -59,6 +83,23 @@ function unsignedView(s: SampleArray): Uint8Array | Uint16Array | Uint32Array {
   if (s instanceof Int16Array) return new Uint16Array(s.buffer, s.byteOffset, s.length);
   if (s instanceof Int32Array) return new Uint32Array(s.buffer, s.byteOffset, s.length);
   return s;
+}
+
+/** raw sample -> modality value (rescaled, MONOCHROME1-mirrored); cached, so never written to. */
+function monochromeLut(entries: number, m: PixelModule, bitShift: number, inv: number | undefined): Float32Array {
+  const key = `${storedKey(entries, m, bitShift)}|${k(m.rescaleSlope)}|${k(m.rescaleIntercept)}|${k(inv)}`;
+  let lut = monochromeLuts.get(key);
+  if (lut) return lut;
+  const stored = storedValueLut(entries, m, bitShift);
+  const slope = m.rescaleSlope;
+  const intercept = m.rescaleIntercept;
+  lut = new Float32Array(entries);
+  for (let i = 0; i < entries; i++) {
+    const y = stored[i] * slope + intercept;
+    lut[i] = inv === undefined ? y : inv - y;
+  }
+  monochromeLuts.set(key, lut);
+  return lut;
 }
 
 function monochrome(frame: DecodedFrame, m: PixelModule): Luminance {
@@ -88,12 +129,7 @@ function monochrome(frame: DecodedFrame, m: PixelModule): Luminance {
     }
     return { pixels: out, min, max };
   }
-  const stored = storedValueLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift);
-  const lut = new Float32Array(stored.length);
-  for (let i = 0; i < stored.length; i++) {
-    const y = stored[i] * slope + intercept;
-    lut[i] = inv === undefined ? y : inv - y;
-  }
+  const lut = monochromeLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift, inv);
   for (let i = 0; i < n; i++) {
     const v = lut[src[i]];
     out[i] = v;
@@ -103,23 +139,31 @@ function monochrome(frame: DecodedFrame, m: PixelModule): Luminance {
   return { pixels: out, min, max };
 }
 
+/** raw sample -> its weighted contribution to luma, per channel; cached, so never written to. */
+function colourLut(entries: number, m: PixelModule, bitShift: number, lumaIsFirstSample: boolean): ColourLuts {
+  const key = `${storedKey(entries, m, bitShift)}|${lumaIsFirstSample ? 'y' : 'rgb'}`;
+  let luts = colourLuts.get(key);
+  if (luts) return luts;
+  const stored = storedValueLut(entries, m, bitShift);
+  luts = { wR: new Float32Array(entries), wG: new Float32Array(entries), wB: new Float32Array(entries) };
+  for (let i = 0; i < entries; i++) {
+    luts.wR[i] = lumaIsFirstSample ? stored[i] : KR * stored[i];
+    luts.wG[i] = lumaIsFirstSample ? 0 : KG * stored[i];
+    luts.wB[i] = lumaIsFirstSample ? 0 : KB * stored[i];
+  }
+  colourLuts.set(key, luts);
+  return luts;
+}
+
 function colour(frame: DecodedFrame, m: PixelModule): Luminance {
   const src = unsignedView(frame.samples);
   if (src instanceof Uint32Array) throw new DicomError('UNSUPPORTED_PIXEL_FORMAT', '32-bit colour pixel data is not supported');
   const n = frame.rows * frame.columns;
   const out = new Float32Array(n);
-  const stored = storedValueLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift);
   const p = m.photometricInterpretation;
   // YBR_FULL(_422) samples that the codec did not convert already carry luma in their first sample.
   const lumaIsFirstSample = frame.colourSpace === 'declared' && (p === 'YBR_FULL' || p === 'YBR_FULL_422');
-  const wR = new Float32Array(stored.length);
-  const wG = new Float32Array(stored.length);
-  const wB = new Float32Array(stored.length);
-  for (let i = 0; i < stored.length; i++) {
-    wR[i] = lumaIsFirstSample ? stored[i] : KR * stored[i];
-    wG[i] = lumaIsFirstSample ? 0 : KG * stored[i];
-    wB[i] = lumaIsFirstSample ? 0 : KB * stored[i];
-  }
+  const { wR, wG, wB } = colourLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift, lumaIsFirstSample);
   // Interleaved: R G B R G B...; planar: all R, then all G, then all B.
   const step = frame.planar ? 1 : 3;
   const g0 = frame.planar ? n : 1;
