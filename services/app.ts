@@ -10,7 +10,6 @@ import type { ServiceMetrics } from './metrics.ts';
 import { Problem } from './problem.ts';
 import { registerAuth } from './auth.ts';
 import type { ResultStore } from './store/index.ts';
-import { PreviewMaker } from './preview.ts';
 import healthRoutes from './routes/health.ts';
 import metricsRoutes from './routes/metrics.ts';
 import modelRoutes from './routes/models.ts';
@@ -24,7 +23,6 @@ declare module 'fastify' {
     lifecycle: Lifecycle;
     store: ResultStore;
     metrics: ServiceMetrics;
-    previews: PreviewMaker;
     /** Every method + path registered, for the spec-vs-routes test and the startup log. */
     routeTable: Array<{ method: string; url: string; querystring?: unknown }>;
   }
@@ -81,9 +79,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('lifecycle', opts.lifecycle);
   app.decorate('store', opts.store);
   app.decorate('metrics', opts.metrics);
-  const previews = new PreviewMaker();
-  app.decorate('previews', previews);
-  app.addHook('onClose', async () => previews.close());
   app.decorate('routeTable', [] as FastifyInstance['routeTable']);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];

@@ -40,7 +40,7 @@ const EnvSchema = z.object({
   BODY_LIMIT_BYTES: int(1024).default(64 * MiB),
   RESULT_TTL_SECONDS: int(1).default(3600),
   RESULT_CACHE_MAX: int(1).default(1000),
-  /** Longer side of the stored 8-bit preview behind overlay.png; 0 = keep no preview (saves a second decode per request). */
+  /** Longer side of the stored 8-bit preview behind overlay.png (made by the engine worker from its decode); 0 = keep no preview. */
   PREVIEW_MAX_SIDE: int(0, 1024).default(256),
   REDIS_URL: z
     .string()

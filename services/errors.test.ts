@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DicomError, type DicomErrorCode } from '../core/dicom/errors.ts';
 import { InferenceError, InvalidRequestError, ModelNotFoundError, NotReadyError, OverloadedError, WorkerCrashedError } from '../core/engine/errors.ts';
+import { PreprocessError } from '../core/preprocess/errors.ts';
 import { RleError } from '../core/rle/index.ts';
 import { toProblem } from './errors.ts';
 import { StoreUnavailableError } from './store/types.ts';
@@ -41,6 +42,15 @@ describe('toProblem', () => {
     assert.equal(toProblem(new NotReadyError('loading')).status, 503);
     assert.equal(toProblem(new WorkerCrashedError('boom')).status, 500);
     assert.equal(toProblem(new InferenceError('ort')).status, 500);
+  });
+
+  it('maps an image that cannot be preprocessed to 422, a bad spec or internal shape error to 500', () => {
+    const img = toProblem(new PreprocessError('INVALID_IMAGE', 'image has 3 pixel values, expected 2x2=4'));
+    assert.equal(img.status, 422);
+    assert.equal(img.options.code, 'INVALID_IMAGE');
+    assert.match(img.detail, /expected 2x2=4/);
+    assert.equal(toProblem(new PreprocessError('INVALID_SPEC', 'bad spec')).status, 500);
+    assert.equal(toProblem(new PreprocessError('INVALID_INPUT', 'bad probabilities')).status, 500);
   });
 
   it('maps RLE, store and Fastify errors', () => {

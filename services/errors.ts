@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isDicomError, type DicomError } from '../core/dicom/errors.ts';
 import { EngineError, InvalidRequestError, ModelNotFoundError, NotReadyError, OverloadedError } from '../core/engine/errors.ts';
+import { PreprocessError } from '../core/preprocess/errors.ts';
 import { RleError } from '../core/rle/index.ts';
 import { Problem, sendProblem } from './problem.ts';
 import { StoreUnavailableError } from './store/types.ts';
@@ -14,6 +15,7 @@ export function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
   if (isDicomError(err)) return dicomProblem(err);
   if (err instanceof RleError) return new Problem('bad-rle', err.message, { code: 'BAD_RLE' });
+  if (err instanceof PreprocessError) return preprocessProblem(err);
   if (err instanceof EngineError) return engineProblem(err);
   if (err instanceof StoreUnavailableError) return new Problem('store-unavailable', err.message, { code: 'STORE_UNAVAILABLE', retryAfterSeconds: 1 });
   const fe = err as Partial<FastifyError> & { part?: unknown };
@@ -60,6 +62,15 @@ function dicomProblem(err: DicomError): Problem {
     default:
       return new Problem('unprocessable-dicom', err.message, { code: err.code });
   }
+}
+
+/**
+ * An image that decodes but cannot be turned into the model's input is the image's problem (422);
+ * a spec or array-shape failure comes from the model or our own code and stays a 500.
+ */
+function preprocessProblem(err: PreprocessError): Problem {
+  if (err.code === 'INVALID_IMAGE') return new Problem('unprocessable-dicom', `the image cannot be preprocessed: ${err.message}`, { code: err.code });
+  return new Problem('internal-error', 'preprocessing failed; the failure was logged', { code: err.code });
 }
 
 function engineProblem(err: EngineError): Problem {

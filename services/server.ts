@@ -54,7 +54,6 @@ export async function startService(config: ServiceConfig, opts: { logger?: Logge
   const lifecycle = new Lifecycle();
   const app = await buildApp({ config, lifecycle, store, metrics, logger });
   const url = await app.listen({ port: config.port, host: config.host });
-  if (config.previewMaxSide > 0) app.previews.warm();
   logger.info(
     {
       url,

@@ -2,12 +2,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { decodeDicom } from '../dicom/decode.ts';
 import { DicomError } from '../dicom/errors.ts';
 import { masksEqual, maskArea } from '../mask.ts';
 import { chestDicom } from '../../synth/index.ts';
 import { makeModelRepository } from '../../test/helpers/model-fixture.ts';
 import { InvalidRequestError, ModelNotFoundError, NotReadyError } from './errors.ts';
 import { maskStats } from './postprocess.ts';
+import { makePreview } from './preview.ts';
 import { startEngine, type EngineFixture } from './testing/engine-fixtures.ts';
 
 let fx: EngineFixture;
@@ -112,6 +114,18 @@ test('threshold and min-area overrides change the mask as documented', async () 
     const kept = await fx.engine.segment({ dicom, threshold: 0.01, minArea: area });
     assert.equal(kept.masks[0]!.area, area);
   }
+});
+
+test('preview: made in the worker from its own decode, equal to makePreview of the decoded frame; only when asked', async () => {
+  const plain = await fx.engine.segment({ dicom });
+  assert.equal(plain.preview, undefined, 'no preview unless asked for');
+  const r = await fx.engine.segment({ dicom, preview: { maxSide: 100 } });
+  const want = makePreview(await decodeDicom(dicom), 100);
+  assert.deepEqual([r.preview?.width, r.preview?.height], [100, 100]);
+  assert.deepEqual(r.preview!.data, want.data);
+  assert.ok(masksEqual(r.masks[0]!.mask, plain.masks[0]!.mask), 'asking for a preview does not change the masks');
+  await assert.rejects(fx.engine.segment({ dicom, preview: { maxSide: 0 } }), (e: unknown) => e instanceof InvalidRequestError && e.field === 'preview');
+  await assert.rejects(fx.engine.segment({ dicom, preview: { maxSide: 1.5 } }), (e: unknown) => e instanceof InvalidRequestError && e.field === 'preview');
 });
 
 test('TTA runs the flipped image in the same batch and averages', async () => {

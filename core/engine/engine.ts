@@ -10,6 +10,7 @@ import type { ModelManifest } from '../manifest.ts';
 import { createMask, type Mask } from '../mask.ts';
 import { Batcher, type BatchInfo, type Reservation } from './batcher.ts';
 import { InvalidRequestError, ModelInvalidError, ModelNotFoundError, NotReadyError } from './errors.ts';
+import { MAX_PREVIEW_SIDE, type Preview } from './preview.ts';
 import { compareVersions, listRepository, modelKey, readManifest, readModelVersion, type ModelVersionEntry } from './repository.ts';
 import { planThreads, type Provider } from './session-factory.ts';
 import { WorkerPool, type PoolWorker } from './worker-pool.ts';
@@ -76,12 +77,19 @@ export interface SegmentRequest {
    * afterwards). Only honoured when the array spans its whole buffer; default false (copy).
    */
   transferDicom?: boolean;
+  /**
+   * Also return an 8-bit preview of the decoded frame (windowed and box-filtered exactly as
+   * core/engine/preview.ts says), made in the worker from the image it decoded anyway.
+   */
+  preview?: { maxSide: number };
 }
 
 export interface SegmentResult {
   model: { name: string; version: string; executionProvider: 'cpu' | 'cuda' };
   image: { rows: number; columns: number; frame: number; numberOfFrames: number; transferSyntaxUid: string; transferSyntaxName: string; sopInstanceUid: string | null; modality: string | null };
   masks: Array<{ label: string; mask: Mask; area: number; bbox: [number, number, number, number] | null; empty: boolean; threshold: number; minArea: number }>;
+  /** Present when the request asked for one. */
+  preview?: Preview;
   timings: { decodeMs: number; preprocessMs: number; queueMs: number; inferenceMs: number; postprocessMs: number; totalMs: number };
 }
 
@@ -465,6 +473,12 @@ export class Engine {
       throw new InvalidRequestError('frame', `frame must be an integer >= 0, got ${String(req.frame)}`);
     }
     if (req.tta !== undefined && typeof req.tta !== 'boolean') throw new InvalidRequestError('tta', 'tta must be a boolean');
+    if (req.preview !== undefined) {
+      const side = req.preview?.maxSide;
+      if (!Number.isInteger(side) || side < 1 || side > MAX_PREVIEW_SIDE) {
+        throw new InvalidRequestError('preview', `preview.maxSide must be an integer in 1..${MAX_PREVIEW_SIDE}, got ${String(side)}`);
+      }
+    }
     return { threshold, minArea, tta: req.tta ?? false };
   }
 
@@ -499,6 +513,7 @@ export class Engine {
       const bytes = req.transferDicom && req.dicom.byteOffset === 0 && req.dicom.byteLength === req.dicom.buffer.byteLength && req.dicom.buffer instanceof ArrayBuffer ? req.dicom : copyBytes(req.dicom);
       const prepMsg: PrepareMsg = { type: 'prepare', dicom: bytes, maxPixels: this.cfg.maxPixels, spec: lm.entry.manifest.preprocessing, tta };
       if (req.frame !== undefined) prepMsg.frame = req.frame;
+      if (req.preview) prepMsg.preview = { maxSide: req.preview.maxSide };
       const prep = await this.pool.run<PrepareResult>(prepMsg, [bytes.buffer as ArrayBuffer]);
       this.observer.decode?.(prep.decodeMs / 1000);
       this.observer.preprocess?.(prep.preprocessMs / 1000);
@@ -518,7 +533,7 @@ export class Engine {
   }
 
   private assemble(lm: LoadedModel, image: ImageMeta, prep: PrepareResult, o: BatchOutcome, enqueuedAt: number, t0: number): SegmentResult {
-    return {
+    const result: SegmentResult = {
       model: { name: lm.entry.name, version: lm.entry.version, executionProvider: o.provider },
       image,
       masks: o.result.masks.map((m) => ({
@@ -539,6 +554,8 @@ export class Engine {
         totalMs: performance.now() - t0,
       },
     };
+    if (prep.preview) result.preview = prep.preview;
+    return result;
   }
 
   private async runBatch(key: string, items: BatchItem[], info: BatchInfo): Promise<BatchOutcome[]> {

@@ -1,8 +1,8 @@
 /**
  * Typed engine errors. The HTTP layer maps them by class (and `code`) to statuses:
  * ModelNotFoundError -> 404, InvalidRequestError -> 400, OverloadedError -> 429/503 + Retry-After,
- * NotReadyError -> 503, WorkerCrashedError / InferenceError -> 500. DicomError from core/dicom passes
- * through the engine untouched.
+ * NotReadyError -> 503, WorkerCrashedError / InferenceError -> 500. DicomError from core/dicom and
+ * PreprocessError from core/preprocess pass through the engine with their class and code.
  */
 import type { ModelManifest } from '../manifest.ts';
 

@@ -12,3 +12,4 @@ export {
 } from './errors.ts';
 export { parseModelRef, compareVersions, listRepository, readModelVersion, checkSessionIo } from './repository.ts';
 export { planThreads, type Provider } from './session-factory.ts';
+export { makePreview, MAX_PREVIEW_SIDE, type Preview, type PreviewSource } from './preview.ts';

@@ -10,6 +10,7 @@ import type { ModelManifest } from '../manifest.ts';
 import { toTensor } from '../preprocess/index.ts';
 import { InferenceError } from './errors.ts';
 import { averageWithUnflipped, hflipCHW, probabilitiesToMasks, sigmoidInPlace } from './postprocess.ts';
+import { makePreview } from './preview.ts';
 import { checkSessionIo } from './repository.ts';
 import { openSession, type Provider } from './session-factory.ts';
 import { serve, type Reply } from './worker-rpc.ts';
@@ -120,7 +121,10 @@ async function prepare(msg: PrepareMsg): Promise<Reply<PrepareResult>> {
   const tensor = owned(await toTensor(image, msg.spec));
   const tensors = [tensor];
   if (msg.tta) tensors.push(hflipCHW(tensor, msg.spec.channels, msg.spec.size.height, msg.spec.size.width));
+  const preview = msg.preview ? makePreview(image, msg.preview.maxSide) : undefined;
   const t2 = performance.now();
+  const transfer: ArrayBuffer[] = tensors.map((t) => t.buffer as ArrayBuffer);
+  if (preview) transfer.push(preview.data.buffer as ArrayBuffer);
   return {
     result: {
       image: {
@@ -134,10 +138,11 @@ async function prepare(msg: PrepareMsg): Promise<Reply<PrepareResult>> {
         modality: image.modality ?? null,
       },
       tensors,
+      ...(preview ? { preview } : {}),
       decodeMs: t1 - t0,
       preprocessMs: t2 - t1,
     },
-    transfer: tensors.map((t) => t.buffer as ArrayBuffer),
+    transfer,
   };
 }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { DicomError } from '../dicom/errors.ts';
+import { PreprocessError } from '../preprocess/errors.ts';
 import { WorkerCrashedError } from './errors.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -33,6 +34,13 @@ test('runs tasks on workers, transfers buffers, and rebuilds typed errors', asyn
       assert.ok(e instanceof DicomError);
       assert.equal(e.code, 'TRUNCATED');
       assert.deepEqual(e.details, { offset: 12 });
+      return true;
+    });
+    // An image that decoded but cannot be preprocessed stays an image problem, not an InferenceError.
+    await assert.rejects(pool.run({ type: 'preprocess-error' }), (e: unknown) => {
+      assert.ok(e instanceof PreprocessError, `got ${String(e)}`);
+      assert.equal(e.code, 'INVALID_IMAGE');
+      assert.match(e.message, /expected 2x2=4/);
       return true;
     });
   } finally {

@@ -1,6 +1,7 @@
 /** Messages between the engine (main thread) and inference-worker.ts, and what each returns. */
 import type { ModelManifest } from '../manifest.ts';
 import type { PreprocessSpec } from '../preprocess/spec.ts';
+import type { Preview } from './preview.ts';
 import type { Provider, SessionConfig } from './session-factory.ts';
 
 export interface InferenceWorkerData {
@@ -36,6 +37,8 @@ export interface PrepareMsg {
   spec: PreprocessSpec;
   /** Also return the horizontally flipped tensor (TTA). */
   tta: boolean;
+  /** Also return an 8-bit preview of the decoded image, longer side at most maxSide. */
+  preview?: { maxSide: number };
 }
 
 /** Non-identifying image facts returned to clients. */
@@ -54,6 +57,8 @@ export interface PrepareResult {
   image: ImageMeta;
   /** C x H x W model input; with TTA, [original, flipped]. Transferred. */
   tensors: Float32Array[];
+  /** When asked for (transferred). */
+  preview?: Preview;
   decodeMs: number;
   preprocessMs: number;
 }

@@ -1,10 +1,12 @@
 /**
  * The message envelope between the main thread and a pool worker, and how errors cross it: structured
  * clone keeps only plain fields, so typed errors are sent as {name, code, message, details} and rebuilt
- * as the same class on the main thread (DicomError must reach the HTTP layer as a DicomError).
+ * as the same class on the main thread (DicomError and PreprocessError must reach the HTTP layer as
+ * themselves: both are image problems, not server faults).
  */
 import { parentPort, type TransferListItem } from 'node:worker_threads';
 import { DicomError, type DicomErrorCode } from '../dicom/errors.ts';
+import { PreprocessError, type PreprocessErrorCode } from '../preprocess/errors.ts';
 import { InferenceError, InvalidRequestError, ModelInvalidError } from './errors.ts';
 
 export interface RpcRequest<M = unknown> {
@@ -46,6 +48,8 @@ export function fromWireError(w: WireError): Error {
   switch (w.name) {
     case 'DicomError':
       return new DicomError(w.code as DicomErrorCode, w.message, w.details ?? {});
+    case 'PreprocessError':
+      return new PreprocessError(w.code as PreprocessErrorCode, w.message);
     case 'ModelInvalidError':
       return new ModelInvalidError(w.model ?? '', w.message);
     case 'InvalidRequestError':

@@ -144,18 +144,7 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
       }
     }
 
-    // The preview is made in its own thread while an inference worker segments.
-    // make() clones the bytes synchronously, so the engine may then take (transfer) the original.
-    // Handled at once: when the engine rejects the DICOM the preview fails too, and that is no news.
-    let previewError: Error | undefined;
     const maxSide = app.config.previewMaxSide;
-    const previewPromise =
-      maxSide > 0
-        ? app.previews.make(dicom, q.frame ?? 0, app.config.maxImagePixels, maxSide).catch((e: Error) => {
-            previewError = e;
-            return undefined;
-          })
-        : Promise.resolve(undefined);
     let result: SegmentResult;
     try {
       result = await engine.segment({
@@ -167,14 +156,14 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
         tta: q.tta,
         frame: q.frame,
         transferDicom: true,
+        // Made in the inference worker from the image it decodes for the model (one decode per request).
+        preview: maxSide > 0 ? { maxSide } : undefined,
       });
       app.metrics.segmentation(result.model.name, 'ok');
     } catch (e) {
       app.metrics.segmentation(ref.name ?? info?.name ?? 'default', 'error');
       throw e;
     }
-    const preview = await previewPromise;
-    if (!preview && maxSide > 0) request.log.warn({ err: { message: previewError?.message } }, 'preview could not be made; overlay.png will be unavailable');
     const t1 = performance.now();
     const scores = truths.length > 0 ? diceScores(result, truths, truthFormat) : undefined;
 
@@ -219,7 +208,7 @@ export default async function segmentRoutes(app: FastifyInstance): Promise<void>
 
     let saved = true;
     try {
-      await app.store.put(stored, preview);
+      await app.store.put(stored, result.preview);
     } catch (err) {
       // The masks are in this response; losing the stored copy must not cost the caller the inference.
       saved = false;

@@ -66,7 +66,7 @@ export default async function segmentationRoutes(app: FastifyInstance): Promise<
     const { label } = request.query as { label?: string };
     const r = await load(id);
     const preview = await app.store.getPreview(id);
-    if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview to overlay (PREVIEW_MAX_SIDE=0, or the image could not be previewed)`);
+    if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview to overlay (PREVIEW_MAX_SIDE=0)`);
     const masks = pickMasks(r, label);
     const png = await renderOverlayPng(preview, masks.map(storedMaskToMask), masks.map((m) => r.masks.indexOf(m)));
     reply.type('image/png').header('cache-control', 'private, max-age=60');

@@ -1,5 +1,6 @@
 /** A worker for the pool's own tests: echoes, sleeps, throws typed errors, or dies on request. */
 import { DicomError } from '../../dicom/errors.ts';
+import { PreprocessError } from '../../preprocess/errors.ts';
 import { serve } from '../worker-rpc.ts';
 
 type Msg =
@@ -7,6 +8,7 @@ type Msg =
   | { type: 'sleep'; ms: number; value?: unknown }
   | { type: 'exit'; code: number }
   | { type: 'dicom-error' }
+  | { type: 'preprocess-error' }
   | { type: 'double'; data: Float32Array }
   | { type: 'init' };
 
@@ -22,6 +24,8 @@ serve<Msg>(async (msg) => {
       process.exit(msg.code);
     case 'dicom-error':
       throw new DicomError('TRUNCATED', 'file ends inside an element', { offset: 12 });
+    case 'preprocess-error':
+      throw new PreprocessError('INVALID_IMAGE', 'image has 3 pixel values, expected 2x2=4');
     case 'double': {
       const out = new Float32Array(msg.data.length);
       for (let i = 0; i < out.length; i++) out[i] = msg.data[i]! * 2;

@@ -1,7 +1,15 @@
-import type { Preview } from './store/types.ts';
+/**
+ * The 8-bit preview the service keeps for overlay.png, made in the inference worker from the image it
+ * already decoded for the model (so no request decodes its DICOM twice).
+ */
 
-/** Longer side of the stored preview: small enough to keep thousands in memory/Redis (<= 64 KiB each). */
-export const PREVIEW_MAX_SIDE = 256;
+/** The image windowed to 8-bit grey and shrunk so its longer side is at most `maxSide`. */
+export interface Preview {
+  width: number;
+  height: number;
+  /** Row-major, one byte per pixel. */
+  data: Uint8Array;
+}
 
 export interface PreviewSource {
   rows: number;
@@ -13,12 +21,15 @@ export interface PreviewSource {
   window?: { center: number; width: number };
 }
 
+/** Largest preview side a request may ask for. */
+export const MAX_PREVIEW_SIDE = 8192;
+
 /**
  * Window the image to 8-bit (the file's own VOI window when it has one, else its min..max) and
- * box-filter it down so the longer side is at most `maxSide`. This is the only image data the
- * service keeps, and it carries no DICOM attributes.
+ * box-filter it down so the longer side is at most `maxSide` (never enlarged). The result carries no
+ * DICOM attributes.
  */
-export function makePreview(img: PreviewSource, maxSide = PREVIEW_MAX_SIDE): Preview {
+export function makePreview(img: PreviewSource, maxSide: number): Preview {
   const scale = Math.min(1, maxSide / Math.max(img.rows, img.columns));
   const width = Math.max(1, Math.round(img.columns * scale));
   const height = Math.max(1, Math.round(img.rows * scale));
@@ -33,12 +44,19 @@ export function makePreview(img: PreviewSource, maxSide = PREVIEW_MAX_SIDE): Pre
   }
   const span = hi > lo ? hi - lo : 1;
   const out = new Uint8Array(width * height);
+  // Box bounds per output column, computed once instead of per output pixel.
+  const xs0 = new Int32Array(width);
+  const xs1 = new Int32Array(width);
+  for (let x = 0; x < width; x++) {
+    xs0[x] = Math.floor((x * img.columns) / width);
+    xs1[x] = Math.max(xs0[x]! + 1, Math.floor(((x + 1) * img.columns) / width));
+  }
   for (let y = 0; y < height; y++) {
     const y0 = Math.floor((y * img.rows) / height);
     const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * img.rows) / height));
     for (let x = 0; x < width; x++) {
-      const x0 = Math.floor((x * img.columns) / width);
-      const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * img.columns) / width));
+      const x0 = xs0[x]!;
+      const x1 = xs1[x]!;
       let sum = 0;
       for (let yy = y0; yy < y1; yy++) {
         const row = yy * img.columns;

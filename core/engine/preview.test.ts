@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makePreview, type PreviewSource } from './preview.ts';
+
+function source(rows: number, columns: number, f: (y: number, x: number) => number, window?: PreviewSource['window']): PreviewSource {
+  const pixels = new Float32Array(rows * columns);
+  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) pixels[y * columns + x] = f(y, x);
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of pixels) {
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  return window ? { rows, columns, pixels, min, max, window } : { rows, columns, pixels, min, max };
+}
+
+test('min..max maps to 0..255 without a window; the VOI window wins when present and clamps', () => {
+  const ramp = source(1, 4, (_y, x) => x * 100); // 0, 100, 200, 300
+  assert.deepEqual(Array.from(makePreview(ramp, 256).data), [0, 85, 170, 255]);
+  const windowed = source(1, 4, (_y, x) => x * 100, { center: 150, width: 100 }); // 100..200
+  assert.deepEqual(Array.from(makePreview(windowed, 256).data), [0, 0, 255, 255]);
+  const flat = source(2, 2, () => 7);
+  assert.deepEqual(Array.from(makePreview(flat, 256).data), [0, 0, 0, 0], 'a constant image is black, not NaN');
+});
+
+test('box-filters down to maxSide on the longer side, keeps the aspect ratio, never enlarges', () => {
+  // 4x8 blocks of 2x2: each output pixel is the mean of one block.
+  const img = source(4, 8, (y, x) => ((y >> 1) * 4 + (x >> 1)) * 10);
+  const p = makePreview(img, 4);
+  assert.deepEqual([p.width, p.height], [4, 2]);
+  const span = img.max - img.min;
+  const blocks = [0, 10, 20, 30, 40, 50, 60, 70].map((v) => Math.round((v / span) * 255));
+  assert.deepEqual(Array.from(p.data), blocks);
+  const same = makePreview(img, 1000);
+  assert.deepEqual([same.width, same.height], [8, 4]);
+  const odd = makePreview(source(300, 200, (y, x) => y + x), 64);
+  assert.deepEqual([odd.width, odd.height], [43, 64]);
+});
