@@ -26,7 +26,7 @@ import { countTrainable, type UpsampleMode } from '../../trainer/model/unet.ts';
 import { compareMasks, maxAbsDiff, prepareImages, probabilities, referenceMasks, type PreparedImage } from './correctness.ts';
 import { fallbackCheck, measureEngine, segmentAll, startEngine, type EngineOptions } from './engine-runs.ts';
 import { GpuMonitor, gpuInfo, type GpuUsage } from './gpu-monitor.ts';
-import { inferencePlacement, openRaw, rawThroughput, shapeCosts, type BenchProvider } from './inference.ts';
+import { cudaProviderDiagnosis, inferencePlacement, openRaw, rawThroughput, shapeCosts, type BenchProvider } from './inference.ts';
 import { epochNow, oneLine } from './measure.ts';
 import { toMarkdown, type BenchReport, type TorchResult } from './report.ts';
 import { timeTraining, trainingBatch, trainingPlacement, type TrainingOptions } from './training.ts';
@@ -139,6 +139,26 @@ async function phase<T extends object>(fn: () => Promise<T>): Promise<T & { gpu?
   return r;
 }
 
+/**
+ * Write report.json and report.md. Called after every section too, so a run cut off by the device
+ * tool's time limit still leaves what it measured in the output folder.
+ */
+async function save(final: boolean): Promise<string> {
+  for (const p of phases) {
+    const u = monitor.usage(p.from, p.to);
+    if (u) p.target.gpu = u;
+  }
+  report.gpuSampling = monitor.unavailable ?? `${monitor.samples.length} nvidia-smi samples${final ? '' : ' so far'}`;
+  report.targets = targets(report);
+  report.wallSeconds = elapsedS();
+  report.host.loadAverage = loadavg();
+  const md = toMarkdown(report) + (final ? '' : '\n(partial: the run has not finished)\n');
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'report.json'), JSON.stringify({ ...report, partial: !final }, null, 2));
+  await writeFile(join(outDir, 'report.md'), md);
+  return md;
+}
+
 const monitor = GpuMonitor.start(cfg.deviceId);
 report.host.gpu = await gpuInfo(cfg.deviceId);
 const work = await mkdtemp(join(tmpdir(), 'gpu-bench-'));
@@ -190,7 +210,10 @@ try {
       await s.release();
     }
   }
-  if (!cudaOk) report.notes.push(`no ${provider} session could be created (see Session creation): the ${provider} sections were skipped; CPU sections still ran`);
+  if (!cudaOk) {
+    report.notes.push(`no ${provider} session could be created (see Session creation): the ${provider} sections were skipped; CPU sections still ran`);
+    report.notes.push(await cudaProviderDiagnosis());
+  }
 
   if (cudaOk && allowed('placement', 'inference graph node placement')) {
     const size = cfg.sizes[0]!;
@@ -201,6 +224,8 @@ try {
       report.placement.push({ graph: `inference ${size}²`, error: oneLine(e) });
     }
   }
+
+  await save(false);
 
   // ---------------------------------------------------------------- correctness + service path
   for (const size of cfg.sizes) {
@@ -254,6 +279,8 @@ try {
     }
   }
 
+  await save(false);
+
   // ---------------------------------------------------------------- trainer
   const trainOpts = (p: BenchProvider, steps: number): TrainingOptions => ({
     provider: p,
@@ -279,11 +306,15 @@ try {
     }
   }
 
+  await save(false);
+
   // ---------------------------------------------------------------- PyTorch eager
   if (allowed('torch', 'PyTorch eager reference')) {
     report.torch = await runTorch(provider, Math.max(60, cfg.budgetS - elapsedS()));
     log(`torch: ${report.torch.ok ? `${report.torch.inference?.length} inference rows, train ${report.torch.train?.stepMsMedian?.toFixed(1)} ms/step` : report.torch.error}`);
   }
+
+  await save(false);
 
   // ---------------------------------------------------------------- fallback
   if (allowed('fallback', 'CUDA -> CPU fallback')) {
@@ -292,6 +323,8 @@ try {
     report.fallback = await fallbackCheck(m.repo, m.name, dicoms.get(size)!.load, cfg.badDeviceId);
     log(`fallback: served on ${report.fallback.served}; ${report.fallback.warning}`);
   }
+
+  await save(false);
 
   // ---------------------------------------------------------------- CPU reference
   if (provider === 'cuda' && allowed('cpu', 'CPU reference rows')) {
@@ -335,19 +368,8 @@ try {
   process.exitCode = 1;
 } finally {
   await monitor.stop();
-  report.gpuSampling = monitor.unavailable ?? `${monitor.samples.length} nvidia-smi samples`;
-  for (const p of phases) {
-    const u = monitor.usage(p.from, p.to);
-    if (u) p.target.gpu = u;
-  }
-  report.targets = targets(report);
-  report.wallSeconds = elapsedS();
-  report.host.loadAverage = loadavg();
   await rm(work, { recursive: true, force: true });
-  await mkdir(outDir, { recursive: true });
-  const md = toMarkdown(report);
-  await writeFile(join(outDir, 'report.json'), JSON.stringify(report, null, 2));
-  await writeFile(join(outDir, 'report.md'), md);
+  const md = await save(true);
   console.log('\n' + md);
   console.log(`written: ${join(outDir, 'report.md')} and report.json`);
 }

@@ -3,9 +3,13 @@
  * of each new batch shape, back-to-back throughput with input and output on CPU tensors (as the
  * service's workers run them), and where ORT placed each node (from its profiler).
  */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { Prng } from '../../trainer/model/prng.ts';
 import { median, oneLine, percentile, timeLoop } from './measure.ts';
@@ -154,5 +158,28 @@ export async function inferencePlacement(model: string, provider: BenchProvider,
     return placementFromProfile(await readProfile(dir, 'infer'));
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Why a CUDA session may have failed, from outside ORT: onnxruntime-node's JS error only says
+ * "Failed to load shared library"; the missing dependency is visible to ldd.
+ */
+export async function cudaProviderDiagnosis(): Promise<string> {
+  const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
+  const version = (JSON.parse(await readFile(pkg, 'utf8')) as { version: string }).version;
+  const lib = join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
+  if (!existsSync(lib)) return `onnxruntime-node ${version} has no libonnxruntime_providers_cuda.so next to its binding (install the kit: bench/gpu/device-setup.sh)`;
+  try {
+    const { stdout } = await promisify(execFile)('ldd', [lib], { timeout: 20_000 });
+    const missing = stdout
+      .split('\n')
+      .filter((l) => l.includes('not found'))
+      .map((l) => l.trim().split(/\s+/)[0]);
+    return missing.length
+      ? `onnxruntime-node ${version}: the CUDA provider's libraries not found: ${missing.join(', ')} (LD_LIBRARY_PATH: source the kit's env.sh)`
+      : `onnxruntime-node ${version}: every library the CUDA provider links resolves; see ORT's native message in the log (cuDNN is loaded later, by name libcudnn.so)`;
+  } catch (e) {
+    return `ldd failed: ${oneLine(e)}`;
   }
 }
