@@ -24,4 +24,7 @@ nvidia-smi -L 2>&1 || true
 budget=$(( LIMIT_S - ($(date +%s) - started) - 75 ))
 echo "benchmark budget: ${budget} s"
 node --import tsx bench/gpu/bench.ts --out "$OUTDIR" --budget-s "$budget" "$@" 2>&1 | tee "$OUTDIR/bench.log"
-exit "${PIPESTATUS[0]}"
+rc=${PIPESTATUS[0]}
+# A native crash (e.g. a provider/ORT ABI mismatch) ends node by a signal: 128 + signal number.
+if [ "$rc" -gt 128 ]; then echo "bench.ts was killed by signal $((rc - 128)) (native crash?): the last lines of bench.log show where"; fi
+exit "$rc"

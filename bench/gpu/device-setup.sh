@@ -52,7 +52,11 @@ missing=()
 for k in $(seq 1 "$PARTS"); do [ -s "$KIT/parts/part$k" ] || missing+=("$k"); done
 if [ ${#missing[@]} -gt 0 ]; then
   say "parts still missing: ${missing[*]} -> next call carries .device-carry/call${missing[0]} (same command)"
-  [ "${missing[0]}" -lt "$(ls "$KIT/parts" | wc -l)" ] && say "(a part before the last stored one is missing: the machine was probably replaced; start again at call ${missing[0]})"
+  last_stored=0
+  for k in $(seq 1 "$PARTS"); do if [ -s "$KIT/parts/part$k" ]; then last_stored=$k; fi; done
+  if [ "${missing[0]}" -lt "$last_stored" ]; then
+    say "part ${missing[0]} was stored by an earlier call but is gone: the machine was replaced (or /tmp cleaned); start again at call ${missing[0]}"
+  fi
   exit 10
 fi
 

@@ -88,7 +88,9 @@ const f = (v: number | undefined | null, digits = 1) => (v === undefined || v ==
 const gpuCols = (g?: GpuUsage) => (g ? `${f(g.utilMeanPct, 0)} / ${f(g.utilMaxPct, 0)} | ${f(g.memMaxMiB, 0)}` : '- | -');
 
 function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  // A '|' inside a cell (error messages, |Δp|) would split it into two columns.
+  const cell = (c: string) => c.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return [`| ${head.map(cell).join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 }
 
 export function toMarkdown(r: BenchReport): string {
@@ -102,7 +104,7 @@ export function toMarkdown(r: BenchReport): string {
   out.push('');
 
   out.push('## Targets');
-  out.push(table(['target', 'value', 'wanted', 'result'], r.targets.map((t) => [t.name, f(t.value, 3), t.target, t.pass ? 'PASS' : 'FAIL'])));
+  out.push(table(['target', 'value', 'wanted', 'result'], r.targets.map((t) => [t.name, t.value !== 0 && Math.abs(t.value) < 0.01 ? t.value.toExponential(2) : f(t.value, 3), t.target, t.pass ? 'PASS' : 'FAIL'])));
   out.push('');
 
   out.push('## Session creation');
