@@ -54,6 +54,7 @@ const { values: a } = parseArgs({
     'train-batch': { type: 'string' },
     'train-steps': { type: 'string' },
     'cpu-train-steps': { type: 'string' },
+    'train-seconds': { type: 'string' },
     depth: { type: 'string', default: String(DEFAULTS.depth) },
     base: { type: 'string', default: String(DEFAULTS.baseChannels) },
     upsample: { type: 'string', default: DEFAULTS.upsample },
@@ -84,6 +85,7 @@ const cfg = {
   trainBatch: num(a['train-batch'], DEFAULTS.batchSize, 2),
   trainSteps: num(a['train-steps'], 250, 3),
   cpuTrainSteps: num(a['cpu-train-steps'], 3, 1),
+  trainSeconds: num(a['train-seconds'], 60, 10),
   unet: { depth: Number(a.depth), baseChannels: Number(a.base), inChannels: 1, classes: 1, upsample: a.upsample as UpsampleMode },
   budgetS: Number(a['budget-s']),
   skip: new Set(a.skip!.split(',').filter(Boolean)),
@@ -291,6 +293,7 @@ try {
     size: cfg.trainSize,
     batch: cfg.trainBatch,
     steps,
+    maxSeconds: cfg.trainSeconds,
   });
   const data = await trainingBatch(cfg.trainSize, cfg.trainBatch);
   if (cudaOk && allowed('train', `trainer ${provider} steps`)) {

@@ -40,6 +40,8 @@ export interface TrainingOptions {
   size: number;
   batch: number;
   steps: number;
+  /** Stop timing after this many seconds even if fewer than `steps` ran (a slow provider must not eat the run). */
+  maxSeconds: number;
 }
 
 export interface TrainingResult {
@@ -91,7 +93,8 @@ export async function timeTraining(o: TrainingOptions, data: TrainingBatch): Pro
     const firstStepMs = performance.now() - t;
     const times: number[] = [];
     let last = first;
-    for (let i = 0; i < o.steps; i++) {
+    const deadline = performance.now() + o.maxSeconds * 1000;
+    for (let i = 0; i < o.steps && performance.now() < deadline; i++) {
       t = performance.now();
       last = await s.step(data.images, data.masks, o.batch, o.lr);
       times.push(performance.now() - t);
