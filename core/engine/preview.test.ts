@@ -36,3 +36,16 @@ test('box-filters down to maxSide on the longer side, keeps the aspect ratio, ne
   const odd = makePreview(source(300, 200, (y, x) => y + x), 64);
   assert.deepEqual([odd.width, odd.height], [43, 64]);
 });
+
+test('an image not shrunk gives the same bytes as the box filter with one-pixel boxes', () => {
+  // The definition with one-pixel boxes: round(clamp((p - lo) / span * 255)).
+  const img = source(37, 23, (y, x) => Math.sin(y * 0.7 + x * 0.3) * 900 + x, { center: 100, width: 1200 });
+  const p = makePreview(img, 37);
+  assert.deepEqual([p.width, p.height], [23, 37]);
+  const lo = 100 - 600;
+  const want = Array.from(img.pixels, (v) => {
+    const t = ((v - lo) / 1200) * 255;
+    return t <= 0 ? 0 : t >= 255 ? 255 : Math.round(t);
+  });
+  assert.deepEqual(Array.from(p.data), want);
+});

@@ -63,7 +63,8 @@ export async function probabilitiesToMask(
     throw new PreprocessError('INVALID_INPUT', `probabilities have ${probs.length} values, expected ${modelH}x${modelW}=${modelH * modelW}`);
   }
   if (!Number.isFinite(threshold)) throw new PreprocessError('INVALID_INPUT', `threshold must be a finite number, got ${threshold}`);
-  const p = resampleFloat32(probs, modelH, modelW, rows, cols, 'bilinear');
+  // At the model's own size the resampling is the identity: threshold the probabilities directly.
+  const p = rows === modelH && cols === modelW ? probs : resampleFloat32(probs, modelH, modelW, rows, cols, 'bilinear');
   const out = new Uint8Array(rows * cols);
   for (let i = 0; i < out.length; i++) out[i] = p[i] > threshold ? 1 : 0;
   return createMask(rows, cols, out);

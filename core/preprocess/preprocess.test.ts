@@ -217,3 +217,20 @@ test('probabilitiesToMask thresholds interpolated probabilities; resizeMask is n
   assert.deepEqual(Array.from(resizeMask(resizeMask(small, 4, 4), 2, 2).data), [1, 0, 0, 1]);
   assert.equal(resizeMask(small, 3, 5).data.length, 15);
 });
+
+test('at the model size every resize method is the identity: toTensor equals the intensity step bit for bit', async () => {
+  const px = Float32Array.from({ length: 48 * 40 }, (_, i) => Math.sin(i * 0.21) * 500 + (i % 17) * 3);
+  const img = image(48, 40, px, { window: { center: 10, width: 300 } });
+  for (const resize of ['nearest', 'bilinear', 'bicubic', 'lanczos3'] as const) {
+    for (const intensity of [{ kind: 'minmax' }, { kind: 'dicom-window' }, { kind: 'zscore', clip: 2 }]) {
+      const s = parsePreprocessSpec({ size: { height: 48, width: 40 }, resize, intensity });
+      assert.deepEqual(Buffer.from((await toTensor(img, s)).buffer), Buffer.from(applyIntensity(img, s.intensity).buffer), `${resize} ${intensity.kind}`);
+    }
+  }
+  const copy = resampleFloat32(px, 48, 40, 48, 40, 'bicubic');
+  assert.notEqual(copy, px, 'a new array, never the input');
+  assert.deepEqual(copy, px);
+  // The probability path at the model size thresholds the values themselves.
+  const probs = Float32Array.from({ length: 6 }, (_, i) => i / 5);
+  assert.deepEqual(Array.from((await probabilitiesToMask(probs, 2, 3, 2, 3, 0.5)).data), [0, 0, 0, 1, 1, 1]);
+});

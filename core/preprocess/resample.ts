@@ -137,6 +137,20 @@ export function resampleFloat32(
   if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
   const out = new Float32Array(outH * outW);
   if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
+  if (inH === outH && inW === outW) {
+    // Same size on both axes: every tap is the pixel itself with weight 1, so the sweep below would
+    // store exactly the (prologue-mapped) input; do that in one pass (images already at model size).
+    if (!pre) {
+      out.set(src);
+      return out;
+    }
+    const { scale, offset } = pre;
+    for (let i = 0; i < out.length; i++) {
+      const v = src[i] * scale + offset;
+      out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return out;
+  }
 
   const vp = inH === outH ? identityPlan(inH) : axisPlan(inH, outH, method);
   const hp = inW === outW ? null : axisPlan(inW, outW, method);
