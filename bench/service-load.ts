@@ -5,12 +5,16 @@
  *
  *   node --import tsx bench/service-load.ts [--sizes 256,512] [--duration 20] [--workers 1]
  *       [--max-batch 4] [--delay-ms 5] [--connections N] [--depth 4] [--base 16] [--intra-op 0]
- *       [--preview-max-side 256]
+ *       [--preview-max-side 256] [--repeat 1]
  *
  * For each size: build a random-weight UNet (depth/base as given), measure raw ORT images/s at batch
  * = MAX_BATCH (server not running, so nothing competes) before and after the service run (averaged),
  * and in between start `npm start` as a child process with that model and drive it from this
- * process with autocannon. The ratio service/raw is the
+ * process with autocannon. Raw ORT runs `workers` sessions with the engine's session options
+ * (session-factory.ts) and its thread plan, each in its own worker thread as the engine runs them
+ * (onnxruntime-node's run() occupies the calling JS thread, so sessions sharing one thread would
+ * never overlap and the raw side would be understated). `--repeat` runs the whole cycle again, to
+ * show the noise of a shared machine; the load average is printed with every row. The ratio service/raw is the
  * figure of merit (target >= 0.9): it is what HTTP, DICOM decode, preprocessing, postprocessing,
  * RLE, the preview and the result store cost on top of the network itself.
  *
@@ -29,8 +33,9 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
 import { newUid, writeDicom } from '../core/dicom/write.ts';
-import { openSession, planThreads } from '../core/engine/session-factory.ts';
+import { planThreads } from '../core/engine/session-factory.ts';
 import { makeModelRepository } from '../test/helpers/model-fixture.ts';
+import { processCpuSeconds, rawThroughput as rawOrt } from './raw-ort.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,6 +49,7 @@ const { values: args } = parseArgs({
     base: { type: 'string', default: '16' },
     'intra-op': { type: 'string', default: '0' },
     'preview-max-side': { type: 'string', default: '256' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -56,6 +62,7 @@ const delayMs = Number(args['delay-ms']);
 const depth = Number(args.depth);
 const base = Number(args.base);
 const plan = planThreads(workers, Number(args['intra-op']));
+const repeat = Number(args.repeat);
 // Enough requests in flight that every worker fills a batch while the previous one runs and the
 // next ones are being decoded.
 const connections = args.connections ? Number(args.connections) : workers * maxBatch * 4;
@@ -66,41 +73,20 @@ function dicomOf(size: number): Uint8Array {
   return writeDicom({ rows: size, columns: size, bitsAllocated: 16, bitsStored: 12, pixels: px, sopInstanceUid: newUid(), modality: 'DX' });
 }
 
-/** Raw ORT: `workers` sessions, each running batches of `maxBatch` back to back for `seconds`. */
-async function rawThroughput(onnxPath: string, size: number, seconds: number): Promise<{ imagesPerSecond: number; msPerBatch: number; cpuMsPerImage: number }> {
-  const sessions = await Promise.all(Array.from({ length: workers }, () => openSession(onnxPath, { provider: 'cpu', deviceId: 0, intraOpThreads: plan.intraOpThreads })));
-  const data = new Float32Array(maxBatch * size * size).map(() => Math.random());
-  const feeds = { image: new ort.Tensor('float32', data, [maxBatch, 1, size, size]) };
-  for (const s of sessions) await s.session.run(feeds); // warm-up
-  let batches = 0;
-  const cpu0 = processCpuSeconds(process.pid);
-  const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  await Promise.all(
-    sessions.map(async (s) => {
-      while (performance.now() < end) {
-        await s.session.run(feeds);
-        batches++;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - t0) / 1000;
-  const cpu = processCpuSeconds(process.pid) - cpu0;
-  for (const s of sessions) await s.session.release();
-  return { imagesPerSecond: (batches * maxBatch) / elapsed, msPerBatch: (elapsed * 1000 * workers) / batches, cpuMsPerImage: (cpu * 1000) / (batches * maxBatch) };
+/** Raw ORT at the service's batch size, session options and thread plan (see the header). */
+function rawThroughput(model: { onnxPath: string; manifest: { input: { name: string } } }, size: number, seconds: number) {
+  return rawOrt({
+    onnxPath: model.onnxPath,
+    inputName: model.manifest.input.name,
+    chw: [1, size, size],
+    batch: maxBatch,
+    workers,
+    session: { provider: 'cpu', deviceId: 0, intraOpThreads: plan.intraOpThreads },
+    seconds,
+  });
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux). */
-function processCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-const CLOCK_TICKS = 100;
+const load1 = () => loadavg()[0]!.toFixed(1);
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -156,6 +142,10 @@ function metricValue(text: string, name: string): number {
 
 interface Row {
   size: number;
+  /** 1-based repetition. */
+  run: number;
+  /** 1-minute load average before the raw run and after the service run. */
+  load: [string, string];
   rawImagesPerSecond: number;
   rawMsPerBatch: number;
   serviceImagesPerSecond: number;
@@ -189,65 +179,71 @@ for (const size of sizes) {
   const dir = await mkdtemp(join(tmpdir(), 'unetseg-bench-'));
   try {
     const [entry] = await makeModelRepository(dir, [{ name: `unet${size}`, version: '1', size, depth, baseChannels: base, seed: 1 }]);
-    // Raw before and after the service run, averaged, so a drift in background load hits both sides.
-    const rawBefore = await rawThroughput(entry!.onnxPath, size, Math.max(5, duration / 4));
-    console.log(`[${size}] raw ORT (before): ${rawBefore.imagesPerSecond.toFixed(2)} images/s (${rawBefore.msPerBatch.toFixed(1)} ms per batch of ${maxBatch})`);
+    for (let run = 1; run <= repeat; run++) {
+      const loadBefore = load1();
+      // Raw before and after the service run, averaged, so a drift in background load hits both sides.
+      const rawBefore = await rawThroughput(entry!, size, Math.max(5, duration / 4));
+      console.log(`[${size} #${run}] raw ORT (before): ${rawBefore.imagesPerSecond.toFixed(2)} images/s (${rawBefore.msPerBatch.toFixed(1)} ms per batch of ${maxBatch}), load ${loadBefore}`);
 
-    const server = await startServer({ ...env, MODEL_REPOSITORY: dir });
-    const body = Buffer.from(dicomOf(size));
-    // Timeout well above the queueing delay of a full queue on a slow CPU: a timeout is not a server error.
-    const opts = { url: `${server.url}/segment`, method: 'POST' as const, headers: { 'content-type': 'application/dicom' }, body, connections, pipelining: 1, timeout: 120 };
-    await autocannon({ ...opts, duration: 3 }); // warm-up: first batches, JIT, allocator
-    const before = await (await fetch(`${server.url}/metrics`)).text();
-    const cpu0 = processCpuSeconds(server.pid);
-    const r = await autocannon({ ...opts, duration });
-    const cpu = processCpuSeconds(server.pid) - cpu0;
-    const after = await (await fetch(`${server.url}/metrics`)).text();
-    const delta = (name: string) => metricValue(after, name) - metricValue(before, name);
-    const batches = delta('inference_batch_size_count');
-    const images = delta('inference_batch_size_sum');
-    const code = await server.stop();
-    if (code !== 0) console.warn(`server exited with ${code}`);
-    const rawAfter = await rawThroughput(entry!.onnxPath, size, Math.max(5, duration / 4));
-    console.log(`[${size}] raw ORT (after): ${rawAfter.imagesPerSecond.toFixed(2)} images/s`);
-    const raw = {
-      imagesPerSecond: (rawBefore.imagesPerSecond + rawAfter.imagesPerSecond) / 2,
-      msPerBatch: (rawBefore.msPerBatch + rawAfter.msPerBatch) / 2,
-      cpuMsPerImage: (rawBefore.cpuMsPerImage + rawAfter.cpuMsPerImage) / 2,
-    };
-    const ok = r['2xx'];
-    const serviceIps = ok / (r.duration || duration);
-    rows.push({
-      size,
-      rawImagesPerSecond: raw.imagesPerSecond,
-      rawMsPerBatch: raw.msPerBatch,
-      serviceImagesPerSecond: serviceIps,
-      ratio: serviceIps / raw.imagesPerSecond,
-      p50Ms: r.latency.p50,
-      p99Ms: r.latency.p99,
-      meanBatch: images / batches,
-      requests: ok,
-      errors: r.non2xx + r.errors,
-      rawCpuMsPerImage: raw.cpuMsPerImage,
-      // The server answers only the requests counted here during the window (warm-up excluded).
-      serviceCpuMsPerImage: (cpu * 1000) / images,
-      stageMs: {
-        decode: (delta('dicom_decode_duration_seconds_sum') * 1000) / delta('dicom_decode_duration_seconds_count'),
-        preprocess: (delta('preprocess_duration_seconds_sum') * 1000) / delta('preprocess_duration_seconds_count'),
-        inference: (delta('inference_duration_seconds_sum') * 1000) / images,
-      },
-    });
-    console.log(`[${size}] service: ${serviceIps.toFixed(2)} images/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, mean batch ${(images / batches).toFixed(2)}, ${r.non2xx + r.errors} errors`);
+      const server = await startServer({ ...env, MODEL_REPOSITORY: dir });
+      const body = Buffer.from(dicomOf(size));
+      // Timeout well above the queueing delay of a full queue on a slow CPU: a timeout is not a server error.
+      const opts = { url: `${server.url}/segment`, method: 'POST' as const, headers: { 'content-type': 'application/dicom' }, body, connections, pipelining: 1, timeout: 120 };
+      await autocannon({ ...opts, duration: 3 }); // warm-up: first batches, JIT, allocator
+      const before = await (await fetch(`${server.url}/metrics`)).text();
+      const cpu0 = processCpuSeconds(server.pid);
+      const r = await autocannon({ ...opts, duration });
+      const cpu = processCpuSeconds(server.pid) - cpu0;
+      const after = await (await fetch(`${server.url}/metrics`)).text();
+      const loadAfter = load1();
+      const delta = (name: string) => metricValue(after, name) - metricValue(before, name);
+      const batches = delta('inference_batch_size_count');
+      const images = delta('inference_batch_size_sum');
+      const code = await server.stop();
+      if (code !== 0) console.warn(`server exited with ${code}`);
+      const rawAfter = await rawThroughput(entry!, size, Math.max(5, duration / 4));
+      console.log(`[${size} #${run}] raw ORT (after): ${rawAfter.imagesPerSecond.toFixed(2)} images/s`);
+      const raw = {
+        imagesPerSecond: (rawBefore.imagesPerSecond + rawAfter.imagesPerSecond) / 2,
+        msPerBatch: (rawBefore.msPerBatch + rawAfter.msPerBatch) / 2,
+        cpuMsPerImage: (rawBefore.cpuMsPerImage + rawAfter.cpuMsPerImage) / 2,
+      };
+      const ok = r['2xx'];
+      const serviceIps = ok / (r.duration || duration);
+      rows.push({
+        size,
+        run,
+        load: [loadBefore, loadAfter],
+        rawImagesPerSecond: raw.imagesPerSecond,
+        rawMsPerBatch: raw.msPerBatch,
+        serviceImagesPerSecond: serviceIps,
+        ratio: serviceIps / raw.imagesPerSecond,
+        p50Ms: r.latency.p50,
+        p99Ms: r.latency.p99,
+        meanBatch: images / batches,
+        requests: ok,
+        errors: r.non2xx + r.errors,
+        rawCpuMsPerImage: raw.cpuMsPerImage,
+        // The server answers only the requests counted here during the window (warm-up excluded).
+        serviceCpuMsPerImage: (cpu * 1000) / images,
+        stageMs: {
+          decode: (delta('dicom_decode_duration_seconds_sum') * 1000) / delta('dicom_decode_duration_seconds_count'),
+          preprocess: (delta('preprocess_duration_seconds_sum') * 1000) / delta('preprocess_duration_seconds_count'),
+          inference: (delta('inference_duration_seconds_sum') * 1000) / images,
+        },
+      });
+      console.log(`[${size} #${run}] service: ${serviceIps.toFixed(2)} images/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, mean batch ${(images / batches).toFixed(2)}, ${r.non2xx + r.errors} errors, load ${loadAfter}`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-console.log('\n| model | raw ORT images/s | service images/s | service/raw | p50 ms | p99 ms | mean batch | CPU ms/image raw | CPU ms/image service | decode / preprocess / ORT ms per image | requests | errors |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('\n| model | run | load avg | raw ORT images/s | service images/s | service/raw | p50 ms | p99 ms | mean batch | CPU ms/image raw | CPU ms/image service | decode / preprocess / ORT ms per image | requests | errors |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   console.log(
-    `| ${r.size}x${r.size} | ${r.rawImagesPerSecond.toFixed(2)} | ${r.serviceImagesPerSecond.toFixed(2)} | ${r.ratio.toFixed(3)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ` +
+    `| ${r.size}x${r.size} | ${r.run} | ${r.load.join(' / ')} | ${r.rawImagesPerSecond.toFixed(2)} | ${r.serviceImagesPerSecond.toFixed(2)} | ${r.ratio.toFixed(3)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ` +
       `${r.rawCpuMsPerImage.toFixed(1)} | ${r.serviceCpuMsPerImage.toFixed(1)} | ${r.stageMs.decode.toFixed(1)} / ${r.stageMs.preprocess.toFixed(1)} / ${r.stageMs.inference.toFixed(1)} | ${r.requests} | ${r.errors} |`,
   );
 }
