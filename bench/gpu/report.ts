@@ -85,7 +85,8 @@ export interface BenchReport {
 }
 
 const f = (v: number | undefined | null, digits = 1) => (v === undefined || v === null || !Number.isFinite(v) ? '-' : v.toFixed(digits));
-const gpuCols = (g?: GpuUsage) => (g ? `${f(g.utilMeanPct, 0)} / ${f(g.utilMaxPct, 0)} | ${f(g.memMaxMiB, 0)}` : '- | -');
+/** Two cells: utilisation mean / max, peak memory. */
+const gpuCols = (g?: GpuUsage): [string, string] => (g ? [`${f(g.utilMeanPct, 0)} / ${f(g.utilMaxPct, 0)}`, f(g.memMaxMiB, 0)] : ['-', '-']);
 
 function table(head: string[], rows: string[][]): string {
   // A '|' inside a cell (error messages, |Δp|) would split it into two columns.
@@ -143,7 +144,7 @@ export function toMarkdown(r: BenchReport): string {
   out.push('');
 
   out.push('## Raw onnxruntime session (main thread, CPU tensors in and out)');
-  out.push(table(['provider', 'size', 'batch', 'images/s', 'ms/batch p50', 'p90', 'runs', 'GPU util % mean / max', 'GPU MiB'], r.raw.map((x) => [x.provider, `${x.size}²`, String(x.batch), f(x.imagesPerSec), f(x.msPerBatchMedian, 2), f(x.msPerBatchP90, 2), String(x.runs), gpuCols(x.gpu)])));
+  out.push(table(['provider', 'size', 'batch', 'images/s', 'ms/batch p50', 'p90', 'runs', 'GPU util % mean / max', 'GPU MiB'], r.raw.map((x) => [x.provider, `${x.size}²`, String(x.batch), f(x.imagesPerSec), f(x.msPerBatchMedian, 2), f(x.msPerBatchP90, 2), String(x.runs), ...gpuCols(x.gpu)])));
   out.push('');
 
   out.push('## Service path: Engine.segment end to end (decode, preprocess, dynamic batching, infer, postprocess)');
@@ -163,7 +164,7 @@ export function toMarkdown(r: BenchReport): string {
         f(e.p95Ms, 0),
         [e.stagesMs.decode, e.stagesMs.preprocess, e.stagesMs.queue, e.stagesMs.inference, e.stagesMs.postprocess].map((v) => f(v, 1)).join(' / '),
         f(e.startMs, 0),
-        gpuCols(e.gpu),
+        ...gpuCols(e.gpu),
       ]),
     ),
   );
@@ -186,7 +187,7 @@ export function toMarkdown(r: BenchReport): string {
         f(t.firstStepMs, 0),
         f(t.createMs, 0),
         `${f(t.lossFirst, 4)} -> ${f(t.lossLast, 4)}`,
-        gpuCols(t.gpu),
+        ...gpuCols(t.gpu),
         t.error ?? t.fallbackWarning ?? '',
       ]),
     ),
