@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMask } from '../mask.ts';
+import fc from 'fast-check';
+import { createMask, type Mask } from '../mask.ts';
 import { averageWithUnflipped, hflipCHW, maskStats, probabilitiesToMasks, sigmoidInPlace } from './postprocess.ts';
 
 test('sigmoid maps logits to probabilities', () => {
@@ -30,6 +31,42 @@ test('maskStats: area and [x, y, width, height], null when empty', () => {
   m.data[1 * 5 + 2] = 1;
   m.data[3 * 5 + 4] = 1;
   assert.deepEqual(maskStats(m), { area: 2, bbox: [2, 1, 3, 3] });
+});
+
+/** The definition, pixel by pixel, without the zero-word skipping. */
+function naiveStats(m: Mask) {
+  let area = 0;
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -1, -1];
+  for (let y = 0; y < m.rows; y++) {
+    for (let x = 0; x < m.cols; x++) {
+      if (m.data[y * m.cols + x] === 0) continue;
+      area++;
+      x0 = Math.min(x0, x);
+      y0 = Math.min(y0, y);
+      x1 = Math.max(x1, x);
+      y1 = Math.max(y1, y);
+    }
+  }
+  return { area, bbox: area === 0 ? null : [x0, y0, x1 - x0 + 1, y1 - y0 + 1] };
+}
+
+test('maskStats equals the pixel-by-pixel definition for any size, density, value and buffer offset', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 23 }),
+      fc.integer({ min: 1, max: 23 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom(1, 2, 128, 255)), { maxLength: 12 }),
+      (rows, cols, offset, hits) => {
+        // A view at `offset` into a larger buffer: unaligned views take the byte-by-byte path.
+        const data = new Uint8Array(rows * cols + offset + 5).subarray(offset, offset + rows * cols);
+        for (const [i, v] of hits) data[i % data.length] = v;
+        const m = createMask(rows, cols, data);
+        assert.deepEqual(maskStats(m), naiveStats(m));
+      },
+    ),
+    { numRuns: 400 },
+  );
 });
 
 test('probabilitiesToMasks resizes to the original grid, labels each channel and gates small masks', async () => {

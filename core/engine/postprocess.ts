@@ -49,16 +49,31 @@ export function maskStats(mask: Mask): MaskStats {
   let minY = rows;
   let maxX = -1;
   let maxY = -1;
+  // Masks are mostly background: where the bytes are 4-aligned, all-zero words are skipped whole.
+  const words = (data.byteOffset & 3) === 0 ? new Uint32Array(data.buffer, data.byteOffset, data.length >> 2) : null;
   for (let y = 0; y < rows; y++) {
     const o = y * cols;
-    for (let x = 0; x < cols; x++) {
-      if (data[o + x] !== 0) {
-        area++;
-        if (x < minX) minX = x;
-        if (x > maxX) maxX = x;
-        if (y < minY) minY = y;
-        if (y > maxY) maxY = y;
+    let first = -1;
+    let last = -1;
+    let x = 0;
+    while (x < cols) {
+      const i = o + x;
+      if (words !== null && (i & 3) === 0 && x + 4 <= cols && words[i >> 2] === 0) {
+        x += 4;
+        continue;
       }
+      if (data[i] !== 0) {
+        area++;
+        if (first < 0) first = x;
+        last = x;
+      }
+      x++;
+    }
+    if (first >= 0) {
+      if (first < minX) minX = first;
+      if (last > maxX) maxX = last;
+      if (y < minY) minY = y;
+      maxY = y;
     }
   }
   return { area, bbox: area === 0 ? null : [minX, minY, maxX - minX + 1, maxY - minY + 1] };

@@ -1,6 +1,6 @@
 import { createMask, type Mask } from '../mask.ts';
 import { PreprocessError } from './errors.ts';
-import { resampleFloat32 } from './resample.ts';
+import { resampleRows } from './resample.ts';
 import type { PreprocessSpec } from './spec.ts';
 import { parsePreprocessSpec } from './validate.ts';
 
@@ -63,9 +63,11 @@ export async function probabilitiesToMask(
     throw new PreprocessError('INVALID_INPUT', `probabilities have ${probs.length} values, expected ${modelH}x${modelW}=${modelH * modelW}`);
   }
   if (!Number.isFinite(threshold)) throw new PreprocessError('INVALID_INPUT', `threshold must be a finite number, got ${threshold}`);
-  // At the model's own size the resampling is the identity: threshold the probabilities directly.
-  const p = rows === modelH && cols === modelW ? probs : resampleFloat32(probs, modelH, modelW, rows, cols, 'bilinear');
+  // Thresholded row by row as the resampler produces them: no full-size float image.
   const out = new Uint8Array(rows * cols);
-  for (let i = 0; i < out.length; i++) out[i] = p[i] > threshold ? 1 : 0;
+  resampleRows(probs, modelH, modelW, rows, cols, 'bilinear', (y, p) => {
+    const o = y * cols;
+    for (let x = 0; x < cols; x++) out[o + x] = p[x] > threshold ? 1 : 0;
+  });
   return createMask(rows, cols, out);
 }

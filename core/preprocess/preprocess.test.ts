@@ -10,6 +10,7 @@ import {
   PreprocessError,
   probabilitiesToMask,
   resampleFloat32,
+  resampleRows,
   resizeMask,
   toTensor,
   type PreprocessSpec,
@@ -233,4 +234,25 @@ test('at the model size every resize method is the identity: toTensor equals the
   // The probability path at the model size thresholds the values themselves.
   const probs = Float32Array.from({ length: 6 }, (_, i) => i / 5);
   assert.deepEqual(Array.from((await probabilitiesToMask(probs, 2, 3, 2, 3, 0.5)).data), [0, 0, 0, 1, 1, 1]);
+});
+
+test('resampleRows streams exactly the rows resampleFloat32 returns', () => {
+  const src = Float32Array.from({ length: 30 * 21 }, (_, i) => Math.cos(i * 0.37) * 200 + (i % 11));
+  const pre = { scale: 1 / 300, offset: 0.4 };
+  for (const method of ['nearest', 'bilinear', 'bicubic', 'lanczos3'] as const) {
+    for (const [h, w] of [[30, 21], [7, 5], [64, 50], [30, 9], [12, 21]] as const) {
+      for (const p of [undefined, pre]) {
+        const whole = resampleFloat32(src, 30, 21, h, w, method, p);
+        const streamed = new Float32Array(h * w);
+        let next = 0;
+        resampleRows(src, 30, 21, h, w, method, (y, row) => {
+          assert.equal(y, next++, 'rows arrive in order');
+          assert.equal(row.length, w);
+          streamed.set(row, y * w);
+        }, p);
+        assert.equal(next, h);
+        assert.deepEqual(Buffer.from(streamed.buffer), Buffer.from(whole.buffer), `${method} 30x21 -> ${h}x${w} ${p ? 'with' : 'without'} prologue`);
+      }
+    }
+  }
 });

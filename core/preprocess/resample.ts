@@ -119,11 +119,7 @@ function identityPlan(size: number): AxisPlan {
 /**
  * Resample a row-major single-channel image. Returns a new array; the input is not modified.
  * With `pre`, every input pixel is first mapped through the affine clamp (the intensity step).
- *
- * One fused sweep per output row: the input rows it needs are transformed once each (a ring of
- * transformed rows, since the needed rows only move forward), combined vertically into a float64
- * row (a streaming loop), then filtered horizontally into the output. No full-size intermediate,
- * and a single float32 rounding at the end.
+ * No full-size intermediate, and a single float32 rounding at the end (see `sweep`).
  */
 export function resampleFloat32(
   src: Float32Array,
@@ -138,8 +134,8 @@ export function resampleFloat32(
   const out = new Float32Array(outH * outW);
   if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
   if (inH === outH && inW === outW) {
-    // Same size on both axes: every tap is the pixel itself with weight 1, so the sweep below would
-    // store exactly the (prologue-mapped) input; do that in one pass (images already at model size).
+    // Same size on both axes: every tap is the pixel itself with weight 1, so the sweep would store
+    // exactly the (prologue-mapped) input; do that in one pass (images already at model size).
     if (!pre) {
       out.set(src);
       return out;
@@ -151,7 +147,56 @@ export function resampleFloat32(
     }
     return out;
   }
+  sweep(src, inH, inW, outH, outW, method, pre, out, false);
+  return out;
+}
 
+/**
+ * The same values as resampleFloat32, streamed one output row at a time through a single reused
+ * row buffer (valid only during the call), so a consumer such as thresholding never holds the
+ * full-size float image.
+ */
+export function resampleRows(
+  src: Float32Array,
+  inH: number,
+  inW: number,
+  outH: number,
+  outW: number,
+  method: ResizeMethod,
+  onRow: (y: number, row: Float32Array) => void,
+  pre?: AffineClamp,
+): void {
+  if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
+  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) {
+    const zero = new Float32Array(outW);
+    for (let y = 0; y < outH; y++) onRow(y, zero);
+    return;
+  }
+  if (inH === outH && inW === outW && !pre) {
+    for (let y = 0; y < outH; y++) onRow(y, src.subarray(y * inW, (y + 1) * inW));
+    return;
+  }
+  sweep(src, inH, inW, outH, outW, method, pre, new Float32Array(outW), true, onRow);
+}
+
+/**
+ * One fused sweep per output row: the input rows it needs are transformed once each (a ring of
+ * transformed rows, since the needed rows only move forward), combined vertically into a float64
+ * row, then filtered horizontally into `out` (at row y's place, or at 0 when `perRow`, for a
+ * one-row buffer handed to `onRow`).
+ */
+function sweep(
+  src: Float32Array,
+  inH: number,
+  inW: number,
+  outH: number,
+  outW: number,
+  method: ResizeMethod,
+  pre: AffineClamp | undefined,
+  out: Float32Array,
+  perRow: boolean,
+  onRow?: (y: number, row: Float32Array) => void,
+): void {
   const vp = inH === outH ? identityPlan(inH) : axisPlan(inH, outH, method);
   const hp = inW === outW ? null : axisPlan(inW, outW, method);
   const vStart = vp.start;
@@ -195,9 +240,10 @@ export function resampleFloat32(
       if (t === 0) for (let x = 0; x < inW; x++) acc[x] = rowBuf[base + x] * w;
       else for (let x = 0; x < inW; x++) acc[x] += rowBuf[base + x] * w;
     }
-    const o = y * outW;
+    const o = perRow ? 0 : y * outW;
     if (!hp) {
       for (let x = 0; x < outW; x++) out[o + x] = acc[x];
+      if (onRow) onRow(y, out);
       continue;
     }
     const hStart = hp.start;
@@ -212,6 +258,6 @@ export function resampleFloat32(
       for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
       out[o + x] = sum;
     }
+    if (onRow) onRow(y, out);
   }
-  return out;
 }
