@@ -255,7 +255,13 @@ function sweep(
       const m = hCount[x];
       const wx = x * hStride;
       let sum = 0;
-      for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
+      if (m === 2) {
+        // Bilinear enlarging (masks back to the image grid): the same two additions, unrolled.
+        sum += acc[s0] * hWeights[wx];
+        sum += acc[s0 + 1] * hWeights[wx + 1];
+      } else {
+        for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
+      }
       out[o + x] = sum;
     }
     if (onRow) onRow(y, out);
