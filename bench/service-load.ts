@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/service-load.ts [--sizes 256,512] [--duration 20] [--workers 1]
  *       [--max-batch 4] [--delay-ms 5] [--connections N] [--depth 4] [--base 16] [--intra-op 0]
- *       [--preview-max-side 256] [--repeat 1]
+ *       [--preview-max-side 256] [--repeat 1] [--spinning 0]
  *
  * For each size: build a random-weight UNet (depth/base as given), measure raw ORT images/s at batch
  * = MAX_BATCH (server not running, so nothing competes) before and after the service run (averaged),
@@ -13,8 +13,18 @@
  * process with autocannon. Raw ORT runs `workers` sessions with the engine's session options
  * (session-factory.ts) and its thread plan, each in its own worker thread as the engine runs them
  * (onnxruntime-node's run() occupies the calling JS thread, so sessions sharing one thread would
- * never overlap and the raw side would be understated). `--repeat` runs the whole cycle again, to
- * show the noise of a shared machine; the load average is printed with every row. The ratio service/raw is the
+ * never overlap and the raw side would be understated). The input is random noise in [0, 1), as
+ * the preprocessed image is; a conv net's speed does not depend on the values.
+ *
+ * The service is measured in steady state: one continuous autocannon run (warm-up, window, tail)
+ * and the window's completed segmentations read from the server's own counters, so requests a
+ * warm-up run would have abandoned in the queue cannot eat into the window.
+ *
+ * `--repeat` runs the whole cycle again, to show the noise of a shared machine; every row carries
+ * the load average and the CPU other processes used meanwhile. "ORT occupancy" is the share of the
+ * window each worker spent inside session.run, measured in the same window as the service's
+ * throughput: unlike service/raw it does not move with the neighbours' load between the phases,
+ * and 1 - occupancy is the time ORT waited for the rest of the pipeline. The ratio service/raw is the
  * figure of merit (target >= 0.9): it is what HTTP, DICOM decode, preprocessing, postprocessing,
  * RLE, the preview and the result store cost on top of the network itself.
  *
@@ -50,6 +60,7 @@ const { values: args } = parseArgs({
     'intra-op': { type: 'string', default: '0' },
     'preview-max-side': { type: 'string', default: '256' },
     repeat: { type: 'string', default: '1' },
+    spinning: { type: 'string', default: '0' },
   },
 });
 
@@ -74,16 +85,43 @@ function dicomOf(size: number): Uint8Array {
 }
 
 /** Raw ORT at the service's batch size, session options and thread plan (see the header). */
-function rawThroughput(model: { onnxPath: string; manifest: { input: { name: string } } }, size: number, seconds: number) {
-  return rawOrt({
+async function rawThroughput(model: { onnxPath: string; manifest: { input: { name: string } } }, size: number, seconds: number) {
+  const m0 = machineCpuSeconds();
+  const c0 = processCpuSeconds(process.pid);
+  const t0 = performance.now();
+  const r = await rawOrt({
     onnxPath: model.onnxPath,
     inputName: model.manifest.input.name,
     chw: [1, size, size],
     batch: maxBatch,
     workers,
-    session: { provider: 'cpu', deviceId: 0, intraOpThreads: plan.intraOpThreads },
+    session: { provider: 'cpu', deviceId: 0, intraOpThreads: plan.intraOpThreads, intraOpSpinning: args.spinning === '1' },
     seconds,
   });
+  // Includes the sessions' start and warm-up: a rough figure for what the neighbours used meanwhile.
+  const wall = (performance.now() - t0) / 1000;
+  return { ...r, othersCores: (machineCpuSeconds() - m0 - (processCpuSeconds(process.pid) - c0)) / wall };
+}
+
+/** Busy CPU seconds of the whole machine (all cores) so far, from /proc/stat. */
+function machineCpuSeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+const WARMUP_S = 4;
+const TAIL_S = 2;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Server counters and CPU figures at one instant, for a measurement window between two of them. */
+async function snapshot(server: { url: string; pid: number }) {
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  return { at: performance.now(), metrics, serverCpu: processCpuSeconds(server.pid), clientCpu: processCpuSeconds(process.pid), machineCpu: machineCpuSeconds() };
 }
 
 const load1 = () => loadavg()[0]!.toFixed(1);
@@ -129,15 +167,16 @@ async function startServer(env: Record<string, string>): Promise<{ url: string; 
   };
 }
 
-/** Sum of every series of `name` (all label sets). */
-function metricValue(text: string, name: string): number {
+/** Sum of every series of `name` (all label sets, or those whose labels contain `label`). */
+function metricValue(text: string, name: string, label?: string): number {
   let sum = 0;
   let found = false;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) {
-    sum += Number(m[1]);
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) {
+    if (label && !(m[1] ?? '').includes(label)) continue;
+    sum += Number(m[2]);
     found = true;
   }
-  return found ? sum : NaN;
+  return found ? sum : label ? 0 : NaN;
 }
 
 interface Row {
@@ -150,6 +189,10 @@ interface Row {
   rawMsPerBatch: number;
   serviceImagesPerSecond: number;
   ratio: number;
+  /** Share of the measured window each worker spent inside session.run (1 = ORT never waited). */
+  ortOccupancy: number;
+  /** CPU cores other processes on the machine used meanwhile (raw: averaged before/after). */
+  othersCores: { raw: number; service: number };
   p50Ms: number;
   p99Ms: number;
   meanBatch: number;
@@ -157,6 +200,8 @@ interface Row {
   errors: number;
   rawCpuMsPerImage: number;
   serviceCpuMsPerImage: number;
+  /** CPU of this process (autocannon) per answered request: it shares the cores with the server. */
+  clientCpuMsPerRequest: number;
   /** Per image, from the service's histograms: decode, preprocess (engine worker), ORT run. */
   stageMs: { decode: number; preprocess: number; inference: number };
 }
@@ -165,6 +210,7 @@ const rows: Row[] = [];
 const env = {
   WORKERS: String(workers),
   INTRA_OP_THREADS: String(plan.intraOpThreads),
+  INTRA_OP_SPINNING: args.spinning,
   MAX_BATCH: String(maxBatch),
   MAX_BATCH_DELAY_MS: String(delayMs),
   MAX_QUEUE: String(Math.max(64, connections * 2)),
@@ -183,22 +229,31 @@ for (const size of sizes) {
       const loadBefore = load1();
       // Raw before and after the service run, averaged, so a drift in background load hits both sides.
       const rawBefore = await rawThroughput(entry!, size, Math.max(5, duration / 4));
-      console.log(`[${size} #${run}] raw ORT (before): ${rawBefore.imagesPerSecond.toFixed(2)} images/s (${rawBefore.msPerBatch.toFixed(1)} ms per batch of ${maxBatch}), load ${loadBefore}`);
+      console.log(`[${size} #${run}] raw ORT (before): ${rawBefore.imagesPerSecond.toFixed(2)} images/s (${rawBefore.msPerBatch.toFixed(1)} ms per batch of ${maxBatch}), load ${loadBefore}, other processes ${rawBefore.othersCores.toFixed(2)} cores`);
 
       const server = await startServer({ ...env, MODEL_REPOSITORY: dir });
       const body = Buffer.from(dicomOf(size));
       // Timeout well above the queueing delay of a full queue on a slow CPU: a timeout is not a server error.
       const opts = { url: `${server.url}/segment`, method: 'POST' as const, headers: { 'content-type': 'application/dicom' }, body, connections, pipelining: 1, timeout: 120 };
-      await autocannon({ ...opts, duration: 3 }); // warm-up: first batches, JIT, allocator
-      const before = await (await fetch(`${server.url}/metrics`)).text();
-      const cpu0 = processCpuSeconds(server.pid);
-      const r = await autocannon({ ...opts, duration });
-      const cpu = processCpuSeconds(server.pid) - cpu0;
-      const after = await (await fetch(`${server.url}/metrics`)).text();
+      // One continuous load: warm-up, the measured window, and a tail so the window closes under load.
+      // (A separate warm-up run would leave its in-flight requests queued in the server, to be served
+      // inside the measured window and not counted.) The window is read from the server's own
+      // counters, so it holds steady state only.
+      const loadRun = autocannon({ ...opts, duration: WARMUP_S + duration + TAIL_S });
+      await sleep(WARMUP_S * 1000);
+      const before = await snapshot(server);
+      await sleep(duration * 1000);
+      const after = await snapshot(server);
+      const r = await loadRun;
+      const seconds = (after.at - before.at) / 1000;
+      const cpu = after.serverCpu - before.serverCpu;
+      const clientCpu = after.clientCpu - before.clientCpu;
+      const othersCores = (after.machineCpu - before.machineCpu - cpu - clientCpu) / seconds;
       const loadAfter = load1();
-      const delta = (name: string) => metricValue(after, name) - metricValue(before, name);
+      const delta = (name: string) => metricValue(after.metrics, name) - metricValue(before.metrics, name);
       const batches = delta('inference_batch_size_count');
       const images = delta('inference_batch_size_sum');
+      const ok = metricValue(after.metrics, 'segmentations_total', 'outcome="ok"') - metricValue(before.metrics, 'segmentations_total', 'outcome="ok"');
       const code = await server.stop();
       if (code !== 0) console.warn(`server exited with ${code}`);
       const rawAfter = await rawThroughput(entry!, size, Math.max(5, duration / 4));
@@ -207,9 +262,10 @@ for (const size of sizes) {
         imagesPerSecond: (rawBefore.imagesPerSecond + rawAfter.imagesPerSecond) / 2,
         msPerBatch: (rawBefore.msPerBatch + rawAfter.msPerBatch) / 2,
         cpuMsPerImage: (rawBefore.cpuMsPerImage + rawAfter.cpuMsPerImage) / 2,
+        othersCores: (rawBefore.othersCores + rawAfter.othersCores) / 2,
       };
-      const ok = r['2xx'];
-      const serviceIps = ok / (r.duration || duration);
+      const serviceIps = ok / seconds;
+      const inferenceMsPerImage = (delta('inference_duration_seconds_sum') * 1000) / images;
       rows.push({
         size,
         run,
@@ -218,33 +274,38 @@ for (const size of sizes) {
         rawMsPerBatch: raw.msPerBatch,
         serviceImagesPerSecond: serviceIps,
         ratio: serviceIps / raw.imagesPerSecond,
+        ortOccupancy: (serviceIps * inferenceMsPerImage) / 1000 / workers,
+        othersCores: { raw: raw.othersCores, service: othersCores },
         p50Ms: r.latency.p50,
         p99Ms: r.latency.p99,
         meanBatch: images / batches,
         requests: ok,
         errors: r.non2xx + r.errors,
         rawCpuMsPerImage: raw.cpuMsPerImage,
-        // The server answers only the requests counted here during the window (warm-up excluded).
         serviceCpuMsPerImage: (cpu * 1000) / images,
+        clientCpuMsPerRequest: (clientCpu * 1000) / Math.max(1, ok),
         stageMs: {
           decode: (delta('dicom_decode_duration_seconds_sum') * 1000) / delta('dicom_decode_duration_seconds_count'),
           preprocess: (delta('preprocess_duration_seconds_sum') * 1000) / delta('preprocess_duration_seconds_count'),
-          inference: (delta('inference_duration_seconds_sum') * 1000) / images,
+          inference: inferenceMsPerImage,
         },
       });
-      console.log(`[${size} #${run}] service: ${serviceIps.toFixed(2)} images/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, mean batch ${(images / batches).toFixed(2)}, ${r.non2xx + r.errors} errors, load ${loadAfter}`);
+      console.log(`[${size} #${run}] service: ${serviceIps.toFixed(2)} images/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, mean batch ${(images / batches).toFixed(2)}, ${r.non2xx + r.errors} errors, load ${loadAfter}, other processes ${othersCores.toFixed(2)} cores`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-console.log('\n| model | run | load avg | raw ORT images/s | service images/s | service/raw | p50 ms | p99 ms | mean batch | CPU ms/image raw | CPU ms/image service | decode / preprocess / ORT ms per image | requests | errors |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log(
+  '\n| model | run | load avg | other procs, cores (raw / service) | raw ORT images/s | service images/s | service/raw | ORT occupancy | p50 ms | p99 ms | mean batch | CPU ms/image raw | CPU ms/image service | client CPU ms/request | decode / preprocess / ORT ms per image | requests | errors |',
+);
+console.log(`|${' --- |'.repeat(17)}`);
 for (const r of rows) {
   console.log(
-    `| ${r.size}x${r.size} | ${r.run} | ${r.load.join(' / ')} | ${r.rawImagesPerSecond.toFixed(2)} | ${r.serviceImagesPerSecond.toFixed(2)} | ${r.ratio.toFixed(3)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ` +
-      `${r.rawCpuMsPerImage.toFixed(1)} | ${r.serviceCpuMsPerImage.toFixed(1)} | ${r.stageMs.decode.toFixed(1)} / ${r.stageMs.preprocess.toFixed(1)} / ${r.stageMs.inference.toFixed(1)} | ${r.requests} | ${r.errors} |`,
+    `| ${r.size}x${r.size} | ${r.run} | ${r.load.join(' / ')} | ${r.othersCores.raw.toFixed(2)} / ${r.othersCores.service.toFixed(2)} | ${r.rawImagesPerSecond.toFixed(2)} | ${r.serviceImagesPerSecond.toFixed(2)} | ${r.ratio.toFixed(3)} | ${r.ortOccupancy.toFixed(3)} | ` +
+      `${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.rawCpuMsPerImage.toFixed(1)} | ${r.serviceCpuMsPerImage.toFixed(1)} | ${r.clientCpuMsPerRequest.toFixed(1)} | ` +
+      `${r.stageMs.decode.toFixed(1)} / ${r.stageMs.preprocess.toFixed(1)} / ${r.stageMs.inference.toFixed(1)} | ${r.requests} | ${r.errors} |`,
   );
 }
 console.log(JSON.stringify({ env, connections, duration, depth, base, rows }));

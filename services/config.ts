@@ -31,6 +31,8 @@ const EnvSchema = z.object({
   WORKERS: int(1, 64).default(1),
   /** ORT intra-op threads per session; 0 = the engine shares the cores evenly across workers. */
   INTRA_OP_THREADS: int(0, 256).default(0),
+  /** 1: ORT intra-op threads busy-wait between parallel sections (ORT's own default); 0: they sleep. */
+  INTRA_OP_SPINNING: z.enum(['0', '1']).default('0'),
   MAX_BATCH: int(1, 256).default(8),
   MAX_BATCH_DELAY_MS: int(0, 10_000).default(5),
   /** Requests waiting for a worker beyond this are refused with 503 + Retry-After. */
@@ -63,6 +65,7 @@ export interface ServiceConfig {
   cudaDeviceId: number;
   workers: number;
   intraOpThreads: number;
+  intraOpSpinning: boolean;
   maxBatch: number;
   maxBatchDelayMs: number;
   maxQueue: number;
@@ -110,6 +113,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cudaDeviceId: e.CUDA_DEVICE_ID,
     workers: e.WORKERS,
     intraOpThreads: e.INTRA_OP_THREADS,
+    intraOpSpinning: e.INTRA_OP_SPINNING === '1',
     defaultModel: e.DEFAULT_MODEL,
     maxBatch: e.MAX_BATCH,
     maxBatchDelayMs: e.MAX_BATCH_DELAY_MS,

@@ -35,6 +35,8 @@ export interface EngineConfig {
   workers: number;
   /** ORT intra-op threads per worker session; 0 = share the cores evenly. Clamped so workers x threads <= cores. */
   intraOpThreads: number;
+  /** ORT intra-op threads busy-wait between parallel sections (ORT's default); default false (they sleep). */
+  intraOpSpinning?: boolean;
   maxBatch: number;
   maxDelayMs: number;
   /** Images admitted but not yet running (decoding or waiting for a batch); beyond it OverloadedError. */
@@ -147,6 +149,7 @@ function validateConfig(cfg: EngineConfig): void {
   int(cfg.maxQueue, 1, 'maxQueue');
   int(cfg.maxPixels, 1, 'maxPixels');
   if (!(cfg.maxDelayMs >= 0) || !Number.isFinite(cfg.maxDelayMs)) throw new InvalidRequestError('maxDelayMs', `engine config: maxDelayMs must be >= 0, got ${cfg.maxDelayMs}`);
+  if (cfg.intraOpSpinning !== undefined && typeof cfg.intraOpSpinning !== 'boolean') throw new InvalidRequestError('intraOpSpinning', 'engine config: intraOpSpinning must be a boolean');
   if (!cfg.modelRepository) throw new InvalidRequestError('modelRepository', 'engine config: modelRepository is required');
 }
 
@@ -178,7 +181,7 @@ export class Engine {
   ) {
     const plan = planThreads(cfg.workers, cfg.intraOpThreads, availableParallelism());
     if (plan.adjusted) logger.warn({ workers: cfg.workers, intraOpThreads: cfg.intraOpThreads }, plan.adjusted);
-    this.sessionConfig = { provider: cfg.provider, deviceId: cfg.deviceId, intraOpThreads: plan.intraOpThreads };
+    this.sessionConfig = { provider: cfg.provider, deviceId: cfg.deviceId, intraOpThreads: plan.intraOpThreads, intraOpSpinning: cfg.intraOpSpinning ?? false };
     this.batcher = new Batcher<BatchItem, BatchOutcome>({
       maxBatch: (key) => this.loaded.get(key)?.maxBatch ?? cfg.maxBatch,
       maxDelayMs: cfg.maxDelayMs,

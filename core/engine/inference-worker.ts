@@ -9,7 +9,7 @@ import { decodeDicom } from '../dicom/decode.ts';
 import type { ModelManifest } from '../manifest.ts';
 import { toTensor } from '../preprocess/index.ts';
 import { InferenceError } from './errors.ts';
-import { averageWithUnflipped, hflipCHW, probabilitiesToMasks, sigmoidInPlace } from './postprocess.ts';
+import { hflipCHW, outputToMasks } from './postprocess.ts';
 import { makePreview } from './preview.ts';
 import { checkSessionIo } from './repository.ts';
 import { openSession, type Provider } from './session-factory.ts';
@@ -160,20 +160,15 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
   }
   const { outputs, dims, runMs } = await runBatch(m, images);
   const [outC, outH, outW] = [dims[1]!, dims[2]!, dims[3]!];
-  const logits = m.manifest.output.activation === 'logits';
   const entries: InferResult['entries'] = [];
   const transfer: ArrayBuffer[] = [];
   let k = 0;
   for (const e of msg.entries) {
     const t0 = performance.now();
-    const probs = outputs[k++]!;
-    if (logits) sigmoidInPlace(probs);
-    if (e.tensors.length === 2) {
-      const flipped = outputs[k++]!;
-      if (logits) sigmoidInPlace(flipped);
-      averageWithUnflipped(probs, flipped, outC, outH, outW);
-    }
-    const masks = await probabilitiesToMasks(probs, {
+    const output = outputs[k++]!;
+    const flipped = e.tensors.length === 2 ? outputs[k++]! : undefined;
+    const masks = await outputToMasks(output, flipped, {
+      activation: m.manifest.output.activation,
       channels: outC,
       height: outH,
       width: outW,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createMask, type Mask } from '../mask.ts';
-import { averageWithUnflipped, hflipCHW, maskStats, probabilitiesToMasks, sigmoidInPlace } from './postprocess.ts';
+import { averageWithUnflipped, hflipCHW, logitsAboveThreshold, maskStats, outputToMasks, probabilitiesToMasks, sigmoidInPlace, type OutputOptions } from './postprocess.ts';
 
 test('sigmoid maps logits to probabilities', () => {
   const x = sigmoidInPlace(new Float32Array([0, 100, -100, Math.log(3)]));
@@ -90,4 +90,51 @@ test('probabilitiesToMasks resizes to the original grid, labels each channel and
   assert.equal(b!.minArea, 10);
   const ungated = await probabilitiesToMasks(probs, { channels: 2, height: 4, width: 4, rows: 8, cols: 8, labels: ['a', 'b'], threshold: 0.5, minArea: 0 });
   assert.ok(ungated[1]!.area > 0 && ungated[1]!.area < 10);
+});
+
+test('logitsAboveThreshold decides exactly as thresholding the float32 sigmoid, right at the boundary too', () => {
+  for (const t of [0.5, 0.1, 0.9, 0.3, 1e-3, 0.999, 1e-4, 2e-6, 1 - 1e-6, 1e-9]) {
+    const x0 = Math.log(t / (1 - t));
+    const values: number[] = [NaN, Infinity, -Infinity, 0, 80, -80, x0];
+    // Dense around logit(t), across and beyond the band, in float32 steps and in wider ones.
+    let up = Math.fround(x0);
+    let down = Math.fround(x0);
+    for (let i = 0; i < 300; i++) {
+      up = nextFloat32(up, 1);
+      down = nextFloat32(down, -1);
+      values.push(up, down);
+    }
+    for (let i = -200; i <= 200; i++) values.push(x0 + i * 1e-6, x0 + i * 1e-4, x0 + i * 0.01);
+    const logits = Float32Array.from(values);
+    const expected = Uint8Array.from(sigmoidInPlace(logits.slice()), (p) => (p > t ? 1 : 0));
+    assert.deepEqual(logitsAboveThreshold(logits, t), expected, `threshold ${t}`);
+  }
+});
+
+/** The adjacent float32 in direction `dir`. */
+function nextFloat32(x: number, dir: 1 | -1): number {
+  const f = new Float32Array([x]);
+  const i = new Int32Array(f.buffer);
+  if (x === 0) i[0] = dir > 0 ? 1 : -2147483647;
+  else i[0]! += (x > 0) === (dir > 0) ? 1 : -1;
+  return f[0]!;
+}
+
+test('outputToMasks: the same masks as sigmoid + probabilitiesToMasks, with and without the logit shortcut', async () => {
+  const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 6);
+  for (const [h, w, rows, cols] of [[8, 8, 8, 8], [8, 8, 13, 11]] as const) {
+    for (const threshold of [0.5, 0.2]) {
+      const o: OutputOptions = { activation: 'logits', channels: 2, height: h, width: w, rows, cols, labels: ['a', 'b'], threshold, minArea: 3 };
+      const logits = rnd(2 * h * w, h + rows + threshold);
+      const reference = await probabilitiesToMasks(sigmoidInPlace(logits.slice()), o);
+      assert.deepEqual(await outputToMasks(logits.slice(), undefined, o), reference, `${h}x${w} -> ${rows}x${cols} at ${threshold}`);
+      // TTA always takes the sigmoid path: the average of the two probability maps.
+      const flipped = rnd(2 * h * w, 99);
+      const avg = averageWithUnflipped(sigmoidInPlace(logits.slice()), sigmoidInPlace(flipped.slice()), 2, h, w);
+      assert.deepEqual(await outputToMasks(logits.slice(), flipped.slice(), o), await probabilitiesToMasks(avg, o));
+      // A sigmoid-output model is thresholded as it is.
+      const probs = sigmoidInPlace(logits.slice());
+      assert.deepEqual(await outputToMasks(probs.slice(), undefined, { ...o, activation: 'sigmoid' }), await probabilitiesToMasks(probs, o));
+    }
+  }
 });

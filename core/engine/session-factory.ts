@@ -12,6 +12,12 @@ export interface SessionConfig {
   provider: Provider;
   deviceId: number;
   intraOpThreads: number;
+  /**
+   * Let idle intra-op threads spin (busy-wait) for the next parallel section instead of sleeping.
+   * ORT's default is on; off frees the core for the worker's own JS (decode, postprocess) and for
+   * other threads. Only matters with intraOpThreads > 1. Default here: off.
+   */
+  intraOpSpinning?: boolean;
 }
 
 export interface OpenedSession {
@@ -41,6 +47,7 @@ function baseOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions {
     // One graph runs at a time per session; inter-op threads would only add contention.
     interOpNumThreads: 1,
     logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: cfg.intraOpSpinning ? '1' : '0' } } },
   };
 }
 

@@ -47,6 +47,7 @@ describe('configuration', () => {
       CUDA_DEVICE_ID: '1',
       WORKERS: '2',
       INTRA_OP_THREADS: '4',
+      INTRA_OP_SPINNING: '1',
       MAX_BATCH: '16',
       MAX_BATCH_DELAY_MS: '10',
       MAX_QUEUE: '100',
@@ -61,8 +62,8 @@ describe('configuration', () => {
       LOG_LEVEL: 'debug',
     });
     assert.deepEqual(
-      [c.port, c.host, c.modelRepository, c.defaultModel, c.executionProvider, c.cudaDeviceId, c.workers, c.intraOpThreads, c.maxBatch, c.maxBatchDelayMs, c.maxQueue],
-      [9000, '127.0.0.1', '/m', 'lung', 'cuda', 1, 2, 4, 16, 10, 100],
+      [c.port, c.host, c.modelRepository, c.defaultModel, c.executionProvider, c.cudaDeviceId, c.workers, c.intraOpThreads, c.intraOpSpinning, c.maxBatch, c.maxBatchDelayMs, c.maxQueue],
+      [9000, '127.0.0.1', '/m', 'lung', 'cuda', 1, 2, 4, true, 16, 10, 100],
     );
     assert.deepEqual(
       [c.maxImagePixels, c.bodyLimitBytes, c.resultTtlSeconds, c.resultCacheMax, c.redisUrl, c.apiToken, c.rateLimitRpm, c.drainTimeoutSeconds, c.logLevel],
@@ -72,12 +73,14 @@ describe('configuration', () => {
 
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ PORT: '', REDIS_URL: '' }).port, 8080);
+    assert.equal(loadConfig({}).intraOpSpinning, false, 'ORT intra-op threads sleep unless asked to spin');
   });
 
   for (const [name, value] of [
     ['PORT', 'eighty'],
     ['PORT', '70000'],
     ['EXECUTION_PROVIDER', 'tpu'],
+    ['INTRA_OP_SPINNING', 'yes'],
     ['WORKERS', '0'],
     ['MAX_BATCH', '1.5'],
     ['BODY_LIMIT_BYTES', '-1'],
