@@ -2,9 +2,14 @@
  * Everything a training run is made of, with the defaults the CLI documents. The recipe follows
  * seed 004 (SIIM-ACR): ComboLoss bce 3 / dice 1 / focal 4, Adam, MultiStepLR milestones
  * [3,5,6,7,8,9,10,11,13,15] gamma 0.75, batch 8, stratified 5-fold on has-mask, flip + rotate 10.
- * The base learning rate defaults to 1e-3 rather than the seed's 1e-4: the seed fine-tunes an
- * ImageNet-pretrained encoder, we train a small UNet from scratch on a few hundred images, where
- * 1e-4 needs several times more epochs to converge.
+ * Defaults that differ from the seed, chosen so that the 400-image synthetic SIIM set reaches
+ * held-out Dice >= 0.90 within 30 minutes on 2 shared CPU cores (see README, "Recipe"):
+ *  - lr 2e-3, not 1e-4: the seed fine-tunes an ImageNet-pretrained encoder; we train from scratch.
+ *  - 24 epochs: the seed's milestones end at 15; epochs 16..24 run at 0.056 x lr (fine-tuning).
+ *  - base 8 channels at depth 4: 4x fewer FLOPs than base 16, which fit only ~16 epochs in 30 min
+ *    under load and generalised worse on this set (0.84 vs 0.93 validation Dice).
+ *  - output bias initialised to the foreground prior (RetinaNet), without which nothing but
+ *    background was learnt in 14 epochs.
  */
 import type { AugmentConfig } from './augment.ts';
 import { DEFAULT_AUGMENT } from './augment.ts';
@@ -77,11 +82,11 @@ export interface TrainConfig {
 export const DEFAULTS = {
   layout: 'siim' as Layout,
   imageSize: 256,
-  epochs: 16,
+  epochs: 24,
   batchSize: 8,
   fold: 0,
   folds: 5,
-  lr: 1e-3,
+  lr: 2e-3,
   milestones: [...SIIM_MILESTONES] as number[],
   gamma: SIIM_GAMMA,
   seed: 42,
@@ -89,7 +94,7 @@ export const DEFAULTS = {
   out: 'models',
   version: '1',
   depth: 4,
-  baseChannels: 16,
+  baseChannels: 8,
   upsample: 'transpose' as UpsampleMode,
   loss: { bce: 3, dice: 1, focal: 4 } as LossWeights,
   weightDecay: 0,

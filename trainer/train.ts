@@ -322,7 +322,8 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
           folds: cfg.folds,
           seed: cfg.seed,
           lossWeights: { ...cfg.loss },
-          validationDice: clamp01(final.dice),
+          // The service-path figure (original resolution, min-area gate): what a user of the model gets.
+          validationDice: clamp01(final.diceOriginal ?? final.dice),
           bestEpoch,
           device: session.executionProvider,
           durationSeconds: Math.round(seconds),
