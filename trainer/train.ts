@@ -23,7 +23,7 @@ import { fingerprintMismatch, loadRunCheckpoint, ResumeError, saveRunCheckpoint,
 import { writeCurvesPng, writeOverlaysPng, writeTrainingLog, type EpochMetrics, type OverlayExample } from './report.ts';
 import { Stream, shuffled, streamRng } from './rng.ts';
 import { learningRate } from './schedule.ts';
-import { validate } from './validate.ts';
+import { validate, type ImageScore } from './validate.ts';
 
 export interface BatchProgress {
   epoch: number;
@@ -193,6 +193,8 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
     let globalStep = state?.globalStep ?? 0;
     let seconds = state?.seconds ?? 0;
     const startEpoch = state?.epochsDone ?? 0;
+    /** Per-image scores of the best epoch (this process only), to pick informative overlay examples. */
+    let bestScores: ImageScore[] | undefined;
     const runState = (epochsDone: number): RunState => ({
       format: 'unet-train-state-v1',
       epochsDone,
@@ -241,6 +243,7 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
         bestDice = val.dice;
         bestEpoch = epoch + 1;
         bestCkpt = session.checkpoint();
+        bestScores = val.images;
       }
       const epochSeconds = (performance.now() - e0) / 1000;
       seconds += epochSeconds;
@@ -267,7 +270,7 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
     // ---- best model: final validation, export, report ----
     if (bestCkpt) session.restore(bestCkpt);
     obs.info?.(`best epoch ${bestEpoch}: validating at original resolution and exporting`);
-    const overlayIds = pickOverlayExamples(valSet, cfg.overlayExamples);
+    const overlayIds = pickOverlayExamples(valSet, cfg.overlayExamples, bestScores);
     const overlays: OverlayExample[] = [];
     const parityParts: Float32Array[] = [];
     let parityCount = 0;
@@ -293,7 +296,7 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
     });
     const scoreOf = new Map(final.images.map((s) => [s.id, s.dice]));
     for (const o of overlays) o.dice = scoreOf.get(o.id) ?? 0;
-    overlays.sort((a, b) => Number(b.truth.some((v) => v)) - Number(a.truth.some((v) => v)));
+    overlays.sort((a, b) => Number(b.truth.some((v) => v)) - Number(a.truth.some((v) => v)) || a.dice - b.dice);
     const parityImages = new Float32Array(parityParts.reduce((n, p) => n + p.length, 0));
     parityParts.reduce((off, p) => (parityImages.set(p, off), off + p.length), 0);
 
@@ -405,10 +408,18 @@ function setOutputPrior(session: TrainingSession, prior: number): boolean {
   return true;
 }
 
-/** Half positives, half negatives, in validation order (deterministic). */
-function pickOverlayExamples(val: readonly PreparedSample[], n: number): Set<string> {
-  const posIds = val.filter((s) => s.meta.hasMask).map((s) => s.id);
-  const negIds = val.filter((s) => !s.meta.hasMask).map((s) => s.id);
+/**
+ * Half positives, half negatives. With the best epoch's scores: the worst and the best positives
+ * and the negatives with false positives first, so the grid shows failures as well as successes;
+ * without them (resumed after the best epoch), the first ones in validation order.
+ */
+function pickOverlayExamples(val: readonly PreparedSample[], n: number, scores?: readonly ImageScore[]): Set<string> {
+  const dice = new Map(scores?.map((s) => [s.id, s.dice]) ?? []);
+  const byDice = (ids: string[]): string[] => (scores ? ids.slice().sort((a, b) => (dice.get(a) ?? 1) - (dice.get(b) ?? 1)) : ids);
+  const posIds = byDice(val.filter((s) => s.meta.hasMask).map((s) => s.id));
+  const negIds = byDice(val.filter((s) => !s.meta.hasMask).map((s) => s.id));
   const nPos = Math.min(posIds.length, Math.max(n - negIds.length, Math.ceil(n / 2)));
-  return new Set([...posIds.slice(0, nPos), ...negIds.slice(0, n - nPos)]);
+  const worst = Math.ceil(nPos / 2);
+  const pos = scores ? [...posIds.slice(0, worst), ...posIds.slice(Math.max(worst, posIds.length - (nPos - worst)))] : posIds.slice(0, nPos);
+  return new Set([...pos, ...negIds.slice(0, n - pos.length)]);
 }
