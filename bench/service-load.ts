@@ -5,7 +5,10 @@
  *
  *   node --import tsx bench/service-load.ts [--sizes 256,512] [--duration 20] [--workers 1]
  *       [--max-batch 4] [--delay-ms 5] [--connections N] [--depth 4] [--base 16] [--intra-op 0]
- *       [--preview-max-side 256] [--repeat 1] [--spinning 0]
+ *       [--preview-max-side 256] [--repeat 1] [--spinning 0] [--image-size N]
+ *
+ * The DICOM sent is the model's size unless `--image-size` says otherwise (e.g. 1024 for radiographs
+ * served by a 256 model: then preprocessing resizes down and the masks are resampled back up).
  *
  * For each size: build a random-weight UNet (depth/base as given), measure raw ORT images/s at batch
  * = MAX_BATCH (server not running, so nothing competes) before and after the service run (averaged),
@@ -61,6 +64,7 @@ const { values: args } = parseArgs({
     'preview-max-side': { type: 'string', default: '256' },
     repeat: { type: 'string', default: '1' },
     spinning: { type: 'string', default: '0' },
+    'image-size': { type: 'string' },
   },
 });
 
@@ -74,6 +78,7 @@ const depth = Number(args.depth);
 const base = Number(args.base);
 const plan = planThreads(workers, Number(args['intra-op']));
 const repeat = Number(args.repeat);
+const imageSize = args['image-size'] ? Number(args['image-size']) : undefined;
 // Enough requests in flight that every worker fills a batch while the previous one runs and the
 // next ones are being decoded.
 const connections = args.connections ? Number(args.connections) : workers * maxBatch * 4;
@@ -219,7 +224,7 @@ const env = {
   PREVIEW_MAX_SIDE: args['preview-max-side'],
 };
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, node ${process.version}, onnxruntime-node ${ort.env.versions.node}`);
-console.log(`model: random-weight UNet depth ${depth}, base ${base} channels, 1 -> 1 channel; env ${JSON.stringify(env)}; autocannon ${connections} connections, ${duration} s per size`);
+console.log(`model: random-weight UNet depth ${depth}, base ${base} channels, 1 -> 1 channel; env ${JSON.stringify(env)}; autocannon ${connections} connections, ${duration} s per size; images ${imageSize ? `${imageSize}x${imageSize}` : 'at the model size'}`);
 
 for (const size of sizes) {
   const dir = await mkdtemp(join(tmpdir(), 'unetseg-bench-'));
@@ -232,7 +237,7 @@ for (const size of sizes) {
       console.log(`[${size} #${run}] raw ORT (before): ${rawBefore.imagesPerSecond.toFixed(2)} images/s (${rawBefore.msPerBatch.toFixed(1)} ms per batch of ${maxBatch}), load ${loadBefore}, other processes ${rawBefore.othersCores.toFixed(2)} cores`);
 
       const server = await startServer({ ...env, MODEL_REPOSITORY: dir });
-      const body = Buffer.from(dicomOf(size));
+      const body = Buffer.from(dicomOf(imageSize ?? size));
       // Timeout well above the queueing delay of a full queue on a slow CPU: a timeout is not a server error.
       const opts = { url: `${server.url}/segment`, method: 'POST' as const, headers: { 'content-type': 'application/dicom' }, body, connections, pipelining: 1, timeout: 120 };
       // One continuous load: warm-up, the measured window, and a tail so the window closes under load.

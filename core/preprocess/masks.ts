@@ -1,6 +1,6 @@
 import { createMask, type Mask } from '../mask.ts';
 import { PreprocessError } from './errors.ts';
-import { resampleRows } from './resample.ts';
+import { bilinearAboveThreshold, resampleRows } from './resample.ts';
 import type { PreprocessSpec } from './spec.ts';
 import { parsePreprocessSpec } from './validate.ts';
 
@@ -63,6 +63,10 @@ export async function probabilitiesToMask(
     throw new PreprocessError('INVALID_INPUT', `probabilities have ${probs.length} values, expected ${modelH}x${modelW}=${modelH * modelW}`);
   }
   if (!Number.isFinite(threshold)) throw new PreprocessError('INVALID_INPUT', `threshold must be a finite number, got ${threshold}`);
+  // A positive threshold (every real one) lets the resampler skip outputs whose answer is certain.
+  if (threshold > 0 && (rows !== modelH || cols !== modelW)) {
+    return createMask(rows, cols, bilinearAboveThreshold(probs, modelH, modelW, rows, cols, threshold));
+  }
   // Thresholded row by row as the resampler produces them: no full-size float image.
   const out = new Uint8Array(rows * cols);
   resampleRows(probs, modelH, modelW, rows, cols, 'bilinear', (y, p) => {

@@ -5,6 +5,7 @@ import { createMask, type Mask } from '../mask.ts';
 import { dice } from '../metrics/index.ts';
 import {
   applyIntensity,
+  bilinearAboveThreshold,
   maskToModel,
   parsePreprocessSpec,
   PreprocessError,
@@ -255,4 +256,27 @@ test('resampleRows streams exactly the rows resampleFloat32 returns', () => {
       }
     }
   }
+});
+
+test('bilinearAboveThreshold equals thresholding resampleFloat32 for every kind of probability map', () => {
+  const maps: Array<[string, number, number, (y: number, x: number) => number]> = [
+    ['empty', 24, 20, () => 0.001],
+    ['full', 24, 20, () => 0.999],
+    ['blob', 24, 20, (y, x) => 1 / (1 + Math.exp(-(6 - Math.hypot(y - 9, x - 12)) * 2))],
+    ['noise', 24, 20, (y, x) => (Math.sin(y * 12.9898 + x * 78.233) * 43758.5453) % 1 + 0.5],
+    ['near threshold', 24, 20, (y, x) => 0.5 + ((y * 20 + x) % 7 - 3) * 1e-8],
+    ['stripes', 24, 20, (_y, x) => (x % 5 === 0 ? 0.9 : 0)],
+    ['specials', 24, 20, (y, x) => (y === 3 && x === 4 ? NaN : y === 10 && x === 2 ? Infinity : y === 15 && x === 15 ? -Infinity : 0.2)],
+  ];
+  for (const [name, h, w, f] of maps) {
+    const probs = new Float32Array(h * w);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) probs[y * w + x] = f(y, x);
+    for (const [oh, ow] of [[96, 80], [97, 61], [24, 53], [11, 20], [7, 9], [200, 3]] as const) {
+      for (const t of [0.5, 0.2, 0.999, 1e-3]) {
+        const want = Uint8Array.from(resampleFloat32(probs, h, w, oh, ow, 'bilinear'), (v) => (v > t ? 1 : 0));
+        assert.deepEqual(bilinearAboveThreshold(probs, h, w, oh, ow, t), want, `${name} ${h}x${w} -> ${oh}x${ow} at ${t}`);
+      }
+    }
+  }
+  assert.throws(() => bilinearAboveThreshold(new Float32Array(4), 2, 2, 4, 4, 0), RangeError);
 });

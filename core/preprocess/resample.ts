@@ -267,3 +267,104 @@ function sweep(
     if (onRow) onRow(y, out);
   }
 }
+
+/**
+ * `resampleFloat32(src, ..., 'bilinear')[i] > threshold` as a 0/1 mask, for a positive threshold,
+ * without computing the outputs whose answer is already certain: bilinear weights are >= 0 and sum
+ * to 1, so an output can exceed no value it is drawn from, and fall below none. An output row whose
+ * input rows all lie at or below threshold * (1 - 1e-6) is 0, one whose inputs all lie at or above
+ * threshold * (1 + 1e-6) is 1 (the margin is far above float64 accumulation error and the float32
+ * rounding of the result); in the other rows only the columns near a value above the lower bound are
+ * computed, exactly as the sweep computes them. Network outputs are mostly confident background
+ * (and foreground), so masks going back to a large image cost about their boundary, not their area.
+ */
+export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number): Uint8Array {
+  if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
+  if (!(threshold > 0) || !Number.isFinite(threshold)) throw new RangeError(`bilinearAboveThreshold: threshold must be a positive number, got ${threshold}`);
+  const out = new Uint8Array(outH * outW);
+  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
+  const low = threshold * (1 - 1e-6);
+  const high = threshold * (1 + 1e-6);
+  // Per input row: the first/last column holding a value not clearly low (NaN included), and
+  // whether every value is clearly high.
+  const firstLive = new Int32Array(inH);
+  const lastLive = new Int32Array(inH);
+  const allHigh = new Uint8Array(inH);
+  for (let r = 0; r < inH; r++) {
+    const o = r * inW;
+    let first = -1;
+    let last = -1;
+    let high1 = 1;
+    for (let x = 0; x < inW; x++) {
+      const v = src[o + x];
+      if (!(v <= low)) {
+        if (first < 0) first = x;
+        last = x;
+      }
+      if (!(v >= high)) high1 = 0;
+    }
+    firstLive[r] = first;
+    lastLive[r] = last;
+    allHigh[r] = high1;
+  }
+  const vp = inH === outH ? identityPlan(inH) : axisPlan(inH, outH, 'bilinear');
+  const hp = inW === outW ? identityPlan(inW) : axisPlan(inW, outW, 'bilinear');
+  const { start: hStart, count: hCount, weights: hWeights, stride: hStride } = hp;
+  const acc = new Float64Array(inW);
+  for (let y = 0; y < outH; y++) {
+    const r0 = vp.start[y];
+    const n = vp.count[y];
+    let cLo = inW;
+    let cHi = -1;
+    let high1 = 1;
+    for (let r = r0; r < r0 + n; r++) {
+      if (firstLive[r] >= 0) {
+        if (firstLive[r] < cLo) cLo = firstLive[r];
+        if (lastLive[r] > cHi) cHi = lastLive[r];
+      }
+      high1 &= allHigh[r];
+    }
+    const o = y * outW;
+    if (cHi < 0) continue; // every input this row draws on is clearly low: it stays 0
+    if (high1) {
+      out.fill(1, o, o + outW);
+      continue;
+    }
+    // Only outputs with a tap in [cLo, cHi] can be 1; the others draw on clearly low values alone.
+    // Skipped from both ends while that holds; everything between is computed (exact either way).
+    let x0 = 0;
+    while (x0 < outW && (hStart[x0] + hCount[x0] <= cLo || hStart[x0] > cHi)) x0++;
+    if (x0 === outW) continue;
+    let x1 = outW - 1;
+    while (hStart[x1] + hCount[x1] <= cLo || hStart[x1] > cHi) x1--;
+    let a0 = inW;
+    let a1 = 0;
+    for (let x = x0; x <= x1; x++) {
+      if (hStart[x] < a0) a0 = hStart[x];
+      if (hStart[x] + hCount[x] > a1) a1 = hStart[x] + hCount[x];
+    }
+    // The sweep's vertical pass (first tap assigns) over the columns those outputs read...
+    const wo = y * vp.stride;
+    for (let t = 0; t < n; t++) {
+      const base = (r0 + t) * inW;
+      const w = vp.weights[wo + t];
+      if (t === 0) for (let x = a0; x < a1; x++) acc[x] = src[base + x] * w;
+      else for (let x = a0; x < a1; x++) acc[x] += src[base + x] * w;
+    }
+    // ...its horizontal pass, and the float32 rounding resampleFloat32 would store.
+    for (let x = x0; x <= x1; x++) {
+      const s0 = hStart[x];
+      const m = hCount[x];
+      const wx = x * hStride;
+      let sum = 0;
+      if (m === 2) {
+        sum += acc[s0] * hWeights[wx];
+        sum += acc[s0 + 1] * hWeights[wx + 1];
+      } else {
+        for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
+      }
+      out[o + x] = Math.fround(sum) > threshold ? 1 : 0;
+    }
+  }
+  return out;
+}
