@@ -3,8 +3,9 @@
  *
  *   node --import tsx bench/engine.ts [--sizes 256,512] [--seconds 4] [--workers 2] [--depth 4] [--base 16] [--max-batch 1,8] [--in-flight 32]
  *
- * Raw: one session on the main thread (intra-op threads = all cores), back-to-back run() at batch 1
- * and 8 on zero tensors: the ceiling for inference alone. Engine: the full path (DICOM decode,
+ * Raw: the engine's own session setup (same workers, same intra-op threads per session, same
+ * session options, each session in its own worker thread as the engine runs them), back-to-back
+ * run() at each batch size the engine runs with: the ceiling for inference alone. Engine: the full path (DICOM decode,
  * preprocessing, queueing, dynamic batching, inference in worker threads, postprocessing to
  * original-size masks) with many requests in flight, on a synthetic chest DICOM of the model's size.
  */
@@ -13,11 +14,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import * as ort from 'onnxruntime-node';
 import pino from 'pino';
-import { Engine } from '../core/engine/index.ts';
+import { Engine, planThreads } from '../core/engine/index.ts';
 import { chestDicom } from '../synth/index.ts';
 import { makeModelRepository } from '../test/helpers/model-fixture.ts';
+import { rawThroughput as rawOrt } from './raw-ort.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,20 +38,19 @@ const maxBatches = values['max-batch']!.split(',').map(Number);
 const inFlightLoad = Number(values['in-flight']);
 const cores = availableParallelism();
 
+const plan = planThreads(workers, 0, cores);
+
 async function rawThroughput(onnxPath: string, inputName: string, size: number, batch: number): Promise<{ ips: number; msPerBatch: number }> {
-  const session = await ort.InferenceSession.create(onnxPath, { graphOptimizationLevel: 'all', intraOpNumThreads: cores, interOpNumThreads: 1, executionMode: 'sequential' });
-  const data = new Float32Array(batch * size * size);
-  const feeds = { [inputName]: new ort.Tensor('float32', data, [batch, 1, size, size]) };
-  for (let i = 0; i < 2; i++) await session.run(feeds);
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000) {
-    await session.run(feeds);
-    n++;
-  }
-  const ms = performance.now() - t0;
-  await session.release();
-  return { ips: (n * batch * 1000) / ms, msPerBatch: ms / n };
+  const r = await rawOrt({
+    onnxPath,
+    inputName,
+    chw: [1, size, size],
+    batch,
+    workers,
+    session: { provider: 'cpu', deviceId: 0, intraOpThreads: plan.intraOpThreads },
+    seconds,
+  });
+  return { ips: r.imagesPerSecond, msPerBatch: r.msPerBatch };
 }
 
 async function engineThroughput(repo: string, model: string, size: number, inFlight: number, maxBatch: number): Promise<{ ips: number; meanBatch: number; p50: number; p95: number; maxLoopDelayMs: number }> {
@@ -94,7 +94,7 @@ async function engineThroughput(repo: string, model: string, size: number, inFli
 
 const dir = await mkdtemp(join(tmpdir(), 'bench-engine-'));
 try {
-  console.log(`CPU: ${cpus()[0]?.model ?? '?'} x ${cores}; UNet depth ${values.depth}, base ${values.base} channels; engine: ${workers} workers x ${Math.max(1, Math.floor(cores / workers))} intra-op thread(s), maxDelayMs 5`);
+  console.log(`CPU: ${cpus()[0]?.model ?? '?'} x ${cores}; UNet depth ${values.depth}, base ${values.base} channels; engine: ${workers} workers x ${plan.intraOpThreads} intra-op thread(s), maxDelayMs 5`);
   const entries = await makeModelRepository(
     dir,
     sizes.map((s) => ({ name: `unet${s}`, version: '1', size: s, depth: Number(values.depth), baseChannels: Number(values.base), upsample: 'bilinear' as const })),
@@ -102,9 +102,9 @@ try {
   const rows: string[] = ['| size | path | batch / in flight | images/s | ms per batch | mean batch | p50 ms | p95 ms | max loop delay ms |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
   for (const e of entries) {
     const size = e.manifest.input.shape[2];
-    for (const b of [1, 8]) {
+    for (const b of maxBatches) {
       const r = await rawThroughput(e.onnxPath, e.manifest.input.name, size, b);
-      rows.push(`| ${size}² | raw ORT, main thread, ${cores} intra-op threads | ${b} | ${r.ips.toFixed(1)} | ${r.msPerBatch.toFixed(1)} | | | | |`);
+      rows.push(`| ${size}² | raw ORT, ${workers} session(s) x ${plan.intraOpThreads} intra-op thread(s) | ${b} | ${r.ips.toFixed(1)} | ${r.msPerBatch.toFixed(1)} | | | | |`);
       console.log(rows.at(-1));
     }
     const runs: Array<[number, number]> = [[1, Math.max(...maxBatches)], ...maxBatches.map((b) => [inFlightLoad, b] as [number, number])];
