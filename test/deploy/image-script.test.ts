@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { chestDicom } from '../../synth/index.ts';
-import { REPO, K8S } from './k8s.ts';
+import { K8S, probeBudget, REPO } from './k8s.ts';
 
 const SCRIPT = join(REPO, 'scripts/image-build.sh');
 const work = mkdtempSync(join(tmpdir(), 'image-script-'));
@@ -31,8 +31,7 @@ async function freePort(): Promise<number> {
 /** The base Deployment's startup budget: the time a pod may take to become started. */
 function startupBudgetSeconds(): number {
   const d = parse(readFileSync(join(K8S, 'base/deployment.yaml'), 'utf8'));
-  const p = d.spec.template.spec.containers[0].startupProbe;
-  return (p.initialDelaySeconds ?? 0) + p.periodSeconds * p.failureThreshold;
+  return probeBudget(d.spec.template.spec.containers[0].startupProbe);
 }
 
 after(() => rmSync(work, { recursive: true, force: true }));

@@ -167,6 +167,11 @@ export function memoryBytes(q: string | number): number {
   return Number(m[1]) * units[m[2]!]!;
 }
 
+/** Seconds a probe tolerates failing before it acts (Kubernetes defaults for unset fields). */
+export function probeBudget(p: { periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number }): number {
+  return (p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) * (p.failureThreshold ?? 3);
+}
+
 /** Whether a label selector's matchLabels select a pod with these labels. */
 export function selects(matchLabels: Record<string, string>, labels: Record<string, string> | undefined): boolean {
   return Object.entries(matchLabels).every(([k, v]) => labels?.[k] === v);

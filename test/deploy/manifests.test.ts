@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse, parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../../services/config.ts';
-import { cpuCores, find, K8S, memoryBytes, render, renderComposed, REPO, schemaErrors, selects, unknownFieldErrors, type K8sObject } from './k8s.ts';
+import { cpuCores, find, K8S, memoryBytes, probeBudget, render, renderComposed, REPO, schemaErrors, selects, unknownFieldErrors, type K8sObject } from './k8s.ts';
 import { parseDockerfile } from './dockerfile.ts';
 
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string; scripts: Record<string, string> };
@@ -64,9 +64,6 @@ function preStopSleepSeconds(container: { lifecycle?: { preStop?: { exec?: { com
   assert.equal(cmd[0], 'sleep', 'preStop is a plain sleep');
   return Number(cmd[1]);
 }
-
-const probeBudget = (p: { periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number }) =>
-  (p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) * (p.failureThreshold ?? 3);
 
 describe('kubernetes manifests', () => {
   test('every object validates against the Kubernetes schemas, with no unknown fields', async () => {
