@@ -5,33 +5,16 @@
  * The generator is mulberry32: 32-bit state, fast, good enough statistically for image noise,
  * and trivially portable (the same sequence in any language, which helps when cross-checking).
  */
+import { Rng as SeededRng, deriveSeed } from '../core/rng.ts';
+
 export type Rng = () => number;
 
 export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRng(seed);
+  return () => r.next();
 }
 
-/**
- * Derives an independent seed from a base seed and a list of integers (e.g. dataset seed + image
- * index), so image i's content does not depend on how many numbers image i-1 consumed.
- */
-export function deriveSeed(base: number, ...parts: number[]): number {
-  let h = (base ^ 0x9e3779b9) >>> 0;
-  for (const p of [...parts, parts.length]) {
-    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b) >>> 0;
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35) >>> 0;
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
-}
+export { deriveSeed };
 
 export function uniform(rng: Rng, lo: number, hi: number): number {
   return lo + (hi - lo) * rng();
