@@ -28,6 +28,7 @@ export interface SegmentCliOptions {
   provider: 'cpu' | 'cuda';
   deviceId: number;
   workers: number;
+  intraOpThreads?: number;
   maxBatch: number;
   label?: string;
   truth?: string;
@@ -138,7 +139,7 @@ export async function runSegment(inputs: string[], o: SegmentCliOptions, log: (l
     provider: o.provider,
     deviceId: o.deviceId,
     workers: o.workers,
-    intraOpThreads: 0,
+    intraOpThreads: o.intraOpThreads ?? 0,
     maxBatch: o.maxBatch,
     maxDelayMs: 5,
     maxQueue: inflight * 2,
@@ -242,7 +243,7 @@ export function buildProgram(): Command {
     .argument('<inputs...>', 'DICOM files and/or folders (searched recursively for .dcm/.dicom/.dic)')
     .option('-o, --out <file>', 'submission CSV to write', 'submission.csv')
     .option('-m, --model <name[:version]>', 'model to use (default: the repository default, newest version)')
-    .option('--models <dir>', 'model repository', 'models')
+    .option('--models <dir>', 'model repository (env MODEL_REPOSITORY)', process.env.MODEL_REPOSITORY || 'models')
     .addOption(new Option('--rle <format>', 'RLE of EncodedPixels').choices(['siim', 'kaggle']).default('siim'))
     .option('--threshold <p>', 'probability threshold (default: the manifest)', probability)
     .option('--min-area <px>', 'report masks smaller than this (original pixels) as empty (default: the manifest)', nonNegativeInt)
@@ -250,6 +251,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--provider <provider>', 'execution provider (cuda falls back to cpu with a warning)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--device-id <n>', 'CUDA device', nonNegativeInt, 0)
     .option('--workers <n>', 'inference worker threads', positiveInt, Math.max(1, Math.min(2, availableParallelism())))
+    // Node counts the host's cores, not a container's CPU quota: in a pod, set this (or INTRA_OP_THREADS) to the limit.
+    .option('--intra-op-threads <n>', 'ORT threads per worker, 0 = cores / workers (env INTRA_OP_THREADS)', nonNegativeInt, Number(process.env.INTRA_OP_THREADS ?? 0) || 0)
     .option('--max-batch <n>', 'largest dynamic batch', positiveInt, 8)
     .option('--label <label>', 'which output label goes into the CSV (default: the first)')
     .option('--truth <csv>', 'train-rle.csv to score against (mean Dice; images without a row are not scored)')
