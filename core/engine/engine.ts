@@ -284,7 +284,12 @@ export class Engine {
   // ---------------------------------------------------------------- loading
 
   private loadMsg(lm: { entry: ModelVersionEntry; maxBatch: number }): LoadMsg {
-    return { type: 'load', key: lm.entry.key, onnxPath: lm.entry.onnxPath, manifest: lm.entry.manifest, warmupBatches: [1, lm.maxBatch] };
+    // cuDNN picks convolution algorithms per input shape on first use (seconds on a GPU), and dynamic
+    // batching produces every size from 1 to maxBatch: warm them all before ready. On CPU the first run
+    // at a new size is cheap, so the two ends suffice.
+    const warmupBatches =
+      this.sessionConfig.provider === 'cuda' ? Array.from({ length: lm.maxBatch }, (_, i) => i + 1) : [1, lm.maxBatch];
+    return { type: 'load', key: lm.entry.key, onnxPath: lm.entry.onnxPath, manifest: lm.entry.manifest, warmupBatches };
   }
 
   /** A new (or replacement) worker loads every model currently served before taking requests. */

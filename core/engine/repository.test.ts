@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { makeModelRepository } from '../../test/helpers/model-fixture.ts';
 import { ModelInvalidError } from './errors.ts';
 import { checkSessionIo, compareVersions, listRepository, parseModelRef, readModelVersion } from './repository.ts';
@@ -147,6 +149,10 @@ test('CUDA requested on a machine without it: the session opens on CPU and says 
         assert.equal(opened.provider, 'cpu');
         assert.match(opened.fallbackReason ?? '', /^CUDA session on device 0 could not be created: \S/);
         assert.doesNotMatch(opened.fallbackReason!, /\n/, 'one line');
+        // ORT's own message only says a library failed to load; the warning must name what to install.
+        if (!existsSync(join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'))) {
+          assert.match(opened.fallbackReason!, /CUDA execution provider is not installed: reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12/);
+        }
       }
     } finally {
       await opened.session.release();

@@ -3,7 +3,11 @@
  * cannot be created (missing provider library, no device, wrong deviceId); there is no silent fallback
  * inside ORT, so the fallback to CPU happens here and its reason is returned for one clear warning.
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 export type Provider = 'cpu' | 'cuda';
@@ -71,11 +75,35 @@ export async function openSession(modelPath: string, cfg: SessionConfig): Promis
       });
       return { session, provider: 'cuda' };
     } catch (e) {
-      fallbackReason = `CUDA session on device ${cfg.deviceId} could not be created: ${oneLine(e)}`;
+      const diagnosis = diagnoseCudaProvider();
+      fallbackReason = `CUDA session on device ${cfg.deviceId} could not be created: ${oneLine(e)}${diagnosis ? ` (${diagnosis})` : ''}`;
     }
   }
   const session = await ort.InferenceSession.create(modelPath, { ...baseOptions(cfg), executionProviders: ['cpu'] });
   return fallbackReason ? { session, provider: 'cpu', fallbackReason } : { session, provider: 'cpu' };
+}
+
+/**
+ * ORT's exception for a provider that cannot load says only "Failed to load shared library"; the
+ * reason (the EP was never installed, or a CUDA/cuDNN library it links is missing) goes to the native
+ * log we keep quiet. Find it here so the one fallback warning tells the operator what to install.
+ */
+export function diagnoseCudaProvider(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const binDir = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', 'linux', process.arch);
+    const provider = join(binDir, 'libonnxruntime_providers_cuda.so');
+    if (!existsSync(provider)) {
+      return `the CUDA execution provider is not installed: reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci (see README, GPU)`;
+    }
+    const missing = execFileSync('ldd', [provider], { encoding: 'utf8', timeout: 5000 })
+      .split('\n')
+      .filter((l) => l.includes('not found'))
+      .map((l) => l.trim().split(/\s+/)[0]);
+    return missing.length > 0 ? `libraries not found by the loader: ${missing.join(', ')}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ThreadPlan {
