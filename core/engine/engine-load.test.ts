@@ -73,7 +73,7 @@ test('a worker that dies fails its requests with WorkerCrashedError (no hang), i
     const pool = (fx.engine as unknown as { pool: WorkerPool }).pool;
     const burst = Array.from({ length: 12 }, () => fx.engine.segment({ dicom }));
     let victim: PoolWorker | undefined;
-    while (!(victim = pool.members().find((w) => w.busy && w.pending.size > 0))) await new Promise((r) => setTimeout(r, 1));
+    while (!(victim = pool.members().find((w) => w.inflight > 0 && w.pending.size > 0))) await new Promise((r) => setTimeout(r, 1));
     await victim.worker.terminate();
     const settled = await Promise.allSettled(burst);
     const failed = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as Error);

@@ -135,6 +135,9 @@ interface BatchOutcome {
   provider: Provider;
 }
 
+/** `run` tasks a worker holds at once: the one it runs and the next (see WorkerPool `depth`). */
+const WORKER_INBOX_DEPTH = 2;
+
 const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './inference-worker.ts' : './inference-worker.js', import.meta.url);
 
 function validateConfig(cfg: EngineConfig): void {
@@ -205,6 +208,10 @@ export class Engine {
       entry: WORKER_ENTRY,
       workerData: { session: engine.sessionConfig } satisfies InferenceWorkerData,
       logger: engine.logger,
+      // A worker gets its next task (typically a decode) while it still runs one, so it never idles
+      // waiting for this thread between tasks; batches never queue behind one another in a worker.
+      depth: WORKER_INBOX_DEPTH,
+      isHeavy: (m) => m.type === 'infer',
       init: (w) => engine.initWorker(w),
     });
     try {

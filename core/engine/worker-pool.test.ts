@@ -102,3 +102,53 @@ test('a terminated worker rejects everything it held, then close() rejects the q
   await pool.close();
   await assert.rejects(pool.run({ type: 'echo', value: 1 }), WorkerCrashedError);
 });
+
+test('depth > 1: a worker holds its next task while it runs one; heavy tasks never wait behind each other', async () => {
+  const isHeavy = (m: { type: string }) => (m as { heavy?: boolean }).heavy === true;
+  const pool = await WorkerPool.start({ size: 2, entry, logger, depth: 2, isHeavy });
+  try {
+    const light = Array.from({ length: 5 }, (_, i) => pool.run({ type: 'sleep', ms: 30, value: i }));
+    // Two per worker are sent at once (one running, one waiting in its inbox); one waits in the pool.
+    assert.equal(pool.queued(), 1);
+    assert.deepEqual(
+      pool.members().map((w) => w.inflight),
+      [2, 2],
+    );
+    assert.deepEqual(await Promise.all(light), [0, 1, 2, 3, 4]);
+
+    const heavyA = pool.run({ type: 'sleep', ms: 80, value: 'A', heavy: true } as { type: string });
+    const heavyB = pool.run({ type: 'sleep', ms: 80, value: 'B', heavy: true } as { type: string });
+    const heavyC = pool.run({ type: 'sleep', ms: 10, value: 'C', heavy: true } as { type: string });
+    const after = pool.run({ type: 'echo', value: 'D' });
+    // A and B take one worker each; C may not queue behind either, but D (light) may, and overtakes C.
+    assert.deepEqual(
+      pool.members().map((w) => [w.inflight, w.heavyInflight]),
+      [
+        [2, 1],
+        [1, 1],
+      ],
+    );
+    assert.equal(pool.queued(), 1, 'C waits in the pool for a worker without a heavy task');
+    assert.deepEqual(await Promise.all([heavyA, heavyB, heavyC, after]), ['A', 'B', 'C', 'D']);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('depth > 1: a worker that dies fails the task it ran and the one waiting in its inbox', async () => {
+  const pool = await WorkerPool.start({ size: 1, entry, logger, respawnDelayMs: 10, depth: 2 });
+  try {
+    const running = pool.run({ type: 'sleep', ms: 1000 });
+    const waiting = pool.run({ type: 'echo', value: 'next' });
+    const queued = pool.run({ type: 'echo', value: 'later' });
+    assert.equal(pool.queued(), 1);
+    await new Promise((r) => setTimeout(r, 20));
+    await pool.members()[0]!.worker.terminate();
+    await assert.rejects(running, WorkerCrashedError);
+    await assert.rejects(waiting, WorkerCrashedError);
+    // The task still in the pool's queue was never sent: the replacement runs it.
+    assert.equal(await queued, 'later');
+  } finally {
+    await pool.close();
+  }
+});

@@ -1,8 +1,14 @@
 /**
- * A small pool of worker_threads. `run` gives a task to one idle worker (FIFO queue otherwise);
- * `broadcast` sends a message to every worker (model loads). A worker that dies rejects its in-flight
- * calls with WorkerCrashedError at once and is replaced; the replacement runs `init` (which reloads the
- * models) before it takes tasks.
+ * A small pool of worker_threads. `run` gives a task to a worker with room in its inbox (FIFO queue
+ * otherwise); `broadcast` sends a message to every worker (model loads). A worker that dies rejects its
+ * in-flight calls with WorkerCrashedError at once and is replaced; the replacement runs `init` (which
+ * reloads the models) before it takes tasks.
+ *
+ * `depth` > 1 hands a worker its next task(s) while it still runs one: a worker answers in order, so
+ * it starts the next at once instead of idling for a round trip through this thread, which on a
+ * loaded machine waits for a core. A task marked `heavy` (a batch inference) is never queued behind
+ * another heavy one, so heavy tasks spread over the workers. The price: when a worker dies, the tasks
+ * waiting in its inbox fail with it (their buffers were transferred to it).
  */
 import { Worker, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -56,8 +62,9 @@ export function spawnWorker(entry: URL, workerData: unknown, name: string): Work
 export class PoolWorker {
   readonly worker: Worker;
   readonly pending = new Map<number, Pending>();
-  /** Set while this worker holds a `run` task. */
-  busy = false;
+  /** `run` tasks sent to this worker and not yet answered, and how many of them are heavy. */
+  inflight = 0;
+  heavyInflight = 0;
   /** false until init finished; only available workers take `run` tasks. */
   available = false;
   exited = false;
@@ -112,6 +119,10 @@ export interface WorkerPoolOptions {
   init?: (w: PoolWorker) => Promise<void>;
   /** Delay before retrying a replacement whose start failed; doubles up to 30 s. */
   respawnDelayMs?: number;
+  /** `run` tasks a worker may hold at once (running + waiting in its inbox); default 1. */
+  depth?: number;
+  /** Tasks that must not wait behind another such task in one worker's inbox. */
+  isHeavy?: (msg: { type: string }) => boolean;
 }
 
 export class WorkerPool {
@@ -145,7 +156,7 @@ export class WorkerPool {
   }
 
   idleCount(): number {
-    return this.workers.filter((w) => w.available && !w.exited && !w.busy).length;
+    return this.workers.filter((w) => w.available && !w.exited && w.inflight === 0).length;
   }
 
   queued(): number {
@@ -176,14 +187,35 @@ export class WorkerPool {
     return Promise.all(targets.map((w) => w.call<R>(msg)));
   }
 
+  /** The worker to take `msg` now, if any: room in its inbox, no heavy task ahead of a heavy one, least loaded. */
+  private pick(heavy: boolean): PoolWorker | undefined {
+    const depth = Math.max(1, this.opts.depth ?? 1);
+    let best: PoolWorker | undefined;
+    for (const w of this.workers) {
+      if (!w.available || w.exited || w.inflight >= depth || (heavy && w.heavyInflight > 0)) continue;
+      // Fewest tasks first; among equals, one not running a heavy task (it will be free sooner).
+      if (!best || w.inflight < best.inflight || (w.inflight === best.inflight && w.heavyInflight < best.heavyInflight)) best = w;
+    }
+    return best;
+  }
+
   private pump(): void {
-    while (this.queue.length > 0) {
-      const w = this.workers.find((x) => x.available && !x.exited && !x.busy);
-      if (!w) return;
-      const task = this.queue.shift()!;
-      w.busy = true;
+    // FIFO, except that a task no worker can take yet does not hold back the ones behind it.
+    for (let i = 0; i < this.queue.length; ) {
+      const task = this.queue[i]!;
+      const heavy = this.opts.isHeavy?.(task.msg) ?? false;
+      const w = this.pick(heavy);
+      if (!w) {
+        if (!this.pick(false)) return; // every inbox is full
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      w.inflight++;
+      if (heavy) w.heavyInflight++;
       w.call(task.msg, task.transfer).then(task.resolve, task.reject).finally(() => {
-        w.busy = false;
+        w.inflight--;
+        if (heavy) w.heavyInflight--;
         this.pump();
       });
     }
