@@ -67,6 +67,23 @@ test('maskStats equals the pixel-by-pixel definition for any size, density, valu
     ),
     { numRuns: 400 },
   );
+  // Dense masks (most words nonzero), any byte values, aligned and not.
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 40 }),
+      fc.integer({ min: 1, max: 40 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.uint8Array({ minLength: 1600, maxLength: 1600 }),
+      fc.constantFrom(0.3, 0.7, 0.97, 1),
+      (rows, cols, offset, bytes, density) => {
+        const data = new Uint8Array(rows * cols + offset).subarray(offset);
+        for (let i = 0; i < data.length; i++) data[i] = bytes[i]! < 256 * density ? bytes[(i * 7) % 1600]! | 1 : 0;
+        const m = createMask(rows, cols, data);
+        assert.deepEqual(maskStats(m), naiveStats(m));
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
 
 test('probabilitiesToMasks resizes to the original grid, labels each channel and gates small masks', async () => {

@@ -50,32 +50,42 @@ export function maskStats(mask: Mask): MaskStats {
   let minY = rows;
   let maxX = -1;
   let maxY = -1;
-  // Masks are mostly background: where the bytes are 4-aligned, all-zero words are skipped whole.
+  // Where the bytes are 4-aligned they are read a word at a time: all-zero words (background) are
+  // skipped, and the others count their nonzero bytes without a branch per byte.
   const words = (data.byteOffset & 3) === 0 ? new Uint32Array(data.buffer, data.byteOffset, data.length >> 2) : null;
   for (let y = 0; y < rows; y++) {
     const o = y * cols;
-    let first = -1;
-    let last = -1;
-    let x = 0;
-    while (x < cols) {
-      const i = o + x;
-      if (words !== null && (i & 3) === 0 && x + 4 <= cols && words[i >> 2] === 0) {
-        x += 4;
-        continue;
-      }
-      if (data[i] !== 0) {
-        area++;
-        if (first < 0) first = x;
-        last = x;
-      }
-      x++;
+    const end = o + cols;
+    // First and last foreground column of the row, if any.
+    let i = o;
+    while (i < end) {
+      if (words !== null && (i & 3) === 0 && i + 4 <= end && words[i >> 2] === 0) i += 4;
+      else if (data[i] === 0) i++;
+      else break;
     }
-    if (first >= 0) {
-      if (first < minX) minX = first;
-      if (last > maxX) maxX = last;
-      if (y < minY) minY = y;
-      maxY = y;
+    if (i === end) continue;
+    let j = end - 1;
+    while (data[j] === 0) j--;
+    // Nonzero bytes in [i, j].
+    let k = i;
+    while (k <= j && (words === null || (k & 3) !== 0)) area += data[k++] !== 0 ? 1 : 0;
+    if (words !== null) {
+      for (; k + 4 <= j + 1; k += 4) {
+        let w = words[k >> 2]!;
+        // Fold each byte onto its lowest bit (1 iff the byte is nonzero), then add the four bits.
+        w |= w >>> 4;
+        w |= w >>> 2;
+        w |= w >>> 1;
+        area += (Math.imul(w & 0x01010101, 0x01010101) >>> 24) & 0xff;
+      }
     }
+    for (; k <= j; k++) area += data[k] !== 0 ? 1 : 0;
+    const first = i - o;
+    const last = j - o;
+    if (first < minX) minX = first;
+    if (last > maxX) maxX = last;
+    if (y < minY) minY = y;
+    maxY = y;
   }
   return { area, bbox: area === 0 ? null : [minX, minY, maxX - minX + 1, maxY - minY + 1] };
 }

@@ -49,3 +49,45 @@ test('an image not shrunk gives the same bytes as the box filter with one-pixel 
   });
   assert.deepEqual(Array.from(p.data), want);
 });
+
+/** The box filter as first written: each box summed pixel by pixel (row by row). */
+function referencePreview(img: PreviewSource, maxSide: number): Uint8Array {
+  const scale = Math.min(1, maxSide / Math.max(img.rows, img.columns));
+  const width = Math.max(1, Math.round(img.columns * scale));
+  const height = Math.max(1, Math.round(img.rows * scale));
+  const [lo, hi] = img.window && img.window.width > 0 ? [img.window.center - img.window.width / 2, img.window.center + img.window.width / 2] : [img.min, img.max];
+  const span = hi > lo ? hi - lo : 1;
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const y0 = Math.floor((y * img.rows) / height);
+    const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * img.rows) / height));
+    for (let x = 0; x < width; x++) {
+      const x0 = Math.floor((x * img.columns) / width);
+      const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * img.columns) / width));
+      let sum = 0;
+      for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) sum += img.pixels[yy * img.columns + xx]!;
+      const v = ((sum / ((y1 - y0) * (x1 - x0)) - lo) / span) * 255;
+      out[y * width + x] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+    }
+  }
+  return out;
+}
+
+test('column-sum box filter equals the pixel-by-pixel box mean (exactly for integer-valued images)', () => {
+  const shapes: Array<[number, number, number]> = [[300, 200, 64], [1024, 1024, 256], [97, 131, 50], [512, 512, 256], [5, 700, 100]];
+  for (const [rows, cols, side] of shapes) {
+    // Stored values after an integer rescale are integers: float64 sums are exact in any order.
+    const ints = source(rows, cols, (y, x) => ((y * 131 + x * 71) % 4096) - 1024, { center: 500, width: 3000 });
+    assert.deepEqual(makePreview(ints, side).data, referencePreview(ints, side), `${rows}x${cols} -> ${side}`);
+    // Fractional values (slope 0.37): summation order may move a value across a rounding edge by 1e-13.
+    const frac = source(rows, cols, (y, x) => Math.fround((((y * 131 + x * 71) % 4096) - 1024) * 0.37));
+    const a = makePreview(frac, side).data;
+    const b = referencePreview(frac, side);
+    let differ = 0;
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(Math.abs(a[i]! - b[i]!) <= 1);
+      if (a[i] !== b[i]) differ++;
+    }
+    assert.ok(differ <= a.length * 1e-3, `${differ} of ${a.length} bytes differ`);
+  }
+});

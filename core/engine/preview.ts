@@ -60,18 +60,25 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
     xs0[x] = Math.floor((x * img.columns) / width);
     xs1[x] = Math.max(xs0[x]! + 1, Math.floor(((x + 1) * img.columns) / width));
   }
+  // Per output row, each input row of the box is summed box by box into `boxSum` (one pass over
+  // the row, in memory order), then each output divides its box's total.
+  const boxSum = new Float64Array(width);
+  const px = img.pixels;
   for (let y = 0; y < height; y++) {
     const y0 = Math.floor((y * img.rows) / height);
     const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * img.rows) / height));
-    for (let x = 0; x < width; x++) {
-      const x0 = xs0[x]!;
-      const x1 = xs1[x]!;
-      let sum = 0;
-      for (let yy = y0; yy < y1; yy++) {
-        const row = yy * img.columns;
-        for (let xx = x0; xx < x1; xx++) sum += img.pixels[row + xx]!;
+    boxSum.fill(0);
+    for (let yy = y0; yy < y1; yy++) {
+      const row = yy * img.columns;
+      for (let x = 0; x < width; x++) {
+        let sum = 0;
+        for (let xx = xs0[x]!; xx < xs1[x]!; xx++) sum += px[row + xx]!;
+        boxSum[x]! += sum;
       }
-      const v = ((sum / ((y1 - y0) * (x1 - x0)) - lo) / span) * 255;
+    }
+    const boxRows = y1 - y0;
+    for (let x = 0; x < width; x++) {
+      const v = ((boxSum[x]! / (boxRows * (xs1[x]! - xs0[x]!)) - lo) / span) * 255;
       out[y * width + x] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
     }
   }
