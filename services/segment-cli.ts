@@ -15,7 +15,7 @@ import pino from 'pino';
 import type { Mask } from '../core/mask.ts';
 import { dice } from '../core/metrics/index.ts';
 import { decodeSiimEntry, formatSubmissionCsv, parseSiimRleCsv, type SiimRleTable } from '../core/rle/siim-csv.ts';
-import { Engine, parseModelRef, type EngineConfig, type SegmentResult } from '../core/engine/index.ts';
+import { Engine, EngineConfigSchema, parseModelRef, type EngineConfig, type EngineConfigInput, type SegmentResult } from '../core/engine/index.ts';
 
 export interface SegmentCliOptions {
   out: string;
@@ -134,18 +134,17 @@ export async function runSegment(inputs: string[], o: SegmentCliOptions, log: (l
   const ref = o.model ? parseModelRef(o.model) : undefined;
   // Enough requests in flight to fill every worker's batches, with TTA pairs counted twice.
   const inflight = o.workers * o.maxBatch * 2;
-  const cfg: EngineConfig = {
+  // Options the CLI has no flag for (maxDelayMs, maxPixels, spinning) take the schema's defaults.
+  const cfg: EngineConfig = EngineConfigSchema.parse({
     modelRepository: o.models,
     provider: o.provider,
     deviceId: o.deviceId,
     workers: o.workers,
     intraOpThreads: o.intraOpThreads ?? 0,
     maxBatch: o.maxBatch,
-    maxDelayMs: 5,
     maxQueue: inflight * 2,
-    maxPixels: 64 * 1024 * 1024,
-  };
-  if (ref) cfg.defaultModel = ref.name;
+    ...(ref ? { defaultModel: ref.name } : {}),
+  } satisfies EngineConfigInput);
   const engine = await Engine.start(cfg, logger);
   const t0 = performance.now();
   const outcomes: ImageOutcome[] = new Array(files.length);

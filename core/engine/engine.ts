@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { ModelManifest } from '../manifest.ts';
 import { createMask, type Mask } from '../mask.ts';
+import { EngineConfigSchema, type EngineConfig, type EngineConfigInput } from './config.ts';
 import { Batcher, type BatchInfo, type Reservation } from './batcher.ts';
 import { InvalidRequestError, ModelInvalidError, ModelNotFoundError, NotReadyError } from './errors.ts';
 import { MAX_PREVIEW_SIDE, type Preview } from './preview.ts';
@@ -27,25 +28,7 @@ import {
   type PrepareResult,
 } from './worker-protocol.ts';
 
-export interface EngineConfig {
-  modelRepository: string;
-  provider: 'cpu' | 'cuda';
-  deviceId: number;
-  /** Inference worker threads. */
-  workers: number;
-  /** ORT intra-op threads per worker session; 0 = share the cores evenly. Clamped so workers x threads <= cores. */
-  intraOpThreads: number;
-  /** ORT intra-op threads busy-wait between parallel sections (ORT's default); default false (they sleep). */
-  intraOpSpinning?: boolean;
-  maxBatch: number;
-  maxDelayMs: number;
-  /** Images admitted but not yet running (decoding or waiting for a batch); beyond it OverloadedError. */
-  maxQueue: number;
-  /** Largest image (rows x columns x frames x samples) decoded; larger -> DicomError TOO_LARGE. */
-  maxPixels: number;
-  /** Model served when a request names none; default: the only model, or the first ready one by name. */
-  defaultModel?: string;
-}
+export type { EngineConfig, EngineConfigInput } from './config.ts';
 
 export interface EngineObserver {
   batch?(model: string, size: number): void;
@@ -140,20 +123,13 @@ const WORKER_INBOX_DEPTH = 2;
 
 const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './inference-worker.ts' : './inference-worker.js', import.meta.url);
 
-function validateConfig(cfg: EngineConfig): void {
-  const int = (v: number, lo: number, what: string) => {
-    if (!Number.isInteger(v) || v < lo) throw new InvalidRequestError(what, `engine config: ${what} must be an integer >= ${lo}, got ${v}`);
-  };
-  if (cfg.provider !== 'cpu' && cfg.provider !== 'cuda') throw new InvalidRequestError('provider', `engine config: provider must be 'cpu' or 'cuda', got ${String(cfg.provider)}`);
-  int(cfg.deviceId, 0, 'deviceId');
-  int(cfg.workers, 1, 'workers');
-  int(cfg.intraOpThreads, 0, 'intraOpThreads');
-  int(cfg.maxBatch, 1, 'maxBatch');
-  int(cfg.maxQueue, 1, 'maxQueue');
-  int(cfg.maxPixels, 1, 'maxPixels');
-  if (!(cfg.maxDelayMs >= 0) || !Number.isFinite(cfg.maxDelayMs)) throw new InvalidRequestError('maxDelayMs', `engine config: maxDelayMs must be >= 0, got ${cfg.maxDelayMs}`);
-  if (cfg.intraOpSpinning !== undefined && typeof cfg.intraOpSpinning !== 'boolean') throw new InvalidRequestError('intraOpSpinning', 'engine config: intraOpSpinning must be a boolean');
-  if (!cfg.modelRepository) throw new InvalidRequestError('modelRepository', 'engine config: modelRepository is required');
+/** Parse (defaults filled, bounds checked) or throw InvalidRequestError naming the field. */
+function parseConfig(input: EngineConfigInput): EngineConfig {
+  const r = EngineConfigSchema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const field = String(issue.path[0] ?? 'config');
+  throw new InvalidRequestError(field, `engine config: ${field} ${issue.message}`);
 }
 
 /** A copy that owns its buffer (Buffer#slice would return a view on the caller's memory). */
@@ -184,7 +160,7 @@ export class Engine {
   ) {
     const plan = planThreads(cfg.workers, cfg.intraOpThreads, availableParallelism());
     if (plan.adjusted) logger.warn({ workers: cfg.workers, intraOpThreads: cfg.intraOpThreads }, plan.adjusted);
-    this.sessionConfig = { provider: cfg.provider, deviceId: cfg.deviceId, intraOpThreads: plan.intraOpThreads, intraOpSpinning: cfg.intraOpSpinning ?? false };
+    this.sessionConfig = { provider: cfg.provider, deviceId: cfg.deviceId, intraOpThreads: plan.intraOpThreads, intraOpSpinning: cfg.intraOpSpinning };
     this.batcher = new Batcher<BatchItem, BatchOutcome>({
       maxBatch: (key) => this.loaded.get(key)?.maxBatch ?? cfg.maxBatch,
       maxDelayMs: cfg.maxDelayMs,
@@ -200,8 +176,8 @@ export class Engine {
    * Start the workers, load every model's newest loadable version and warm each up (one run at batch 1
    * and at maxBatch) before resolving. A model whose versions all fail is listed as not ready.
    */
-  static async start(cfg: EngineConfig, logger: Logger, observer: EngineObserver = {}): Promise<Engine> {
-    validateConfig(cfg);
+  static async start(input: EngineConfigInput, logger: Logger, observer: EngineObserver = {}): Promise<Engine> {
+    const cfg = parseConfig(input);
     const engine = new Engine(cfg, logger.child({ component: 'engine' }), observer);
     engine.pool = await WorkerPool.start({
       size: cfg.workers,

@@ -1,4 +1,5 @@
-export { Engine, type EngineConfig, type EngineObserver, type ModelInfo, type SegmentRequest, type SegmentResult, type ReloadResult } from './engine.ts';
+export { EngineConfigSchema, MAX_PIXELS_DEFAULT, type EngineConfig, type EngineConfigInput } from './config.ts';
+export { Engine, type EngineObserver, type ModelInfo, type SegmentRequest, type SegmentResult, type ReloadResult } from './engine.ts';
 export {
   EngineError,
   ModelNotFoundError,

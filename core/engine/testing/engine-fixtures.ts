@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { makeModelRepository, type FixtureModel } from '../../../test/helpers/model-fixture.ts';
-import { Engine, type EngineConfig, type EngineObserver } from '../engine.ts';
+import type { EngineConfigInput } from '../config.ts';
+import { Engine, type EngineObserver } from '../engine.ts';
 
 export interface LogLine {
   level: number;
@@ -18,7 +19,7 @@ export function captureLogger(level: pino.Level = 'info'): { logger: pino.Logger
   return { logger, lines };
 }
 
-export const baseConfig = (modelRepository: string): EngineConfig => ({
+export const baseConfig = (modelRepository: string): EngineConfigInput => ({
   modelRepository,
   provider: 'cpu',
   deviceId: 0,
@@ -39,7 +40,7 @@ export interface EngineFixture {
   cleanup(): Promise<void>;
 }
 
-export async function startEngine(models: FixtureModel[], cfg: Partial<EngineConfig> = {}, observer: EngineObserver = {}): Promise<EngineFixture> {
+export async function startEngine(models: FixtureModel[], cfg: Partial<EngineConfigInput> = {}, observer: EngineObserver = {}): Promise<EngineFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'engine-'));
   await makeModelRepository(dir, models);
   const { logger, lines } = captureLogger();
