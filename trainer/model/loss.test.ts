@@ -4,8 +4,9 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../graph/builder.ts';
 import { gradCheck } from '../graph/grads/gradcheck.ts';
 import { encodeModel } from '../graph/onnx/encode.ts';
-import { buildComboLoss } from './loss.ts';
-import { Prng } from './prng.ts';
+import { buildComboLoss, LOSS_NAMES } from './loss.ts';
+import { Rng } from '../../core/rng.ts';
+import { gaussian } from './gaussian.ts';
 
 /** Reference ComboLoss written directly from the Losses.py definitions, in float64. */
 function referenceComboLoss(x: Float32Array, t: Float32Array, n: number, k: number, hw: number, w: { bce: number; dice: number; focal: number }, smooth: number) {
@@ -43,9 +44,10 @@ function referenceComboLoss(x: Float32Array, t: Float32Array, n: number, k: numb
 }
 
 function sample(n: number, k: number, hw: number, seed: number) {
-  const rng = new Prng(seed);
-  const x = Float32Array.from({ length: n * k * hw }, () => rng.normal() * 3);
-  const t = Float32Array.from({ length: n * k * hw }, () => (rng.uniform() < 0.3 ? 1 : 0));
+  const rng = new Rng(seed);
+  const normal = gaussian(rng);
+  const x = Float32Array.from({ length: n * k * hw }, () => normal() * 3);
+  const t = Float32Array.from({ length: n * k * hw }, () => (rng.next() < 0.3 ? 1 : 0));
   return { x, t };
 }
 
@@ -57,7 +59,8 @@ test('ComboLoss values (bce 3 / dice 1 / focal 4) match a direct transcription o
     const logits = g.input('logits', 'float32', ['N', k, h, w]);
     const target = g.input('target', 'float32', ['N', k, h, w]);
     const l = buildComboLoss(g, logits, target, weights, smooth);
-    for (const name of ['total', 'bce', 'dice', 'focal'] as const) g.output(l[name], name);
+    g.output(l.total, 'total');
+    for (const name of LOSS_NAMES) g.output(l.terms[name], name);
     const s = await ort.InferenceSession.create(encodeModel(g));
     const { x, t } = sample(n, k, h * w, 3);
     const out = await s.run({ logits: new ort.Tensor('float32', x, [n, k, h, w]), target: new ort.Tensor('float32', t, [n, k, h, w]) });
@@ -75,7 +78,7 @@ test('BCE-with-logits stays finite for large logits', async () => {
   const logits = g.input('logits', 'float32', [1, 1, 1, 4]);
   const target = g.input('target', 'float32', [1, 1, 1, 4]);
   const l = buildComboLoss(g, logits, target, { bce: 1, dice: 0, focal: 0 });
-  g.output(l.bce, 'bce');
+  g.output(l.terms.bce, 'bce');
   const s = await ort.InferenceSession.create(encodeModel(g));
   const out = await s.run({
     logits: new ort.Tensor('float32', Float32Array.from([200, -200, 200, -200]), [1, 1, 1, 4]),

@@ -1,8 +1,8 @@
 import { gradients, type GradOptions } from '../graph/autodiff.ts';
 import { Graph, type Value } from '../graph/builder.ts';
 import { encodeModel } from '../graph/onnx/encode.ts';
-import { BATCH_DIM } from '../model/export.ts';
-import { buildComboLoss, type ComboLossWeights } from '../model/loss.ts';
+import { BATCH_DIM } from '../model/inference-graph.ts';
+import { buildLoss, LOSS_NAMES, TOTAL, type LossWeights } from '../model/loss.ts';
 import { buildUNetForward, unetParamSpecs, validateUNetConfig, type ParamSpec, type UNetConfig } from '../model/unet.ts';
 import type { AdamConfig } from './types.ts';
 
@@ -16,7 +16,8 @@ export const IO = {
   stepSize: 'adam.step_size',
   /** 1 / sqrt(1 - beta2^t) */
   invSqrtBc2: 'adam.inv_sqrt_bc2',
-  losses: ['loss', 'bce', 'dice', 'focal'] as const,
+  /** The total, then one output per loss term. */
+  losses: [TOTAL, ...LOSS_NAMES],
   m: (name: string) => `adam.m.${name}`,
   v: (name: string) => `adam.v.${name}`,
   next: (name: string) => `next.${name}`,
@@ -24,7 +25,7 @@ export const IO = {
 };
 
 export interface TrainingGraphs {
-  /** One Adam step: forward (batch-statistics BN), ComboLoss, backward, Adam, running-stat updates. */
+  /** One Adam step: forward (batch-statistics BN), loss terms and total, backward, Adam, running-stat updates. */
   train: Uint8Array;
   /** Sigmoid probabilities with inference BN; weights and statistics are inputs so the live state feeds it. */
   predict: Uint8Array;
@@ -37,7 +38,7 @@ export interface TrainingGraphOptions {
   unet: UNetConfig;
   height: number;
   width: number;
-  loss: ComboLossWeights;
+  loss: LossWeights;
   adam: AdamConfig;
   diceSmooth: number;
   grad?: Partial<GradOptions>;
@@ -67,7 +68,7 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
   const moments = new Map(trainable.map((s) => [s.name, { m: g.input(IO.m(s.name), 'float32', s.dims), v: g.input(IO.v(s.name), 'float32', s.dims) }]));
 
   const { logits, runningStats } = buildUNetForward(g, o.unet, image, (n) => params.get(n)!, 'train');
-  const loss = buildComboLoss(g, logits, mask, o.loss, o.diceSmooth);
+  const loss = buildLoss(g, logits, mask, o.loss, o.diceSmooth);
   const grads = gradients(
     g,
     loss.total,
@@ -75,10 +76,8 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
     o.grad,
   );
 
-  g.output(loss.total, 'loss');
-  g.output(loss.bce, 'bce');
-  g.output(loss.dice, 'dice');
-  g.output(loss.focal, 'focal');
+  g.output(loss.total, TOTAL);
+  for (const name of LOSS_NAMES) g.output(loss.terms[name], name);
   for (const s of trainable) {
     const { m, v } = moments.get(s.name)!;
     const u = adamUpdate(g, params.get(s.name)!, grads.get(s.name)!, m, v, stepSize, invSqrtBc2, o.adam);

@@ -10,9 +10,9 @@
 import * as ort from 'onnxruntime-node';
 import { pino, type Logger } from 'pino';
 import type { GradOptions } from '../graph/autodiff.ts';
-import { buildInferenceOnnx } from '../model/export.ts';
+import { buildInferenceOnnx } from '../model/inference-graph.ts';
 import { countTrainable, initUNetParams, validateUNetConfig, type ParamSpec } from '../model/unet.ts';
-import { validateLossWeights } from '../model/loss.ts';
+import { lossValues, TOTAL, validateLossWeights } from '../model/loss.ts';
 import { CheckpointMismatchError } from './checkpoint.ts';
 import { buildTrainingGraphs, IO } from './training-graph.ts';
 import type { AdamConfig, Checkpoint, CheckpointConfig, StepResult, TrainingSession, TrainingSessionOptions } from './types.ts';
@@ -28,7 +28,7 @@ export type {
   UNetConfig,
   UpsampleMode,
 } from './types.ts';
-export { buildUNetOnnx } from '../model/export.ts';
+export { buildUNetOnnx } from '../model/inference-graph.ts';
 export { UNetConfigError } from '../model/unet.ts';
 export { serializeCheckpoint, deserializeCheckpoint, CheckpointFormatError, CheckpointMismatchError } from './checkpoint.ts';
 
@@ -181,7 +181,7 @@ class OrtTrainingSession implements TrainingSession {
     for (const [name, tensor] of this.spare) fetches[IO.next(name)] = tensor;
     const out = await this.train.run(feeds, fetches);
     const read = (n: string) => Number((out[n] ?? this.lossFetches[n]!).data[0]);
-    const result: StepResult = { loss: read('loss'), bce: read('bce'), dice: read('dice'), focal: read('focal') };
+    const result: StepResult = { loss: read(TOTAL), ...lossValues(read) };
     if (!Number.isFinite(result.loss)) {
       // Keep the last good state: a NaN step must not poison the weights.
       this.log.error({ step: t, ...result }, 'non-finite loss; state not updated');

@@ -1,13 +1,9 @@
 import type { Logger } from 'pino';
+import type { LossValues, LossWeights } from '../model/loss.ts';
 import type { UNetConfig } from '../model/unet.ts';
 
 export type { UNetConfig, UpsampleMode } from '../model/unet.ts';
-
-export interface LossWeights {
-  bce: number;
-  dice: number;
-  focal: number;
-}
+export type { LossName, LossValues, LossWeights } from '../model/loss.ts';
 
 export interface AdamConfig {
   beta1: number;
@@ -42,12 +38,8 @@ export interface TrainingSessionOptions {
   enableProfiling?: boolean;
 }
 
-export interface StepResult {
-  loss: number;
-  bce: number;
-  dice: number;
-  focal: number;
-}
+/** The total under `loss`, and each term of LOSS_TERMS under its name. */
+export type StepResult = { loss: number } & LossValues;
 
 export interface CheckpointConfig {
   unet: UNetConfig;

@@ -1,0 +1,131 @@
+/**
+ * Command-line argument parsers shared by the trainer, synth and segment CLIs. Each takes the raw
+ * string commander hands an option and returns the typed value, or throws commander's
+ * InvalidArgumentError, which commander prints as one line ("error: option '--x <n>' argument 'y'
+ * is invalid. <message>") and exits non-zero.
+ *
+ * `fromSchema` turns a zod schema into a parser, so a CLI whose options are declared as zod
+ * schemas (trainer/config.ts) checks a flag with exactly the bounds its config enforces.
+ */
+import { InvalidArgumentError } from 'commander';
+import { z } from 'zod';
+
+export type ArgParser<T> = (value: string) => T;
+
+/** A decimal number, rejecting '' and whitespace (which Number() reads as 0). */
+function num(value: string): number {
+  return value.trim() === '' ? Number.NaN : Number(value);
+}
+
+const isIntText = (value: string): boolean => /^\s*[+-]?\d+\s*$/.test(value);
+
+/** An integer in lo..hi (inclusive). */
+export function int(lo = Number.MIN_SAFE_INTEGER, hi = Number.MAX_SAFE_INTEGER): ArgParser<number> {
+  return (value) => {
+    const n = num(value);
+    if (!isIntText(value) || n < lo || n > hi) {
+      throw new InvalidArgumentError(hi === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${lo}.` : `expected an integer in ${lo}..${hi}`);
+    }
+    return n;
+  };
+}
+
+export const positiveInt: ArgParser<number> = (value) => {
+  const n = num(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer.');
+  return n;
+};
+
+export const nonNegativeInt: ArgParser<number> = (value) => {
+  const n = num(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer.');
+  return n;
+};
+
+export const positiveNumber: ArgParser<number> = (value) => {
+  const n = num(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
+  return n;
+};
+
+export const finiteNumber: ArgParser<number> = (value) => {
+  const n = num(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('must be a number.');
+  return n;
+};
+
+/** A number in lo..hi; `open` excludes the bounds. */
+export function floatInRange(lo: number, hi: number, o: { open?: boolean } = {}): ArgParser<number> {
+  return (value) => {
+    const n = num(value);
+    const ok = o.open ? n > lo && n < hi : n >= lo && n <= hi;
+    if (!ok) throw new InvalidArgumentError(o.open ? `must be a number between ${lo} and ${hi} (exclusive).` : `expected a number in ${lo}..${hi}`);
+    return n;
+  };
+}
+
+/** A probability strictly between 0 and 1 (thresholds, priors). */
+export const probability: ArgParser<number> = floatInRange(0, 1, { open: true });
+
+/** A fraction in 0..1 inclusive. */
+export const fraction: ArgParser<number> = floatInRange(0, 1);
+
+/** One of `values`. (For plain choices prefer commander's Option.choices, which lists them in --help.) */
+export function oneOf<const T extends string>(values: readonly T[]): ArgParser<T> {
+  return (value) => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${values.join(', ')}.`);
+    return value as T;
+  };
+}
+
+/** Comma-separated positive integers; '' is the empty list. */
+export const positiveIntList: ArgParser<number[]> = (value) => {
+  if (value.trim() === '') return [];
+  const xs = value.split(',').map((s) => num(s));
+  if (xs.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError('must be comma-separated positive integers.');
+  return xs;
+};
+
+/** Comma-separated non-negative numbers, exactly `names.length` of them, as a record keyed by `names`. */
+export function namedNumbers<const K extends string>(names: readonly K[], example?: readonly number[]): ArgParser<Record<K, number>> {
+  return (value) => {
+    const xs = value.split(',').map((s) => num(s));
+    if (xs.length !== names.length || xs.some((n) => !Number.isFinite(n) || n < 0)) {
+      throw new InvalidArgumentError(`must be ${names.length} non-negative numbers: ${names.join(',')}${example ? ` (e.g. ${example.join(',')})` : ''}.`);
+    }
+    return Object.fromEntries(names.map((k, i) => [k, xs[i]!])) as Record<K, number>;
+  };
+}
+
+export interface Size {
+  height: number;
+  width: number;
+}
+
+/** A positive pixel size: '256' (square) or '<height>x<width>' ('256x320'). */
+export const size: ArgParser<Size> = (value) => {
+  const m = /^\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?$/.exec(value);
+  const height = m ? Number(m[1]) : Number.NaN;
+  const width = m?.[2] !== undefined ? Number(m[2]) : height;
+  if (!(height >= 1 && width >= 1)) throw new InvalidArgumentError('must be a positive size in pixels: N or HxW (e.g. 256 or 256x320).');
+  return { height, width };
+};
+
+/**
+ * A parser from a zod schema: the text is read as a number when the schema takes one, then checked
+ * by the schema, so the flag has the schema's bounds and the schema's message.
+ */
+export function fromSchema<S extends z.ZodType>(schema: S): ArgParser<z.output<S>> {
+  const numeric = takesNumber(schema);
+  return (value) => {
+    const r = schema.safeParse(numeric ? num(value) : value);
+    if (!r.success) throw new InvalidArgumentError(`${r.error.issues[0]?.message ?? 'invalid value'}.`);
+    return r.data;
+  };
+}
+
+function takesNumber(schema: z.ZodType): boolean {
+  let s: z.ZodType = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+  return s instanceof z.ZodNumber;
+}
