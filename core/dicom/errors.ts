@@ -3,6 +3,8 @@
  * (NOT_DICOM / UNSUPPORTED_TRANSFER_SYNTAX -> 415, TOO_LARGE -> 413, the rest -> 422)
  * and CLIs print `message` on one line.
  */
+import { CodedError, registerError } from '../errors.ts';
+
 export type DicomErrorCode =
   | 'NOT_DICOM'
   | 'TRUNCATED'
@@ -14,16 +16,17 @@ export type DicomErrorCode =
   | 'FRAME_OUT_OF_RANGE'
   | 'CODEC_FAILED';
 
-export class DicomError extends Error {
-  readonly code: DicomErrorCode;
+const DICOM_STATUS: Partial<Record<DicomErrorCode, number>> = { NOT_DICOM: 415, UNSUPPORTED_TRANSFER_SYNTAX: 415, TOO_LARGE: 413 };
+
+export class DicomError extends CodedError<DicomErrorCode> {
   readonly details: Record<string, unknown>;
   constructor(code: DicomErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
+    super(code, message, DICOM_STATUS[code] ?? 422);
     this.name = 'DicomError';
-    this.code = code;
     this.details = details;
   }
 }
+registerError(DicomError);
 
 export function isDicomError(e: unknown): e is DicomError {
   return e instanceof DicomError;

@@ -8,7 +8,7 @@ import { masksEqual, maskArea } from '../mask.ts';
 import { chestDicom } from '../../synth/index.ts';
 import { makeModelRepository } from '../../test/helpers/model-fixture.ts';
 import { InvalidRequestError, ModelNotFoundError, NotReadyError } from './errors.ts';
-import { maskStats } from './postprocess.ts';
+import { maskStats } from '../segmentation/postprocess.ts';
 import { makePreview } from './preview.ts';
 import { startEngine, type EngineFixture } from './testing/engine-fixtures.ts';
 

@@ -1,9 +1,11 @@
 /**
- * Typed engine errors. The HTTP layer maps them by class (and `code`) to statuses:
- * ModelNotFoundError -> 404, InvalidRequestError -> 400, OverloadedError -> 429/503 + Retry-After,
- * NotReadyError -> 503, WorkerCrashedError / InferenceError -> 500. DicomError from core/dicom and
- * PreprocessError from core/preprocess pass through the engine with their class and code.
+ * Typed engine errors, each a registered CodedError (core/errors.ts) so it crosses the worker boundary
+ * as itself. `status` is the HTTP layer's default: ModelNotFoundError 404, InvalidRequestError 400,
+ * OverloadedError / NotReadyError 503 (+ Retry-After), WorkerCrashedError / InferenceError /
+ * ModelInvalidError 500. Core errors raised in a worker (DicomError, PreprocessError, RleError, ...)
+ * reach the caller with their own class and code.
  */
+import { CodedError, registerError } from '../errors.ts';
 import type { ModelManifest } from '../manifest.ts';
 
 export type EngineErrorCode =
@@ -15,12 +17,19 @@ export type EngineErrorCode =
   | 'INFERENCE_FAILED'
   | 'MODEL_INVALID';
 
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
+const ENGINE_STATUS: Record<EngineErrorCode, number> = {
+  MODEL_NOT_FOUND: 404,
+  OVERLOADED: 503,
+  NOT_READY: 503,
+  INVALID_REQUEST: 400,
+  WORKER_CRASHED: 500,
+  INFERENCE_FAILED: 500,
+  MODEL_INVALID: 500,
+};
+
+export class EngineError extends CodedError<EngineErrorCode> {
   constructor(code: EngineErrorCode, message: string) {
-    super(message);
-    this.name = 'EngineError';
-    this.code = code;
+    super(code, message, ENGINE_STATUS[code]);
   }
 }
 
@@ -90,3 +99,5 @@ export class ModelInvalidError extends EngineError {
     this.manifest = manifest;
   }
 }
+
+for (const cls of [EngineError, ModelNotFoundError, OverloadedError, NotReadyError, InvalidRequestError, WorkerCrashedError, InferenceError, ModelInvalidError]) registerError(cls);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { DicomError } from '../dicom/errors.ts';
 import { PreprocessError } from '../preprocess/errors.ts';
-import { WorkerCrashedError } from './errors.ts';
+import { RleError } from '../rle/errors.ts';
+import { InferenceError, ModelInvalidError, WorkerCrashedError } from './errors.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 const entry = new URL('./testing/pool-test-worker.ts', import.meta.url);
@@ -41,6 +42,30 @@ test('runs tasks on workers, transfers buffers, and rebuilds typed errors', asyn
       assert.ok(e instanceof PreprocessError, `got ${String(e)}`);
       assert.equal(e.code, 'INVALID_IMAGE');
       assert.match(e.message, /expected 2x2=4/);
+      return true;
+    });
+    // Any registered core error keeps its class, code, status and fields (RleError was once a 500).
+    await assert.rejects(pool.run({ type: 'rle-error' }), (e: unknown) => {
+      assert.ok(e instanceof RleError, `got ${String(e)}`);
+      assert.equal(e.code, 'INVALID_RLE');
+      assert.equal(e.status, 400);
+      assert.equal(e.name, 'RleError');
+      assert.deepEqual(e.details, { format: 'siim', index: 3 });
+      assert.match(e.message, /run 3 extends past the mask/);
+      assert.match(String(e.stack), /pool-test-worker/, 'the stack is the thrower\'s');
+      return true;
+    });
+    await assert.rejects(pool.run({ type: 'model-invalid' }), (e: unknown) => {
+      assert.ok(e instanceof ModelInvalidError);
+      assert.equal(e.code, 'MODEL_INVALID');
+      assert.equal(e.model, 'unet:2');
+      return true;
+    });
+    // Unregistered errors are the server's fault.
+    await assert.rejects(pool.run({ type: 'type-error' }), (e: unknown) => {
+      assert.ok(e instanceof InferenceError);
+      assert.equal(e.code, 'INFERENCE_FAILED');
+      assert.match(e.message, /x is not a function/);
       return true;
     });
   } finally {

@@ -1,26 +1,24 @@
 /**
  * The message envelope between the main thread and a pool worker, and how errors cross it: structured
- * clone keeps only plain fields, so typed errors are sent as {name, code, message, details} and rebuilt
- * as the same class on the main thread (DicomError and PreprocessError must reach the HTTP layer as
- * themselves: both are image problems, not server faults).
+ * clone keeps only plain fields, so a thrown error is sent as core/errors.ts's WireError and rebuilt on
+ * the main thread as the same registered class with its code and fields (a DicomError, PreprocessError
+ * or RleError must reach the HTTP layer as itself: each is the input's fault, not a server fault).
+ * Anything unregistered (a TypeError, an ORT exception) becomes an InferenceError.
  */
 import { parentPort, type TransferListItem } from 'node:worker_threads';
-import { DicomError, type DicomErrorCode } from '../dicom/errors.ts';
-import { PreprocessError, type PreprocessErrorCode } from '../preprocess/errors.ts';
-import { InferenceError, InvalidRequestError, ModelInvalidError } from './errors.ts';
+import { fromWireError as revive, toWireError, type WireError } from '../errors.ts';
+import { InferenceError } from './errors.ts';
+// The core errors a worker can throw register themselves when their module loads; load them here too
+// so the main thread knows every class a worker may send even if it never imports the module itself.
+import '../dicom/errors.ts';
+import '../preprocess/errors.ts';
+import '../rle/errors.ts';
+
+export { toWireError, type WireError };
 
 export interface RpcRequest<M = unknown> {
   id: number;
   msg: M;
-}
-
-export interface WireError {
-  name: string;
-  message: string;
-  code?: string;
-  details?: Record<string, unknown>;
-  field?: string;
-  model?: string;
 }
 
 export type RpcResponse<R = unknown> = { id: number; ok: true; result: R } | { id: number; ok: false; error: WireError };
@@ -31,32 +29,9 @@ export interface Reply<R> {
   transfer?: TransferListItem[];
 }
 
-export function toWireError(e: unknown): WireError {
-  if (e instanceof Error) {
-    const x = e as Error & { code?: unknown; details?: unknown; field?: unknown; model?: unknown };
-    const w: WireError = { name: x.name, message: x.message };
-    if (typeof x.code === 'string') w.code = x.code;
-    if (x.details && typeof x.details === 'object') w.details = x.details as Record<string, unknown>;
-    if (typeof x.field === 'string') w.field = x.field;
-    if (typeof x.model === 'string') w.model = x.model;
-    return w;
-  }
-  return { name: 'Error', message: String(e) };
-}
-
+/** The registered class's instance, or an InferenceError (500) carrying the message. */
 export function fromWireError(w: WireError): Error {
-  switch (w.name) {
-    case 'DicomError':
-      return new DicomError(w.code as DicomErrorCode, w.message, w.details ?? {});
-    case 'PreprocessError':
-      return new PreprocessError(w.code as PreprocessErrorCode, w.message);
-    case 'ModelInvalidError':
-      return new ModelInvalidError(w.model ?? '', w.message);
-    case 'InvalidRequestError':
-      return new InvalidRequestError(w.field ?? '', w.message);
-    default:
-      return new InferenceError(w.message);
-  }
+  return revive(w, (x) => new InferenceError(x.message));
 }
 
 /**
