@@ -21,7 +21,7 @@ import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import type { GradOptions } from '../trainer/graph/autodiff.ts';
 import { DEFAULT_GRAD_OPTIONS } from '../trainer/graph/autodiff.ts';
-import { Prng } from '../trainer/model/prng.ts';
+import { Rng } from '../core/rng.ts';
 import { createTrainingSession } from '../trainer/session/training-session.ts';
 import type { UpsampleMode } from '../trainer/session/types.ts';
 
@@ -39,10 +39,10 @@ const upsample = (upIdx >= 0 ? args[upIdx + 1] : 'transpose') as UpsampleMode;
 const PYTORCH_STEP_S = 2.2;
 
 function data(seed: number) {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const n = batch * size * size;
-  const images = Float32Array.from({ length: n }, () => rng.uniform());
-  const masks = Float32Array.from({ length: n }, () => (rng.uniform() < 0.05 ? 1 : 0));
+  const images = Float32Array.from({ length: n }, () => rng.next());
+  const masks = Float32Array.from({ length: n }, () => (rng.next() < 0.05 ? 1 : 0));
   return { images, masks };
 }
 

@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { Prng } from '../../trainer/model/prng.ts';
+import { Rng } from '../../core/rng.ts';
 import { median, oneLine, percentile, timeLoop } from './measure.ts';
 
 export type BenchProvider = 'cpu' | 'cuda';
@@ -48,9 +48,9 @@ export async function openRaw(model: string | Uint8Array, provider: BenchProvide
 }
 
 export function randomInput(batch: number, channels: number, size: number, seed = 1): ort.Tensor {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const data = new Float32Array(batch * channels * size * size);
-  for (let i = 0; i < data.length; i++) data[i] = rng.uniform();
+  for (let i = 0; i < data.length; i++) data[i] = rng.next();
   return new ort.Tensor('float32', data, [batch, channels, size, size]);
 }
 

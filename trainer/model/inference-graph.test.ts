@@ -2,15 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { decodeModel } from '../graph/onnx/encode.ts';
-import { buildInferenceOnnx, buildUNetOnnx } from './export.ts';
-import { Prng } from './prng.ts';
+import { buildInferenceOnnx, buildUNetOnnx } from './inference-graph.ts';
+import { Rng } from '../../core/rng.ts';
+import { gaussian } from './gaussian.ts';
 import { countTrainable, initUNetParams, UNetConfigError, type UNetConfig } from './unet.ts';
 
 const small: UNetConfig = { depth: 2, baseChannels: 4, inChannels: 1, classes: 2, upsample: 'transpose' };
 
 function randomImages(n: number, c: number, h: number, w: number, seed: number): Float32Array {
-  const rng = new Prng(seed);
-  return Float32Array.from({ length: n * c * h * w }, () => rng.uniform());
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n * c * h * w }, () => rng.next());
 }
 
 async function runLogits(model: Uint8Array, x: Float32Array, dims: number[]): Promise<ort.Tensor> {
@@ -66,10 +67,11 @@ test('same seed gives the same weights, another seed different ones', () => {
 
 test('folding BatchNorm into the convs keeps the logits (non-trivial BN statistics)', async () => {
   const tensors = initUNetParams(small, 11);
-  const rng = new Prng(99);
+  const rng = new Rng(99);
+  const normal = gaussian(rng);
   for (const [name, t] of tensors) {
-    if (name.endsWith('.bn.mean') || name.endsWith('.bn.bias')) for (let i = 0; i < t.length; i++) t[i] = rng.normal() * 0.3;
-    if (name.endsWith('.bn.var') || name.endsWith('.bn.scale')) for (let i = 0; i < t.length; i++) t[i] = 0.5 + rng.uniform();
+    if (name.endsWith('.bn.mean') || name.endsWith('.bn.bias')) for (let i = 0; i < t.length; i++) t[i] = normal() * 0.3;
+    if (name.endsWith('.bn.var') || name.endsWith('.bn.scale')) for (let i = 0; i < t.length; i++) t[i] = 0.5 + rng.next();
   }
   const x = randomImages(2, 1, 32, 32, 8);
   const kept = (await runLogits(buildInferenceOnnx(small, 32, 32, tensors), x, [2, 1, 32, 32])).data as Float32Array;

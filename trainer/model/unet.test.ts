@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { Value } from '../graph/builder.ts';
 import { gradCheck, type GradCheckInput } from '../graph/grads/gradcheck.ts';
 import { buildComboLoss } from './loss.ts';
-import { Prng } from './prng.ts';
+import { Rng } from '../../core/rng.ts';
+import { gaussian } from './gaussian.ts';
 import { buildUNetForward, initUNetParams, unetParamSpecs, type UNetConfig } from './unet.ts';
 
 /**
@@ -15,15 +16,16 @@ async function checkUNet(cfg: UNetConfig, wrt: string[]) {
   const [n, h, w] = [2, 8, 8];
   const specs = unetParamSpecs(cfg);
   const init = initUNetParams(cfg, 5);
-  const rng = new Prng(6);
+  const rng = new Rng(6);
+  const normal = gaussian(rng);
   // Non-trivial BN affine parameters, so scale/bias gradients are not at a symmetric point.
   for (const [name, t] of init) {
-    if (name.endsWith('.bn.scale')) t.forEach((_, i) => (t[i] = 0.8 + 0.4 * rng.uniform()));
-    if (name.endsWith('.bn.bias') || name.endsWith('.up.bias') || name === 'head.bias') t.forEach((_, i) => (t[i] = 0.2 * rng.normal()));
+    if (name.endsWith('.bn.scale')) t.forEach((_, i) => (t[i] = 0.8 + 0.4 * rng.next()));
+    if (name.endsWith('.bn.bias') || name.endsWith('.up.bias') || name === 'head.bias') t.forEach((_, i) => (t[i] = 0.2 * normal()));
   }
   const inputs: GradCheckInput[] = [
-    { name: 'image', dims: [n, cfg.inChannels, h, w], data: Array.from({ length: n * cfg.inChannels * h * w }, () => rng.uniform()), wrt: false },
-    { name: 'mask', dims: [n, cfg.classes, h, w], data: Array.from({ length: n * cfg.classes * h * w }, () => (rng.uniform() < 0.3 ? 1 : 0)), wrt: false },
+    { name: 'image', dims: [n, cfg.inChannels, h, w], data: Array.from({ length: n * cfg.inChannels * h * w }, () => rng.next()), wrt: false },
+    { name: 'mask', dims: [n, cfg.classes, h, w], data: Array.from({ length: n * cfg.classes * h * w }, () => (rng.next() < 0.3 ? 1 : 0)), wrt: false },
     ...specs.map((s) => ({ name: s.name, dims: [...s.dims], data: init.get(s.name)!, wrt: wrt.includes(s.name) })),
   ];
   return gradCheck({

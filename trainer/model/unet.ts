@@ -1,6 +1,7 @@
 import type { Attrs, Graph, Value } from '../graph/builder.ts';
 import { attr, makeTensor } from '../graph/builder.ts';
-import { Prng } from './prng.ts';
+import { Rng } from '../../core/rng.ts';
+import { gaussian } from './gaussian.ts';
 
 export type UpsampleMode = 'transpose' | 'nearest' | 'bilinear';
 
@@ -102,13 +103,13 @@ export function countTrainable(cfg: UNetConfig): number {
 
 /** He-normal conv weights (std sqrt(2/fan_in)) from a seeded PRNG; zero biases; BN at identity. */
 export function initUNetParams(cfg: UNetConfig, seed: number): Map<string, Float32Array> {
-  const rng = new Prng(seed);
+  const normal = gaussian(new Rng(seed));
   const out = new Map<string, Float32Array>();
   for (const s of unetParamSpecs(cfg)) {
     const a = new Float32Array(s.dims.reduce((x, y) => x * y, 1));
     if (s.role === 'conv.weight') {
       const std = Math.sqrt(2 / s.fanIn!);
-      for (let i = 0; i < a.length; i++) a[i] = rng.normal() * std;
+      for (let i = 0; i < a.length; i++) a[i] = normal() * std;
     } else if (s.role === 'bn.scale' || s.role === 'bn.var') {
       a.fill(1);
     }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
-import { Prng } from '../model/prng.ts';
+import { Rng } from '../../core/rng.ts';
 import {
   CheckpointMismatchError,
   createTrainingSession,
@@ -30,17 +30,17 @@ const base: TrainingSessionOptions = {
 
 /** Noise images with one bright square each; the mask is the square (learnable in a few dozen steps). */
 function squares(batch: number, seed: number): { images: Float32Array; masks: Float32Array } {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const images = new Float32Array(batch * H * W);
   const masks = new Float32Array(batch * H * W);
   for (let b = 0; b < batch; b++) {
-    const size = 6 + Math.floor(rng.uniform() * 8);
-    const r0 = Math.floor(rng.uniform() * (H - size));
-    const c0 = Math.floor(rng.uniform() * (W - size));
+    const size = 6 + Math.floor(rng.next() * 8);
+    const r0 = Math.floor(rng.next() * (H - size));
+    const c0 = Math.floor(rng.next() * (W - size));
     for (let r = 0; r < H; r++) {
       for (let c = 0; c < W; c++) {
         const inside = r >= r0 && r < r0 + size && c >= c0 && c < c0 + size;
-        images[b * H * W + r * W + c] = (inside ? 0.8 : 0.2) + (rng.uniform() - 0.5) * 0.2;
+        images[b * H * W + r * W + c] = (inside ? 0.8 : 0.2) + (rng.next() - 0.5) * 0.2;
         masks[b * H * W + r * W + c] = inside ? 1 : 0;
       }
     }

@@ -2,7 +2,8 @@ import * as ort from 'onnxruntime-node';
 import { gradients, type GradOptions } from '../autodiff.ts';
 import { Graph, makeTensor, type DType, type Value } from '../builder.ts';
 import { encodeModel } from '../onnx/encode.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../../core/rng.ts';
+import { gaussian } from '../../model/gaussian.ts';
 
 /**
  * Finite-difference check of autodiff through onnxruntime (test helper). The checked function is
@@ -44,7 +45,7 @@ export async function gradCheck(opts: GradCheckOptions): Promise<GradCheckResult
   const eps = opts.eps ?? (dtype === 'float64' ? 1e-6 : 1e-2);
   const rtol = opts.rtol ?? (dtype === 'float64' ? 1e-6 : 2e-2);
   const atol = opts.atol ?? (dtype === 'float64' ? 1e-8 : 2e-3);
-  const rng = new Prng(opts.seed ?? 1234);
+  const normal = gaussian(new Rng(opts.seed ?? 1234));
   const makeArr = (v: ArrayLike<number>): Float32Array | Float64Array => (dtype === 'float64' ? Float64Array.from(v) : Float32Array.from(v));
 
   const g = new Graph('gradcheck');
@@ -63,7 +64,7 @@ export async function gradCheck(opts: GradCheckOptions): Promise<GradCheckResult
       }
       throw new Error(`cannot resolve output dim ${d} (axis ${k})`);
     });
-    const r = makeTensor(dtype, dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal()));
+    const r = makeTensor(dtype, dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => normal()));
     loss = g.reduceSum(g.mul(out, g.constant(r, 'projection')), undefined, false);
   }
   const wrt = values.filter((_, k) => opts.inputs[k]!.wrt !== false);
@@ -74,7 +75,7 @@ export async function gradCheck(opts: GradCheckOptions): Promise<GradCheckResult
 
   const data = opts.inputs.map((i) => {
     const n = i.dims.reduce((a, b) => a * b, 1);
-    return makeArr(i.data ?? Array.from({ length: n }, () => rng.normal()));
+    return makeArr(i.data ?? Array.from({ length: n }, () => normal()));
   });
   const feeds = () => Object.fromEntries(opts.inputs.map((i, k) => [i.name, new ort.Tensor(dtype, data[k]!, i.dims)]));
   const lossAt = async () => Number((await session.run(feeds(), ['loss']))['loss']!.data[0]);
@@ -115,10 +116,10 @@ export async function gradCheck(opts: GradCheckOptions): Promise<GradCheckResult
 
 /** Values spaced at least `gap` apart in random order: keeps max/ReLU kinks away from +-eps. */
 export function distinctValues(n: number, gap: number, seed: number, offset = 0): number[] {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const v = Array.from({ length: n }, (_, i) => (i - n / 2) * gap + offset);
   for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.uniform() * (i + 1));
+    const j = Math.floor(rng.next() * (i + 1));
     [v[i], v[j]] = [v[j]!, v[i]!];
   }
   return v;
@@ -126,9 +127,9 @@ export function distinctValues(n: number, gap: number, seed: number, offset = 0)
 
 /** Standard normals pushed away from zero by at least `margin` (ReLU/Abs kinks). */
 export function awayFromZero(n: number, margin: number, seed: number): number[] {
-  const rng = new Prng(seed);
+  const normal = gaussian(new Rng(seed));
   return Array.from({ length: n }, () => {
-    const v = rng.normal();
+    const v = normal();
     return v >= 0 ? v + margin : v - margin;
   });
 }
