@@ -14,7 +14,8 @@ import { decodeDicom } from '../core/dicom/decode.ts';
 import { TS } from '../core/dicom/transfer-syntax.ts';
 import { baseInput, makeDicomVariant } from '../core/dicom/testing/fixtures.ts';
 import { newUid } from '../core/dicom/write.ts';
-import { probabilitiesToMask, toTensor } from '../core/preprocess/index.ts';
+import { toTensor } from '../core/preprocess/index.ts';
+import { probabilitiesToMask } from '../core/segmentation/postprocess.ts';
 import type { PreprocessSpec } from '../core/preprocess/spec.ts';
 import { chestDicom } from '../synth/index.ts';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PreprocessSpecSchema } from './preprocess/spec.ts';
+import { ActivationSchema, PostprocessingSchema } from './segmentation/postprocessing.ts';
 
 /**
  * model.json: what the trainer writes beside model.onnx and what the service requires to serve it.
@@ -23,16 +24,11 @@ export const ModelManifestSchema = z
     }),
     output: z.object({
       name: z.string().min(1),
-      /** What the network emits: raw logits (service applies sigmoid) or probabilities. */
-      activation: z.enum(['logits', 'sigmoid']),
+      activation: ActivationSchema,
       shape: z.tuple([dim, z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
     }),
     preprocessing: PreprocessSpecSchema,
-    postprocessing: z.object({
-      threshold: z.number().gt(0).lt(1).default(0.5),
-      /** Connected-area gate in original-resolution pixels: a mask smaller than this is reported empty. */
-      minArea: z.number().int().min(0).default(0),
-    }),
+    postprocessing: PostprocessingSchema,
     /** One label per output channel. */
     labels: z.array(z.string().min(1)).min(1),
     training: z

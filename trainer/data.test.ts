@@ -15,7 +15,8 @@ import { maskToModel, toTensor } from '../core/preprocess/index.ts';
 import { PreprocessSpecSchema } from '../core/preprocess/spec.ts';
 import { TensorCache } from './data/cache.ts';
 import { countingDecoder } from './data/decode.ts';
-import { BatchLoader, normaliseInPlace } from './data/loader.ts';
+import { BatchLoader } from './data/loader.ts';
+import { normalizeInPlace } from '../core/preprocess/tensor.ts';
 import { quantisationBound } from './data/quantize.ts';
 import { scanDataset } from './data/scan.ts';
 import { DataError } from './data/types.ts';
@@ -156,7 +157,7 @@ test('loader normalisation is bit-identical to toTensor with the same normalize 
   const norm = { mean: [0.41], std: [0.23] };
   const rec = await cache.read(prepared[0]!);
   const mine = rec.image.slice();
-  normaliseInPlace(mine, 1, norm);
+  normalizeInPlace(mine, 1, norm);
   const image = await decodeDicom(new Uint8Array(await readFile(prepared[0]!.imagePath)));
   const theirs = await toTensor(image, { ...spec, normalize: norm });
   assert.deepEqual(mine, theirs);

@@ -18,7 +18,7 @@ import { exportModel, ParityError, type ManifestInput } from './export.ts';
 const S = 16;
 const unet = { depth: 1, baseChannels: 4, inChannels: 1, classes: 1, upsample: 'transpose' as const };
 
-/** A session stand-in around a fixed ONNX: predict() is ORT + sigmoid, optionally perturbed. */
+/** A session stand-in around a fixed ONNX: predict() returns its logits, optionally perturbed by `perturb` in probability. */
 async function sessionFor(onnx: Uint8Array, perturb: number): Promise<TrainingSession> {
   const ref = await ort.InferenceSession.create(onnx);
   return {
@@ -27,7 +27,10 @@ async function sessionFor(onnx: Uint8Array, perturb: number): Promise<TrainingSe
     step: () => Promise.reject(new Error('not used')),
     predict: async (images, n) => {
       const out = await ref.run({ image: new ort.Tensor('float32', images, [n, 1, S, S]) });
-      return Float32Array.from(out.logits!.data as Float32Array, (x) => 1 / (1 + Math.exp(-x)) + perturb);
+      return Float32Array.from(out.logits!.data as Float32Array, (x) => {
+        const p = 1 / (1 + Math.exp(-x)) + perturb;
+        return Math.log(p / (1 - p));
+      });
     },
     checkpoint: () => {
       throw new Error('not used');

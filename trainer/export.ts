@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseManifest, type ModelManifest } from '../core/manifest.ts';
 import type { PreprocessSpec } from '../core/preprocess/spec.ts';
+import { toProbabilitiesInPlace } from '../core/segmentation/activation.ts';
 import { decodeModel } from './graph/onnx/encode.ts';
 import type { TrainingSession } from './session/types.ts';
 
@@ -30,11 +31,10 @@ export interface ParityResult {
   tolerance: number;
 }
 
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
-
 /**
- * Run `onnx` in a fresh InferenceSession (CPU, as the service's fallback) on `images` and compare
- * sigmoid(logits) with `session.predict`.
+ * Run `onnx` in a fresh InferenceSession (CPU, as the service's fallback) on `images` and compare its
+ * output with `session.predict`'s, both as probabilities (core/segmentation's activation: the
+ * tolerance is on what the threshold sees).
  */
 export async function checkParity(onnx: Uint8Array, session: TrainingSession, images: Float32Array, n: number, tolerance: number, threads?: number): Promise<ParityResult> {
   const info = decodeModel(onnx);
@@ -43,7 +43,7 @@ export async function checkParity(onnx: Uint8Array, session: TrainingSession, im
   const per = images.length / n;
   const [, c, h, w] = input.shape as [unknown, number, number, number];
   if (c * h * w !== per) throw new ParityError(`exported input is ${c}x${h}x${w} but validation images have ${per} values`, Infinity);
-  const ref = await session.predict(images, n);
+  const ref = toProbabilitiesInPlace(await session.predict(images, n), 'logits');
   const opts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
   if (threads) opts.intraOpNumThreads = threads;
   const fresh = await ort.InferenceSession.create(onnx, opts);
@@ -54,11 +54,11 @@ export async function checkParity(onnx: Uint8Array, session: TrainingSession, im
     for (let k = 0; k < n; k++) {
       const x = new ort.Tensor('float32', images.slice(k * per, (k + 1) * per), [1, c, h, w]);
       const out = await fresh.run({ [input.name]: x });
-      const logits = out[output.name]!.data as Float32Array;
-      const r = ref.subarray(k * logits.length, (k + 1) * logits.length);
-      if (r.length !== logits.length) throw new ParityError(`exported model gives ${logits.length} outputs per image, the session ${r.length}`, Infinity);
-      for (let i = 0; i < logits.length; i++) {
-        const d = Math.abs(sigmoid(logits[i]!) - r[i]!);
+      const probs = toProbabilitiesInPlace((out[output.name]!.data as Float32Array).slice(), 'logits');
+      const r = ref.subarray(k * probs.length, (k + 1) * probs.length);
+      if (r.length !== probs.length) throw new ParityError(`exported model gives ${probs.length} outputs per image, the session ${r.length}`, Infinity);
+      for (let i = 0; i < probs.length; i++) {
+        const d = Math.abs(probs[i]! - r[i]!);
         if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
         sum += d;
       }

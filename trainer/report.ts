@@ -6,6 +6,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { DEFAULT_THRESHOLD } from '../core/segmentation/postprocessing.ts';
+import { isForeground } from '../core/segmentation/threshold.ts';
 
 export interface EpochMetrics {
   /** 1-based. */
@@ -127,7 +129,7 @@ export interface OverlayExample {
 /**
  * Rows of [image | truth in green | prediction in red, truth outline in green], at model resolution.
  */
-export async function writeOverlaysPng(path: string, examples: readonly OverlayExample[], height: number, width: number, threshold = 0.5): Promise<void> {
+export async function writeOverlaysPng(path: string, examples: readonly OverlayExample[], height: number, width: number, threshold = DEFAULT_THRESHOLD): Promise<void> {
   if (examples.length === 0) return;
   const tile = Math.max(160, Math.min(256, Math.max(height, width)));
   const scaleY = height / tile;
@@ -165,7 +167,7 @@ export async function writeOverlaysPng(path: string, examples: readonly OverlayE
       for (let tx = 0; tx < tile; tx++) {
         const g = Math.round(((at(ex.image, ty, tx) - lo) / span) * 255);
         const t = at(ex.truth, ty, tx) !== 0;
-        const p = at(ex.probability, ty, tx) > threshold;
+        const p = isForeground(at(ex.probability, ty, tx), threshold);
         const edge = t && (at(ex.truth, Math.max(0, ty - 1), tx) === 0 || at(ex.truth, Math.min(tile - 1, ty + 1), tx) === 0 || at(ex.truth, ty, Math.max(0, tx - 1)) === 0 || at(ex.truth, ty, Math.min(tile - 1, tx + 1)) === 0 || ty === 0 || tx === 0 || ty === tile - 1 || tx === tile - 1);
         const y = y0 + ty;
         put(gap + tx, y, g, g, g);

@@ -6,7 +6,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { decodeDicom } from '../../core/dicom/decode.ts';
-import { probabilitiesToMasks, sigmoidInPlace } from '../../core/engine/postprocess.ts';
+import { toProbabilitiesInPlace } from '../../core/segmentation/activation.ts';
+import { probabilitiesToMasks } from '../../core/segmentation/postprocess.ts';
 import type { ModelManifest } from '../../core/manifest.ts';
 import { resampleFloat32, toTensor } from '../../core/preprocess/index.ts';
 
@@ -37,7 +38,7 @@ export async function probabilities(session: ort.InferenceSession, manifest: Mod
   const per = all.length / images.length;
   return images.map((_, i) => {
     const p = all.slice(i * per, (i + 1) * per);
-    return manifest.output.activation === 'logits' ? sigmoidInPlace(p) : p;
+    return toProbabilitiesInPlace(p, manifest.output.activation);
   });
 }
 

@@ -7,12 +7,12 @@ import { workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { decodeDicom } from '../dicom/decode.ts';
 import type { ModelManifest } from '../manifest.ts';
-import { toTensor } from '../preprocess/index.ts';
+import type { PreprocessSpec } from '../preprocess/index.ts';
+import { SegmentationProcessor } from '../segmentation/processor.ts';
 import { InferenceError } from './errors.ts';
-import { hflipCHW, outputToMasks } from './postprocess.ts';
 import { makePreview } from './preview.ts';
 import { checkSessionIo } from './repository.ts';
-import { openSession, type Provider } from './session-factory.ts';
+import { openSession, type Provider } from '../runtime/session.ts';
 import { serve, type Reply } from './worker-rpc.ts';
 import {
   epochMs,
@@ -31,6 +31,8 @@ interface Loaded {
   session: ort.InferenceSession;
   provider: Provider;
   manifest: ModelManifest;
+  /** The model's pre- and post-processing (built once from its manifest). */
+  processor: SegmentationProcessor;
   /** Input C, H, W. */
   inShape: [number, number, number];
   /** A fixed batch dimension (runs are padded to it), or undefined when dynamic. */
@@ -39,6 +41,19 @@ interface Loaded {
 
 const cfg = (workerData as InferenceWorkerData).session;
 const models = new Map<string, Loaded>();
+
+/** Preprocessors by spec (a handful of models at most), so a spec is parsed once, not per request. */
+const preprocessors = new Map<string, SegmentationProcessor>();
+function preprocessorFor(spec: PreprocessSpec): SegmentationProcessor {
+  const key = JSON.stringify(spec);
+  let p = preprocessors.get(key);
+  if (!p) {
+    if (preprocessors.size >= 32) preprocessors.clear();
+    p = new SegmentationProcessor({ preprocessing: spec, activation: 'logits', labels: [] });
+    preprocessors.set(key, p);
+  }
+  return p;
+}
 
 /** A Float32Array that owns its whole buffer, so transferring it moves exactly these values. */
 function owned(a: Float32Array): Float32Array {
@@ -85,6 +100,7 @@ async function load(msg: LoadMsg): Promise<Reply<LoadResult>> {
     session: opened.session,
     provider: opened.provider,
     manifest: msg.manifest,
+    processor: SegmentationProcessor.fromManifest(msg.manifest),
     inShape: [shape[1], shape[2], shape[3]],
     fixedBatch: typeof shape[0] === 'number' ? shape[0] : undefined,
   };
@@ -118,9 +134,7 @@ async function prepare(msg: PrepareMsg): Promise<Reply<PrepareResult>> {
   const t0 = performance.now();
   const image = await decodeDicom(msg.dicom, msg.frame === undefined ? { maxPixels: msg.maxPixels } : { frame: msg.frame, maxPixels: msg.maxPixels });
   const t1 = performance.now();
-  const tensor = owned(await toTensor(image, msg.spec));
-  const tensors = [tensor];
-  if (msg.tta) tensors.push(hflipCHW(tensor, msg.spec.channels, msg.spec.size.height, msg.spec.size.width));
+  const tensors = preprocessorFor(msg.spec).preprocess(image, { tta: msg.tta }).map(owned);
   const preview = msg.preview ? makePreview(image, msg.preview.maxSide) : undefined;
   const t2 = performance.now();
   const transfer: ArrayBuffer[] = tensors.map((t) => t.buffer as ArrayBuffer);
@@ -159,7 +173,10 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
     }
   }
   const { outputs, dims, runMs } = await runBatch(m, images);
-  const [outC, outH, outW] = [dims[1]!, dims[2]!, dims[3]!];
+  const { height, width } = m.processor.outputSize;
+  if (dims[1] !== m.processor.labels.length || dims[2] !== height || dims[3] !== width) {
+    throw new InferenceError(`${msg.key}: output dims [${dims.join(',')}], expected ${m.processor.labels.length}x${height}x${width}`);
+  }
   const entries: InferResult['entries'] = [];
   const transfer: ArrayBuffer[] = [];
   let k = 0;
@@ -167,17 +184,7 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
     const t0 = performance.now();
     const output = outputs[k++]!;
     const flipped = e.tensors.length === 2 ? outputs[k++]! : undefined;
-    const masks = await outputToMasks(output, flipped, {
-      activation: m.manifest.output.activation,
-      channels: outC,
-      height: outH,
-      width: outW,
-      rows: e.rows,
-      cols: e.cols,
-      labels: m.manifest.labels,
-      threshold: e.threshold,
-      minArea: e.minArea,
-    });
+    const masks = await m.processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, threshold: e.threshold, minArea: e.minArea });
     const wire: WireMask[] = masks.map((x) => {
       transfer.push(x.mask.data.buffer as ArrayBuffer);
       return { label: x.label, rows: x.mask.rows, cols: x.mask.cols, data: x.mask.data, area: x.area, bbox: x.bbox, empty: x.empty, threshold: x.threshold, minArea: x.minArea };

@@ -1,5 +1,5 @@
-export { toTensor, toTensorSync } from './tensor.ts';
-export { maskToModel, probabilitiesToMask, resizeMask } from './masks.ts';
+export { normalizeInPlace, tensorFromImage, toTensor, toTensorSync } from './tensor.ts';
+export { maskToModel, resizeMask } from './masks.ts';
 export { applyIntensity, intensityTransform } from './intensity.ts';
 export { bilinearAboveThreshold, resampleFloat32, resampleRows, type AffineClamp } from './resample.ts';
 export { parsePreprocessSpec } from './validate.ts';

@@ -1,6 +1,5 @@
 import { createMask, type Mask } from '../mask.ts';
 import { PreprocessError } from './errors.ts';
-import { bilinearAboveThreshold, resampleRows } from './resample.ts';
 import type { PreprocessSpec } from './spec.ts';
 import { parsePreprocessSpec } from './validate.ts';
 
@@ -40,38 +39,4 @@ export function resizeMask(mask: Mask, rows: number, cols: number): Mask {
 export async function maskToModel(mask: Mask, spec: PreprocessSpec): Promise<Mask> {
   const s = parsePreprocessSpec(spec);
   return resizeMask(mask, s.size.height, s.size.width);
-}
-
-/**
- * The inverse of preprocessing's resize for a network output: bilinear resampling of the
- * probabilities (H*W at model resolution) to the original rows x cols, then `p > threshold`.
- * Resampling probabilities before thresholding gives smoother, better-placed edges than
- * resizing a binary mask.
- */
-export async function probabilitiesToMask(
-  probs: Float32Array,
-  modelH: number,
-  modelW: number,
-  rows: number,
-  cols: number,
-  threshold: number,
-): Promise<Mask> {
-  for (const [name, v] of [['modelH', modelH], ['modelW', modelW], ['rows', rows], ['cols', cols]] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new PreprocessError('INVALID_INPUT', `${name} must be a positive integer, got ${v}`);
-  }
-  if (probs.length !== modelH * modelW) {
-    throw new PreprocessError('INVALID_INPUT', `probabilities have ${probs.length} values, expected ${modelH}x${modelW}=${modelH * modelW}`);
-  }
-  if (!Number.isFinite(threshold)) throw new PreprocessError('INVALID_INPUT', `threshold must be a finite number, got ${threshold}`);
-  // A positive threshold (every real one) lets the resampler skip outputs whose answer is certain.
-  if (threshold > 0 && (rows !== modelH || cols !== modelW)) {
-    return createMask(rows, cols, bilinearAboveThreshold(probs, modelH, modelW, rows, cols, threshold));
-  }
-  // Thresholded row by row as the resampler produces them: no full-size float image.
-  const out = new Uint8Array(rows * cols);
-  resampleRows(probs, modelH, modelW, rows, cols, 'bilinear', (y, p) => {
-    const o = y * cols;
-    for (let x = 0; x < cols; x++) out[o + x] = p[x] > threshold ? 1 : 0;
-  });
-  return createMask(rows, cols, out);
 }

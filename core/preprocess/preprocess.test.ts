@@ -9,13 +9,13 @@ import {
   maskToModel,
   parsePreprocessSpec,
   PreprocessError,
-  probabilitiesToMask,
   resampleFloat32,
   resampleRows,
   resizeMask,
   toTensor,
   type PreprocessSpec,
 } from './index.ts';
+import { probabilitiesToMask } from '../segmentation/postprocess.ts';
 
 function image(rows: number, columns: number, values: ArrayLike<number>, extra: Partial<DecodedImage> = {}): DecodedImage {
   const pixels = Float32Array.from(values);

@@ -1,4 +1,5 @@
 import type { ResizeMethod } from './spec.ts';
+import { isForeground } from '../segmentation/threshold.ts';
 
 /**
  * Separable resampling of single-channel float32 images with pixel-centre alignment
@@ -363,7 +364,7 @@ export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: numb
       } else {
         for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
       }
-      out[o + x] = Math.fround(sum) > threshold ? 1 : 0;
+      out[o + x] = isForeground(Math.fround(sum), threshold) ? 1 : 0;
     }
   }
   return out;

@@ -31,7 +31,11 @@ export async function toTensor(image: DecodedImage, spec: PreprocessSpec): Promi
 
 /** Synchronous form of toTensor (pure JS, no native work), for loops that batch many images. */
 export function toTensorSync(image: DecodedImage, specInput: PreprocessSpec): Float32Array {
-  const spec = parsePreprocessSpec(specInput);
+  return tensorFromImage(image, parsePreprocessSpec(specInput));
+}
+
+/** toTensorSync for a spec that has already been through parsePreprocessSpec (the processor parses once). */
+export function tensorFromImage(image: DecodedImage, spec: PreprocessSpec): Float32Array {
   checkImage(image);
   const { height: H, width: W } = spec.size;
   // Step 1 is fused into the first resampling pass (same arithmetic, no full-size intermediate).
@@ -46,16 +50,24 @@ export function toTensorSync(image: DecodedImage, specInput: PreprocessSpec): Fl
   const C = spec.channels;
   const plane = H * W;
   const out = new Float32Array(C * plane);
-  for (let c = 0; c < C; c++) {
-    const o = c * plane;
-    if (spec.normalize) {
-      const k = spec.normalize.mean.length === 1 ? 0 : c;
-      const mean = spec.normalize.mean[k]!;
-      const inv = 1 / spec.normalize.std[k]!;
-      for (let i = 0; i < plane; i++) out[o + i] = (resized[i] - mean) * inv;
-    } else {
-      out.set(resized, o);
-    }
-  }
+  for (let c = 0; c < C; c++) out.set(resized, c * plane);
+  if (spec.normalize) normalizeInPlace(out, C, spec.normalize);
   return out;
+}
+
+/**
+ * Step 3, in place on a C x H x W tensor: (x - mean[c]) * (1 / std[c]), one mean/std for every
+ * channel when the spec gives one. The only normalisation: the trainer's loader applies it to
+ * augmented cached tensors with this same function, so training and serving inputs are bit-identical.
+ */
+export function normalizeInPlace(x: Float32Array, channels: number, normalize: NonNullable<PreprocessSpec['normalize']>): Float32Array {
+  const plane = x.length / channels;
+  for (let c = 0; c < channels; c++) {
+    const k = normalize.mean.length === 1 ? 0 : c;
+    const mean = normalize.mean[k]!;
+    const inv = 1 / normalize.std[k]!;
+    const o = c * plane;
+    for (let i = 0; i < plane; i++) x[o + i] = (x[o + i]! - mean) * inv;
+  }
+  return x;
 }

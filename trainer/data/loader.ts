@@ -6,6 +6,7 @@
  * The epoch's order and each sample's augmentation come from streams derived from
  * (seed, epoch, position), so a resumed run sees exactly the batches an uninterrupted run would.
  */
+import { normalizeInPlace } from '../../core/preprocess/tensor.ts';
 import { applyAugment, sampleAugmentParams, type AugmentConfig } from '../augment.ts';
 import { Stream, shuffled, streamRng } from '../rng.ts';
 import type { CachedSample, PreparedSample, TensorCache } from './cache.ts';
@@ -37,20 +38,6 @@ export interface LoaderOptions {
   /** Drop a final batch smaller than this (BatchNorm statistics of 1 image are degenerate). */
   minBatch?: number;
   originalMasks?: boolean;
-}
-
-/**
- * (x - mean[c]) / std[c] per channel, in place: step 3 of the PreprocessSpec order, written as
- * core's toTensor writes it ((x - mean) * (1 / std)) so the results are bit-identical.
- */
-export function normaliseInPlace(x: Float32Array, channels: number, norm: Normalisation): void {
-  const plane = x.length / channels;
-  for (let c = 0; c < channels; c++) {
-    const m = norm.mean.length === 1 ? norm.mean[0]! : norm.mean[c]!;
-    const inv = 1 / (norm.std.length === 1 ? norm.std[0]! : norm.std[c]!);
-    const base = c * plane;
-    for (let i = 0; i < plane; i++) x[base + i] = (x[base + i]! - m) * inv;
-  }
 }
 
 export class BatchLoader {
@@ -95,7 +82,8 @@ export class BatchLoader {
       }
       const view = images.subarray(k * imgLen, (k + 1) * imgLen);
       view.set(img);
-      if (this.o.normalize) normaliseInPlace(view, channels, this.o.normalize);
+      // Step 3 of preprocessing, by core's own function: cached tensors are stored before it.
+      if (this.o.normalize) normalizeInPlace(view, channels, this.o.normalize);
       for (let i = 0; i < maskLen; i++) masks[k * maskLen + i] = msk[i]! ? 1 : 0;
     });
     const batch: Batch = { images, masks, n: picked.length, samples: picked };

@@ -64,7 +64,7 @@ export interface TrainingSession {
   readonly parameterCount: number;
   /** images: N*C*H*W float32; masks: N*classes*H*W in {0,1}; lr for this step (scheduler lives in the shell). */
   step(images: Float32Array, masks: Float32Array, batch: number, lr: number): Promise<StepResult>;
-  /** Sigmoid probabilities with BatchNorm in inference mode (running stats): N*classes*H*W. */
+  /** Logits (what the exported model emits) with BatchNorm in inference mode (running stats): N*classes*H*W. */
   predict(images: Float32Array, batch: number): Promise<Float32Array>;
   checkpoint(): Checkpoint;
   /** Throws CheckpointMismatchError when the checkpoint's config differs from this session's. */

@@ -1,18 +1,17 @@
 /**
- * From network output to reported masks: sigmoid when the model emits logits, optional horizontal-flip
- * TTA (the flipped image's output is un-flipped and averaged with the original's), bilinear resampling
- * of probabilities back to the original rows x columns and thresholding (core/preprocess's
- * probabilitiesToMask), then the min-area gate, area and bounding box. Runs in the inference worker
- * (`outputToMasks` is the entry point).
+ * From network output to reported masks: the activation (activation.ts), optional horizontal-flip TTA
+ * (the flipped image's output is un-flipped and averaged with the original's), bilinear resampling of
+ * probabilities back to the original rows x columns and the threshold rule (threshold.ts), then the
+ * min-area gate, area and bounding box. `outputToMasks` is the entry point; the processor
+ * (processor.ts) is what the worker, the trainer and the CLI call.
  */
 import { createMask, type Mask } from '../mask.ts';
-import { probabilitiesToMask } from '../preprocess/index.ts';
-
-/** In place: logits -> probabilities. */
-export function sigmoidInPlace(x: Float32Array): Float32Array {
-  for (let i = 0; i < x.length; i++) x[i] = 1 / (1 + Math.exp(-x[i]!));
-  return x;
-}
+import { PreprocessError } from '../preprocess/errors.ts';
+import { bilinearAboveThreshold, resampleRows } from '../preprocess/resample.ts';
+import { sigmoid, toProbabilitiesInPlace } from './activation.ts';
+import type { Activation } from './postprocessing.ts';
+import type { BBox, SegmentedMask } from './records.ts';
+import { isForeground } from './threshold.ts';
 
 /** Mirror each row of a C x H x W tensor (horizontal flip); returns a new array. */
 export function hflipCHW(src: Float32Array, channels: number, height: number, width: number): Float32Array {
@@ -39,8 +38,7 @@ export function averageWithUnflipped(probs: Float32Array, flippedProbs: Float32A
 
 export interface MaskStats {
   area: number;
-  /** [x, y, width, height] of the foreground in pixels, or null when empty. */
-  bbox: [number, number, number, number] | null;
+  bbox: BBox;
 }
 
 export function maskStats(mask: Mask): MaskStats {
@@ -90,6 +88,40 @@ export function maskStats(mask: Mask): MaskStats {
   return { area, bbox: area === 0 ? null : [minX, minY, maxX - minX + 1, maxY - minY + 1] };
 }
 
+/**
+ * The inverse of preprocessing's resize for a network output: bilinear resampling of the
+ * probabilities (H*W at model resolution) to the original rows x cols, then `p > threshold`.
+ * Resampling probabilities before thresholding gives smoother, better-placed edges than
+ * resizing a binary mask.
+ */
+export async function probabilitiesToMask(
+  probs: Float32Array,
+  modelH: number,
+  modelW: number,
+  rows: number,
+  cols: number,
+  threshold: number,
+): Promise<Mask> {
+  for (const [name, v] of [['modelH', modelH], ['modelW', modelW], ['rows', rows], ['cols', cols]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new PreprocessError('INVALID_INPUT', `${name} must be a positive integer, got ${v}`);
+  }
+  if (probs.length !== modelH * modelW) {
+    throw new PreprocessError('INVALID_INPUT', `probabilities have ${probs.length} values, expected ${modelH}x${modelW}=${modelH * modelW}`);
+  }
+  if (!Number.isFinite(threshold)) throw new PreprocessError('INVALID_INPUT', `threshold must be a finite number, got ${threshold}`);
+  // A positive threshold (every real one) lets the resampler skip outputs whose answer is certain.
+  if (threshold > 0 && (rows !== modelH || cols !== modelW)) {
+    return createMask(rows, cols, bilinearAboveThreshold(probs, modelH, modelW, rows, cols, threshold));
+  }
+  // Thresholded row by row as the resampler produces them: no full-size float image.
+  const out = new Uint8Array(rows * cols);
+  resampleRows(probs, modelH, modelW, rows, cols, 'bilinear', (y, p) => {
+    const o = y * cols;
+    for (let x = 0; x < cols; x++) out[o + x] = isForeground(p[x]!, threshold) ? 1 : 0;
+  });
+  return createMask(rows, cols, out);
+}
+
 export interface PostprocessOptions {
   /** Model output geometry. */
   channels: number;
@@ -104,20 +136,10 @@ export interface PostprocessOptions {
   minArea: number;
 }
 
-export interface PostprocessedMask {
-  label: string;
-  mask: Mask;
-  area: number;
-  bbox: [number, number, number, number] | null;
-  empty: boolean;
-  threshold: number;
-  minArea: number;
-}
-
 /** Probabilities (C x H x W, already sigmoid'ed and TTA-averaged) -> one mask per label. */
-export async function probabilitiesToMasks(probs: Float32Array, o: PostprocessOptions): Promise<PostprocessedMask[]> {
+export async function probabilitiesToMasks(probs: Float32Array, o: PostprocessOptions): Promise<SegmentedMask[]> {
   const plane = checkPlanes(probs, o);
-  const out: PostprocessedMask[] = [];
+  const out: SegmentedMask[] = [];
   for (let c = 0; c < o.channels; c++) {
     const mask = await probabilitiesToMask(probs.subarray(c * plane, (c + 1) * plane), o.height, o.width, o.rows, o.cols, o.threshold);
     out.push(gated(mask, o.labels[c]!, o));
@@ -127,7 +149,7 @@ export async function probabilitiesToMasks(probs: Float32Array, o: PostprocessOp
 
 export interface OutputOptions extends PostprocessOptions {
   /** What the network emits (the manifest's output.activation). */
-  activation: 'logits' | 'sigmoid';
+  activation: Activation;
 }
 
 /**
@@ -136,27 +158,27 @@ export interface OutputOptions extends PostprocessOptions {
  * the model's own size the sigmoid is skipped where it cannot change the answer (see
  * logitsAboveThreshold); the masks are the same either way. `output` and `flipped` are overwritten.
  */
-export async function outputToMasks(output: Float32Array, flipped: Float32Array | undefined, o: OutputOptions): Promise<PostprocessedMask[]> {
+export async function outputToMasks(output: Float32Array, flipped: Float32Array | undefined, o: OutputOptions): Promise<SegmentedMask[]> {
   const logits = o.activation === 'logits';
   if (logits && !flipped && o.rows === o.height && o.cols === o.width) {
     const plane = checkPlanes(output, o);
-    const out: PostprocessedMask[] = [];
+    const out: SegmentedMask[] = [];
     for (let c = 0; c < o.channels; c++) {
       const data = logitsAboveThreshold(output.subarray(c * plane, (c + 1) * plane), o.threshold);
       out.push(gated(createMask(o.rows, o.cols, data), o.labels[c]!, o));
     }
     return out;
   }
-  if (logits) sigmoidInPlace(output);
+  toProbabilitiesInPlace(output, o.activation);
   if (flipped) {
-    if (logits) sigmoidInPlace(flipped);
+    toProbabilitiesInPlace(flipped, o.activation);
     averageWithUnflipped(output, flipped, o.channels, o.height, o.width);
   }
   return probabilitiesToMasks(output, o);
 }
 
 /**
- * 1 where sigmoid(x) > threshold, with sigmoid computed exactly as sigmoidInPlace does (float32)
+ * 1 where sigmoid(x) > threshold, with sigmoid computed exactly as toProbabilitiesInPlace does (float32)
  * only near the decision. Away from x0 = logit(threshold) by delta, |sigmoid(x) - threshold| >=
  * 0.36 * delta * t(1-t) (sigmoid' changes by at most e^delta over the band), which delta keeps
  * above 1e-6, while the float32 sigmoid is within 1.5e-7 of the true value: the decision there
@@ -170,8 +192,8 @@ export function logitsAboveThreshold(logits: Float32Array, threshold: number): U
   if (!(threshold > 0 && threshold < 1) || !(delta <= 0.5)) {
     const p = new Float32Array(1);
     for (let i = 0; i < logits.length; i++) {
-      p[0] = 1 / (1 + Math.exp(-logits[i]!));
-      out[i] = p[0]! > threshold ? 1 : 0;
+      p[0] = sigmoid(logits[i]!);
+      out[i] = isForeground(p[0]!, threshold) ? 1 : 0;
     }
     return out;
   }
@@ -186,9 +208,9 @@ export function logitsAboveThreshold(logits: Float32Array, threshold: number): U
       out[i] = 1;
       continue;
     }
-    // In the band (or NaN): the float32 sigmoid, compared as probabilitiesToMask compares it.
-    p[0] = 1 / (1 + Math.exp(-x));
-    out[i] = p[0]! > threshold ? 1 : 0;
+    // In the band (or NaN): the float32 sigmoid, compared by the threshold rule.
+    p[0] = sigmoid(x);
+    out[i] = isForeground(p[0]!, threshold) ? 1 : 0;
   }
   return out;
 }
@@ -201,7 +223,7 @@ function checkPlanes(values: Float32Array, o: PostprocessOptions): number {
 }
 
 /** Area and bbox, and the SIIM-winner style gate: a small positive region is more likely noise than a finding. */
-function gated(mask: Mask, label: string, o: PostprocessOptions): PostprocessedMask {
+function gated(mask: Mask, label: string, o: PostprocessOptions): SegmentedMask {
   let { area, bbox } = maskStats(mask);
   let m = mask;
   if (area > 0 && area < o.minArea) {

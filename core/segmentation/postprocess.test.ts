@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createMask, type Mask } from '../mask.ts';
-import { averageWithUnflipped, hflipCHW, logitsAboveThreshold, maskStats, outputToMasks, probabilitiesToMasks, sigmoidInPlace, type OutputOptions } from './postprocess.ts';
+import { averageWithUnflipped, hflipCHW, logitsAboveThreshold, maskStats, outputToMasks, probabilitiesToMasks, type OutputOptions } from './postprocess.ts';
+import { toProbabilitiesInPlace } from './activation.ts';
+
+const sigmoidInPlace = (x: Float32Array): Float32Array => toProbabilitiesInPlace(x, 'logits');
 
 test('sigmoid maps logits to probabilities', () => {
   const x = sigmoidInPlace(new Float32Array([0, 100, -100, Math.log(3)]));
