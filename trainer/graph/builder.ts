@@ -1,55 +1,10 @@
 import { inferOutputs } from './shape-inference.ts';
+import { attr, GraphError } from './types.ts';
+import type { Attrs, ConstantSource, DType, Node, Shape, TensorArray, TensorData, Value } from './types.ts';
 
-/** Element types the builder knows; ONNX names them FLOAT, DOUBLE, INT64, INT32, BOOL, UINT8. */
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
-/** A dimension: a size, or a symbol (ONNX dim_param) for a dynamic one such as the batch. */
-export type Dim = number | string;
-export type Shape = readonly Dim[];
-export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
-
-export interface TensorData {
-  readonly dtype: DType;
-  readonly dims: readonly number[];
-  readonly data: TensorArray;
-}
-
-export interface Value {
-  readonly name: string;
-  readonly dtype: DType;
-  readonly shape: Shape;
-}
-
-export type Attr =
-  | { kind: 'int'; value: number }
-  | { kind: 'float'; value: number }
-  | { kind: 'ints'; value: readonly number[] }
-  | { kind: 'floats'; value: readonly number[] }
-  | { kind: 'string'; value: string }
-  | { kind: 'tensor'; value: TensorData };
-
-/** Typed attribute constructors: ONNX distinguishes int from float, JS numbers do not. */
-export const attr = {
-  int: (value: number): Attr => ({ kind: 'int', value }),
-  float: (value: number): Attr => ({ kind: 'float', value }),
-  ints: (value: readonly number[]): Attr => ({ kind: 'ints', value }),
-  floats: (value: readonly number[]): Attr => ({ kind: 'floats', value }),
-  string: (value: string): Attr => ({ kind: 'string', value }),
-  tensor: (value: TensorData): Attr => ({ kind: 'tensor', value }),
-};
-export type Attrs = Readonly<Record<string, Attr>>;
-
-export interface Node {
-  readonly op: string;
-  readonly name: string;
-  /** '' marks an omitted optional input, as in ONNX. */
-  inputs: string[];
-  outputs: string[];
-  readonly attrs: Attrs;
-}
-
-export class GraphError extends Error {
-  override name = 'GraphError';
-}
+// The shared types live in types.ts; re-exported so graph users import one module.
+export { attr, GraphError } from './types.ts';
+export type { Attr, Attrs, ConstantSource, DType, Dim, Node, Shape, TensorArray, TensorData, Value } from './types.ts';
 
 export function tensorSize(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
@@ -88,7 +43,7 @@ export function makeTensor(dtype: DType, dims: readonly number[], values: ArrayL
  * node's outputs are shape-inferred when it is added, so graph code and gradient rules can rely on
  * shapes without running anything.
  */
-export class Graph {
+export class Graph implements ConstantSource {
   readonly nodes: Node[] = [];
   readonly values = new Map<string, Value>();
   readonly initializers = new Map<string, TensorData>();

@@ -1,5 +1,5 @@
-import type { Attr, Attrs, DType, Dim, Graph, Shape, Value } from './builder.ts';
-import { GraphError } from './builder.ts';
+import type { Attr, Attrs, ConstantSource, DType, Dim, Shape, Value } from './types.ts';
+import { GraphError } from './types.ts';
 
 /** Output element type and shape of a node, computed from its inputs and attributes. */
 export interface OutputType {
@@ -21,7 +21,7 @@ function intsAttr(attrs: Attrs, name: string, dflt: readonly number[]): readonly
   return a.value;
 }
 
-function floatsConst(g: Graph, v: Value | null, what: string): number[] {
+function floatsConst(g: ConstantSource, v: Value | null, what: string): number[] {
   if (!v) throw new GraphError(`${what} is required`);
   const t = g.constValue(v.name);
   if (!t) throw new GraphError(`${what} must be a constant (initializer) for shape inference`);
@@ -78,7 +78,7 @@ const COMPARE = new Set(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEq
 
 const DTYPE_OF_ONNX: Record<number, DType> = { 1: 'float32', 2: 'uint8', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' };
 
-export function inferOutputs(g: Graph, op: string, inputs: readonly (Value | null)[], attrs: Attrs, nOut: number): OutputType[] {
+export function inferOutputs(g: ConstantSource, op: string, inputs: readonly (Value | null)[], attrs: Attrs, nOut: number): OutputType[] {
   const x = inputs[0];
   if (!x) throw new GraphError(`${op}: first input is required`);
   const rank = x.shape.length;

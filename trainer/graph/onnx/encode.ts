@@ -1,7 +1,9 @@
 import { endianness } from 'node:os';
 import Long from 'long';
-import type { Attr, DType, Graph, Shape, TensorArray, TensorData } from '../builder.ts';
-import { GraphError, typedArrayFor } from '../builder.ts';
+import type { Graph } from '../builder.ts';
+import { typedArrayFor } from '../builder.ts';
+import type { Attr, DType, Shape, TensorArray, TensorData } from '../types.ts';
+import { GraphError } from '../types.ts';
 import { IR_VERSION, ModelProto, OnnxAttributeType, OnnxDataType } from './schema.ts';
 
 const ONNX_DTYPE: Record<DType, number> = {
