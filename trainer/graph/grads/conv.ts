@@ -1,6 +1,7 @@
-import type { GradContext, GradRule } from '../autodiff.ts';
-import type { Attrs, Value } from '../builder.ts';
-import { attr, GraphError, makeTensor } from '../builder.ts';
+import { makeTensor } from '../builder.ts';
+import type { Attrs, Value } from '../types.ts';
+import { attr, GraphError } from '../types.ts';
+import type { GradContext, GradRule } from './rule.ts';
 
 interface ConvGeometry {
   kernel: number[];
@@ -126,8 +127,11 @@ function biasGrad(c: GradContext, gy: Value): Value {
   return c.g.reduceSum(gy, [0, ...gy.shape.slice(2).map((_, i) => i + 2)], false);
 }
 
-const convRule: GradRule = (c, node, [x, w, b], [y], [gyIn], needs) => {
+const convRule: GradRule = ([gyIn], node, c) => {
   const g = c.g;
+  const [x, w, b] = node.inputs;
+  const [y] = node.outputs;
+  const needs = node.needs;
   if (x!.shape.length !== 4) throw new GraphError('Conv gradient: only 2-D convolutions (NCHW) are supported');
   const gy = c.materialize(gyIn!, y!);
   const geo = geometry(node, w!);
@@ -175,8 +179,11 @@ const convRule: GradRule = (c, node, [x, w, b], [y], [gyIn], needs) => {
   return [gx, gw, gb];
 };
 
-const convTransposeRule: GradRule = (c, node, [x, w, b], [y], [gyIn], needs) => {
+const convTransposeRule: GradRule = ([gyIn], node, c) => {
   const g = c.g;
+  const [x, w, b] = node.inputs;
+  const [y] = node.outputs;
+  const needs = node.needs;
   if (x!.shape.length !== 4) throw new GraphError('ConvTranspose gradient: only 2-D (NCHW) is supported');
   if (node.attrs['output_shape']) throw new GraphError('ConvTranspose gradient: output_shape is not supported');
   const gy = c.materialize(gyIn!, y!);

@@ -1,77 +1,76 @@
-import type { GradRule } from '../autodiff.ts';
-import type { Value } from '../builder.ts';
-import { attr, GraphError } from '../builder.ts';
+import type { Value } from '../types.ts';
+import { attr, GraphError } from '../types.ts';
+import type { GradRule } from './rule.ts';
 
-/** Gradients of elementwise ops (arithmetic, activations, Clip, Where, Cast, Sum). */
+/**
+ * Gradients of elementwise ops (arithmetic, activations, Clip, Where, Cast, Sum). Broadcasting
+ * binary ops return their input gradients at the broadcast output shape; the walker sums them down
+ * to each input's shape.
+ */
 export const elementwiseGradRules: [string, GradRule][] = [
-  ['Identity', (_c, _n, _i, _o, [gy]) => [gy!]],
-  [
-    'Add',
-    (c, _n, [a, b], _o, [gy], needs) => [needs[0] ? c.unbroadcast(gy!, a!) : null, needs[1] ? c.unbroadcast(gy!, b!) : null],
-  ],
-  [
-    'Sum',
-    (c, _n, inputs, _o, [gy], needs) => inputs.map((x, i) => (needs[i] ? c.unbroadcast(gy!, x!) : null)),
-  ],
-  [
-    'Sub',
-    (c, _n, [a, b], _o, [gy], needs) => [needs[0] ? c.unbroadcast(gy!, a!) : null, needs[1] ? c.unbroadcast(c.g.neg(gy!), b!) : null],
-  ],
+  ['Identity', ([gy]) => [gy!]],
+  ['Add', ([gy]) => [gy!, gy!]],
+  ['Sum', ([gy], n) => n.inputs.map(() => gy!)],
+  ['Sub', ([gy], n, c) => [gy!, n.needs[1] ? c.g.neg(gy!) : null]],
   [
     'Mul',
-    (c, _n, [a, b], _o, [gy], needs) => {
+    ([gy], n, c) => {
       const g = c.g;
+      const [a, b] = n.inputs;
       if (a!.name === b!.name) {
         // x * x: one contribution 2 * gy * x (scale the possibly small gy before touching x).
-        return [c.unbroadcast(g.mul(g.mul(gy!, g.scalarLike(2, gy!)), a!), a!), null];
+        return [g.mul(g.mul(gy!, g.scalarLike(2, gy!)), a!), null];
       }
-      return [needs[0] ? c.unbroadcast(g.mul(gy!, b!), a!) : null, needs[1] ? c.unbroadcast(g.mul(gy!, a!), b!) : null];
+      return [n.needs[0] ? g.mul(gy!, b!) : null, n.needs[1] ? g.mul(gy!, a!) : null];
     },
   ],
   [
     'Div',
-    (c, _n, [a, b], [y], [gy], needs) => {
+    ([gy], n, c) => {
       const g = c.g;
-      const ga = needs[0] || needs[1] ? g.div(gy!, b!) : null;
-      return [needs[0] ? c.unbroadcast(ga!, a!) : null, needs[1] ? c.unbroadcast(g.neg(g.mul(ga!, y!)), b!) : null];
+      const ga = g.div(gy!, n.inputs[1]!);
+      return [ga, n.needs[1] ? g.neg(g.mul(ga, n.outputs[0]!)) : null];
     },
   ],
-  ['Neg', (c, _n, _i, _o, [gy]) => [c.g.neg(gy!)]],
-  ['Relu', (c, _n, [x], _o, [gy]) => [c.g.op1('Where', [c.g.op1('Greater', [x!, c.g.scalarLike(0, x!)]), gy!, c.g.scalarLike(0, gy!)])]],
+  ['Neg', ([gy], _n, c) => [c.g.neg(gy!)]],
+  ['Relu', ([gy], n, c) => [c.g.op1('Where', [c.g.op1('Greater', [n.inputs[0]!, c.g.scalarLike(0, n.inputs[0]!)]), gy!, c.g.scalarLike(0, gy!)])]],
   [
     'Sigmoid',
-    (c, _n, _i, [y], [gy]) => {
+    ([gy], n, c) => {
       const g = c.g;
-      return [g.mul(gy!, g.mul(y!, g.sub(g.scalarLike(1, y!), y!)))];
+      const y = n.outputs[0]!;
+      return [g.mul(gy!, g.mul(y, g.sub(g.scalarLike(1, y), y)))];
     },
   ],
-  ['Softplus', (c, _n, [x], _o, [gy]) => [c.g.mul(gy!, c.g.sigmoid(x!))]],
-  ['Tanh', (c, _n, _i, [y], [gy]) => [c.g.mul(gy!, c.g.sub(c.g.scalarLike(1, y!), c.g.mul(y!, y!)))]],
-  ['Exp', (c, _n, _i, [y], [gy]) => [c.g.mul(gy!, y!)]],
-  ['Log', (c, _n, [x], _o, [gy]) => [c.g.div(gy!, x!)]],
-  ['Sqrt', (c, _n, _i, [y], [gy]) => [c.g.div(c.g.mul(gy!, c.g.scalarLike(0.5, gy!)), y!)]],
-  ['Reciprocal', (c, _n, _i, [y], [gy]) => [c.g.neg(c.g.mul(gy!, c.g.mul(y!, y!)))]],
-  ['Abs', (c, _n, [x], _o, [gy]) => [c.g.mul(gy!, c.g.op1('Sign', [x!]))]],
+  ['Softplus', ([gy], n, c) => [c.g.mul(gy!, c.g.sigmoid(n.inputs[0]!))]],
+  ['Tanh', ([gy], n, c) => [c.g.mul(gy!, c.g.sub(c.g.scalarLike(1, n.outputs[0]!), c.g.mul(n.outputs[0]!, n.outputs[0]!)))]],
+  ['Exp', ([gy], n, c) => [c.g.mul(gy!, n.outputs[0]!)]],
+  ['Log', ([gy], n, c) => [c.g.div(gy!, n.inputs[0]!)]],
+  ['Sqrt', ([gy], n, c) => [c.g.div(c.g.mul(gy!, c.g.scalarLike(0.5, gy!)), n.outputs[0]!)]],
+  ['Reciprocal', ([gy], n, c) => [c.g.neg(c.g.mul(gy!, c.g.mul(n.outputs[0]!, n.outputs[0]!)))]],
+  ['Abs', ([gy], n, c) => [c.g.mul(gy!, c.g.op1('Sign', [n.inputs[0]!]))]],
   [
     'Pow',
-    (c, _n, [a, b], [y], [gy], needs) => {
+    ([gy], n, c) => {
       const g = c.g;
+      const [a, b] = n.inputs as [Value, Value];
       let ga: Value | null = null;
-      if (needs[0]) {
+      if (n.needs[0]) {
         // d/da a^b = b * a^(b-1); for a constant exponent 2 that is just 2a.
-        const bc = g.constValue(b!.name);
-        if (bc && bc.data.length === 1 && Number(bc.data[0]) === 2) ga = g.mul(gy!, g.mul(a!, g.scalarLike(2, a!)));
-        else ga = g.mul(gy!, g.mul(b!, g.pow(a!, g.sub(b!, g.scalarLike(1, b!)))));
+        const bc = g.constValue(b.name);
+        if (bc && bc.data.length === 1 && Number(bc.data[0]) === 2) ga = g.mul(gy!, g.mul(a, g.scalarLike(2, a)));
+        else ga = g.mul(gy!, g.mul(b, g.pow(a, g.sub(b, g.scalarLike(1, b)))));
       }
-      const gb = needs[1] ? g.mul(gy!, g.mul(y!, g.log(a!))) : null;
-      return [ga ? c.unbroadcast(ga, a!) : null, gb ? c.unbroadcast(gb, b!) : null];
+      const gb = n.needs[1] ? g.mul(gy!, g.mul(n.outputs[0]!, g.log(a))) : null;
+      return [ga, gb];
     },
   ],
   [
     'Clip',
-    (c, _n, [x, lo, hi], _o, [gy], needs) => {
-      if (needs[1] || needs[2]) throw new GraphError('Clip: gradients with respect to min/max are not supported');
+    ([gy], n, c) => {
+      if (n.needs[1] || n.needs[2]) throw new GraphError('Clip: gradients with respect to min/max are not supported');
       const g = c.g;
+      const [x, lo, hi] = n.inputs;
       // PyTorch's clamp passes the gradient where min <= x <= max.
       let keep: Value | null = null;
       if (lo) keep = g.op1('GreaterOrEqual', [x!, lo]);
@@ -84,21 +83,19 @@ export const elementwiseGradRules: [string, GradRule][] = [
   ],
   [
     'Where',
-    (c, _n, [cond, a, b], _o, [gy], needs) => {
+    ([gy], n, c) => {
       const g = c.g;
+      const cond = n.inputs[0]!;
       const zero = g.scalarLike(0, gy!);
-      return [
-        null,
-        needs[1] ? c.unbroadcast(g.op1('Where', [cond!, gy!, zero]), a!) : null,
-        needs[2] ? c.unbroadcast(g.op1('Where', [cond!, zero, gy!]), b!) : null,
-      ];
+      return [null, n.needs[1] ? g.op1('Where', [cond, gy!, zero]) : null, n.needs[2] ? g.op1('Where', [cond, zero, gy!]) : null];
     },
   ],
   [
     'Cast',
-    (c, _n, [x], _o, [gy]) => {
-      if (x!.dtype !== 'float32' && x!.dtype !== 'float64') return [null];
-      return [gy!.dtype === x!.dtype ? gy! : c.g.op1('Cast', [gy!], { to: attr.int(x!.dtype === 'float64' ? 11 : 1) })];
+    ([gy], n, c) => {
+      const x = n.inputs[0]!;
+      if (x.dtype !== 'float32' && x.dtype !== 'float64') return [null];
+      return [gy!.dtype === x.dtype ? gy! : c.g.op1('Cast', [gy!], { to: attr.int(x.dtype === 'float64' ? 11 : 1) })];
     },
   ],
 ];

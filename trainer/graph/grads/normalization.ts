@@ -1,6 +1,6 @@
-import type { GradRule } from '../autodiff.ts';
-import type { Value } from '../builder.ts';
-import { GraphError } from '../builder.ts';
+import type { Value } from '../types.ts';
+import { GraphError } from '../types.ts';
+import type { GradRule } from './rule.ts';
 
 /**
  * BatchNormalization, inference form: y = (x - mean) * inv * scale + bias, inv = 1 / sqrt(var + eps),
@@ -12,8 +12,10 @@ import { GraphError } from '../builder.ts';
  *   dx = gy * scale*inv,  dscale = inv*(S2 - mean*S1),  dbias = S1,
  *   dmean = -scale*inv*S1,  dvar = -0.5 * scale * inv^3 * (S2 - mean*S1).
  */
-const batchNormRule: GradRule = (c, node, [x, scale, bias, mean, variance], outputs, [gyIn], needs) => {
+const batchNormRule: GradRule = ([gyIn], node, c) => {
   const g = c.g;
+  const [x, scale, , mean, variance] = node.inputs;
+  const { outputs, needs } = node;
   if (outputs.length > 1) throw new GraphError('BatchNormalization gradient: only the single-output (inference) form is supported');
   if (needs.length > 5 || x!.shape.length < 2) throw new GraphError('BatchNormalization gradient: unexpected inputs');
   const y = outputs[0]!;

@@ -1,6 +1,6 @@
-import type { GradRule } from '../autodiff.ts';
-import type { Value } from '../builder.ts';
-import { attr, GraphError } from '../builder.ts';
+import type { Value } from '../types.ts';
+import { attr, GraphError } from '../types.ts';
+import type { GradRule } from './rule.ts';
 
 const ints = (a: { kind: string; value?: unknown } | undefined, dflt: number[]): number[] =>
   a && a.kind === 'ints' ? [...(a.value as number[])] : dflt;
@@ -11,8 +11,10 @@ const ints = (a: { kind: string; value?: unknown } | undefined, dflt: number[]):
  * into zeros. 'mask' (kernel == stride, no padding): an equality mask against the broadcast maximum,
  * a few elementwise passes and no scatter; tied maxima each receive the gradient.
  */
-const maxPoolRule: GradRule = (c, node, [x], outputs, [gyIn]) => {
+const maxPoolRule: GradRule = ([gyIn], node, c) => {
   const g = c.g;
+  const [x] = node.inputs;
+  const { outputs } = node;
   const y = outputs[0]!;
   const gy = c.materialize(gyIn!, y);
   const kernel = ints(node.attrs['kernel_shape'], []);
@@ -38,7 +40,7 @@ const maxPoolRule: GradRule = (c, node, [x], outputs, [gyIn]) => {
   if (node.attrs['storage_order'] && node.attrs['storage_order'].kind === 'int' && node.attrs['storage_order'].value !== 0) {
     throw new GraphError('MaxPool gradient: storage_order must be 0 (row major)');
   }
-  const indices: Value = outputs[1] ?? g.addNodeOutput(node, 'int64', y.shape, 'maxpool_indices');
+  const indices: Value = outputs[1] ?? g.addNodeOutput(node.graphNode, 'int64', y.shape, 'maxpool_indices');
   const flatZeros = g.reshape(g.zerosLike(x!), [-1]);
   // Overlapping windows can pick the same maximum twice: those contributions must add up.
   const overlapping = kernel.some((k, i) => (k - 1) * dil[i]! + 1 > strides[i]!);

@@ -1,6 +1,7 @@
-import type { GradRule } from '../autodiff.ts';
-import type { Value } from '../builder.ts';
-import { GraphError, makeTensor } from '../builder.ts';
+import { makeTensor } from '../builder.ts';
+import type { Value } from '../types.ts';
+import { GraphError } from '../types.ts';
+import type { GradRule } from './rule.ts';
 
 function strAttr(a: { kind: string; value?: unknown } | undefined, dflt: string): string {
   return a && a.kind === 'string' ? (a.value as string) : dflt;
@@ -80,9 +81,11 @@ function isReplication(a: Float64Array, inLen: number, outLen: number): number |
  * channel, so dx = A_h^T dy A_w. Integer nearest replication uses a reshape + block ReduceSum instead
  * of the two MatMuls.
  */
-const resizeRule: GradRule = (c, node, [x, _roi, scalesV, sizesV], [y], [gyIn], needs) => {
+const resizeRule: GradRule = ([gyIn], node, c) => {
   const g = c.g;
-  if (!needs[0]) return [null, null, null, null];
+  const [x, , scalesV, sizesV] = node.inputs;
+  const [y] = node.outputs;
+  if (!node.needs[0]) return [null, null, null, null];
   if (x!.shape.length !== 4) throw new GraphError('Resize gradient: only NCHW inputs are supported');
   const gy = c.materialize(gyIn!, y!);
   const mode = strAttr(node.attrs['mode'], 'nearest');

@@ -1,6 +1,6 @@
-import type { GradContext, GradRule } from '../autodiff.ts';
-import type { Attrs, Value } from '../builder.ts';
-import { attr, GraphError } from '../builder.ts';
+import type { Attrs, Value } from '../types.ts';
+import { attr, GraphError } from '../types.ts';
+import type { GradContext, GradNode, GradRule } from './rule.ts';
 
 function intsOf(c: GradContext, v: Value | null | undefined): number[] | null {
   if (!v) return null;
@@ -19,74 +19,84 @@ function reduceAxes(c: GradContext, op: string, x: Value, inputs: readonly (Valu
   return axes && axes.length ? axes.map((v) => norm(v, rank)).sort((p, q) => p - q) : x.shape.map((_, i) => i);
 }
 
+/** The gradient of a reduction at keepdims shape (divided by the count for a mean). */
+function reducedGrad(gy: Value, n: GradNode, c: GradContext, mean: boolean): Value {
+  const x = n.inputs[0]!;
+  const axes = reduceAxes(c, n.op, x, n.inputs, n.attrs);
+  const keep = n.attrs['keepdims']?.kind === 'int' ? n.attrs['keepdims'].value === 1 : true;
+  let gk = gy;
+  if (!keep && gk.shape.length < x.shape.length) gk = c.g.op1('Unsqueeze', [gk, c.g.int64s(axes)]);
+  if (mean) gk = c.g.div(gk, c.countOf(x, axes));
+  return gk;
+}
+
 /** Reduction gradients stay small (keepdims shape) and broadcast lazily into their consumers. */
 const reduceRule =
   (mean: boolean): GradRule =>
-  (c, node, inputs, _o, [gy]) => {
-    const x = inputs[0]!;
-    const axes = reduceAxes(c, node.op, x, inputs, node.attrs);
-    const keep = node.attrs['keepdims']?.kind === 'int' ? node.attrs['keepdims'].value === 1 : true;
-    let gk = gy!;
-    if (!keep && gk.shape.length < x.shape.length) gk = c.g.op1('Unsqueeze', [gk, c.g.int64s(axes)]);
-    if (mean) gk = c.g.div(gk, c.countOf(x, axes));
-    return [gk, null];
-  };
+  ([gy], n, c) => [reducedGrad(gy!, n, c, mean), null];
 
 /** d/dx sum(x^2) = 2x * gy, with gy kept small until it meets x. */
-const reduceSumSquareRule: GradRule = (c, node, inputs, outputs, gys, needs) => {
-  const x = inputs[0]!;
-  const [gk] = reduceRule(false)(c, node, inputs, outputs, gys, needs);
-  return [c.g.mul(x, c.g.mul(gk!, c.g.scalarLike(2, x))), null];
+const reduceSumSquareRule: GradRule = ([gy], n, c) => {
+  const x = n.inputs[0]!;
+  return [c.g.mul(x, c.g.mul(reducedGrad(gy!, n, c, false), c.g.scalarLike(2, x))), null];
+};
+
+/** Reshape-like ops: the output gradient, at the output's exact shape, reshaped back to the input's. */
+const reshapeBack: GradRule = ([gy], n, c) => {
+  const x = n.inputs[0]!;
+  const back = c.g.op('Reshape', [c.materialize(gy!, n.outputs[0]!), c.shapeOf(x)], {}, { shapes: [{ dtype: gy!.dtype, shape: x.shape }] })[0]!;
+  return [back, ...n.inputs.slice(1).map(() => null)];
 };
 
 export const shapeGradRules: [string, GradRule][] = [
   ['ReduceSum', reduceRule(false)],
   ['ReduceMean', reduceRule(true)],
   ['ReduceSumSquare', reduceSumSquareRule],
-  [
-    'Reshape',
-    (c, _n, [x], [y], [gy]) => [c.g.op('Reshape', [c.materialize(gy!, y!), c.shapeOf(x!)], {}, { shapes: [{ dtype: gy!.dtype, shape: x!.shape }] })[0]!, null],
-  ],
-  ['Flatten', (c, _n, [x], [y], [gy]) => [c.g.op('Reshape', [c.materialize(gy!, y!), c.shapeOf(x!)], {}, { shapes: [{ dtype: gy!.dtype, shape: x!.shape }] })[0]!]],
-  ['Squeeze', (c, _n, [x], [y], [gy]) => [c.g.op('Reshape', [c.materialize(gy!, y!), c.shapeOf(x!)], {}, { shapes: [{ dtype: gy!.dtype, shape: x!.shape }] })[0]!, null]],
-  ['Unsqueeze', (c, _n, [x], [y], [gy]) => [c.g.op('Reshape', [c.materialize(gy!, y!), c.shapeOf(x!)], {}, { shapes: [{ dtype: gy!.dtype, shape: x!.shape }] })[0]!, null]],
-  ['Expand', (c, _n, [x], _o, [gy]) => [c.unbroadcast(gy!, x!), null]],
+  ['Reshape', reshapeBack],
+  ['Flatten', reshapeBack],
+  ['Squeeze', reshapeBack],
+  ['Unsqueeze', reshapeBack],
+  // The walker sums the output gradient over the expanded axes.
+  ['Expand', ([gy]) => [gy!, null]],
   [
     'Transpose',
-    (c, node, [x], [y], [gy]) => {
-      const a = node.attrs['perm'];
-      const perm = a && a.kind === 'ints' ? a.value : x!.shape.map((_, i) => x!.shape.length - 1 - i);
+    ([gy], n, c) => {
+      const x = n.inputs[0]!;
+      const a = n.attrs['perm'];
+      const perm = a && a.kind === 'ints' ? a.value : x.shape.map((_, i) => x.shape.length - 1 - i);
       const inv: number[] = [];
       perm.forEach((p, i) => (inv[p] = i));
-      return [c.g.transpose(c.materialize(gy!, y!), inv)];
+      return [c.g.transpose(c.materialize(gy!, n.outputs[0]!), inv)];
     },
   ],
   [
     'Concat',
-    (c, node, inputs, [y], [gy], needs) => {
-      const a = node.attrs['axis'];
-      const axis = norm(a && a.kind === 'int' ? a.value : 0, y!.shape.length);
-      const sizes = inputs.map((v) => {
+    ([gy], n, c) => {
+      const y = n.outputs[0]!;
+      const a = n.attrs['axis'];
+      const axis = norm(a && a.kind === 'int' ? a.value : 0, y.shape.length);
+      const sizes = n.inputs.map((v) => {
         const d = v!.shape[axis]!;
         if (typeof d !== 'number') throw new GraphError('Concat gradient needs static sizes along the concat axis');
         return d;
       });
-      const parts = c.g.op('Split', [c.materialize(gy!, y!), c.g.int64s(sizes)], { axis: attr.int(axis) }, { outputs: sizes.length });
-      return parts.map((p, i) => (needs[i] ? p : null));
+      const parts = c.g.op('Split', [c.materialize(gy!, y), c.g.int64s(sizes)], { axis: attr.int(axis) }, { outputs: sizes.length });
+      return parts.map((p, i) => (n.needs[i] ? p : null));
     },
   ],
   [
     'Split',
-    (c, node, [x, split], outputs, gys) => {
-      const a = node.attrs['axis'];
-      const axis = norm(a && a.kind === 'int' ? a.value : 0, x!.shape.length);
-      const parts = outputs.map((o, i) => (gys[i] ? c.materialize(gys[i]!, o) : c.g.zerosLike(o)));
-      return [c.g.concat(parts, axis), split ? null : null];
+    (gys, n, c) => {
+      const a = n.attrs['axis'];
+      const axis = norm(a && a.kind === 'int' ? a.value : 0, n.inputs[0]!.shape.length);
+      const parts = n.outputs.map((o, i) => (gys[i] ? c.materialize(gys[i]!, o) : c.g.zerosLike(o)));
+      return [c.g.concat(parts, axis), null];
     },
   ],
   [
     'Slice',
-    (c, _n, [x, starts, ends, axesV, stepsV], [y], [gy]) => {
+    ([gy], n, c) => {
+      const [x, starts, ends, axesV, stepsV] = n.inputs;
       const rank = x!.shape.length;
       const st = intsOf(c, starts)!;
       const en = intsOf(c, ends)!;
@@ -103,7 +113,7 @@ export const shapeGradRules: [string, GradRule][] = [
         before[ax] = s;
         after[ax] = dim - Math.max(e, s);
       });
-      const padded = c.g.op1('Pad', [c.materialize(gy!, y!), c.g.int64s([...before, ...after])]);
+      const padded = c.g.op1('Pad', [c.materialize(gy!, n.outputs[0]!), c.g.int64s([...before, ...after])]);
       return [padded, null, null, null, null];
     },
   ],
