@@ -13,7 +13,7 @@ import { Batcher, type BatchInfo, type Reservation } from './batcher.ts';
 import { InvalidRequestError, ModelInvalidError, ModelNotFoundError, NotReadyError } from './errors.ts';
 import { MAX_PREVIEW_SIDE, type Preview } from './preview.ts';
 import { compareVersions, listRepository, modelKey, readManifest, readModelVersion, type ModelVersionEntry } from './repository.ts';
-import { planThreads, type Provider } from './session-factory.ts';
+import { planThreads, type Provider } from '../runtime/session.ts';
 import { WorkerPool, type PoolWorker } from './worker-pool.ts';
 import {
   epochMs,

@@ -12,5 +12,5 @@ export {
   type EngineErrorCode,
 } from './errors.ts';
 export { parseModelRef, compareVersions, listRepository, readModelVersion, checkSessionIo } from './repository.ts';
-export { planThreads, type Provider } from './session-factory.ts';
+export { planThreads, type Provider } from '../runtime/session.ts';
 export { makePreview, MAX_PREVIEW_SIDE, type Preview, type PreviewSource } from './preview.ts';

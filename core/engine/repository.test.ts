@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { makeModelRepository } from '../../test/helpers/model-fixture.ts';
 import { ModelInvalidError } from './errors.ts';
 import { checkSessionIo, compareVersions, listRepository, parseModelRef, readModelVersion } from './repository.ts';
-import { openSession, planThreads } from './session-factory.ts';
+import { openSession, planThreads } from '../runtime/session.ts';
 
 async function tempRepo(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'engine-repo-'));

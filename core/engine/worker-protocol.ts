@@ -2,7 +2,7 @@
 import type { ModelManifest } from '../manifest.ts';
 import type { PreprocessSpec } from '../preprocess/spec.ts';
 import type { Preview } from './preview.ts';
-import type { Provider, SessionConfig } from './session-factory.ts';
+import type { Provider, SessionConfig } from '../runtime/session.ts';
 
 export interface InferenceWorkerData {
   session: SessionConfig;

@@ -9,6 +9,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { pino, type Logger } from 'pino';
+import { openSession, type OpenedSession, type Provider } from '../../core/runtime/session.ts';
 import type { GradOptions } from '../graph/autodiff.ts';
 import { buildInferenceOnnx } from '../model/inference-graph.ts';
 import { countTrainable, initUNetParams, validateUNetConfig, type ParamSpec } from '../model/unet.ts';
@@ -44,30 +45,19 @@ function zeros(dims: readonly number[]): ort.Tensor {
   return new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims as number[]);
 }
 
-async function createOrtSession(
-  model: Uint8Array,
-  opts: TrainingSessionOptions,
-  log: Logger,
-  what: string,
-  provider: 'cpu' | 'cuda',
-): Promise<{ session: ort.InferenceSession; provider: 'cpu' | 'cuda' }> {
-  const base: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
-    extra: { session: { intra_op: { allow_spinning: opts.intraOpSpinning ? '1' : '0' } } },
-    ...(opts.enableProfiling && what === 'train' ? { enableProfiling: true, profileFilePrefix: 'unet-train-step' } : {}),
-  };
-  if (provider === 'cuda') {
-    try {
-      const session = await ort.InferenceSession.create(model, { ...base, executionProviders: [{ name: 'cuda', deviceId: opts.deviceId ?? 0 }] });
-      return { session, provider: 'cuda' };
-    } catch (err) {
-      // onnxruntime-node throws (no silent fallback) when the CUDA provider cannot be created.
-      log.warn({ err: (err as Error).message, deviceId: opts.deviceId ?? 0 }, 'CUDA execution provider unavailable; training on CPU instead');
-    }
+/** One of the two graphs on core/runtime's opener; a CUDA fallback is logged with its diagnosis. */
+async function openGraph(model: Uint8Array, opts: TrainingSessionOptions, log: Logger, what: 'train' | 'predict', provider: Provider): Promise<OpenedSession> {
+  const opened = await openSession(model, {
+    provider,
+    deviceId: opts.deviceId ?? 0,
+    intraOpThreads: opts.intraOpThreads ?? 0,
+    intraOpSpinning: opts.intraOpSpinning ?? false,
+    ...(opts.enableProfiling && what === 'train' ? { profilePrefix: 'unet-train-step' } : {}),
+  });
+  if (opened.fallbackReason) {
+    log.warn({ reason: opened.fallbackReason, deviceId: opts.deviceId ?? 0 }, 'CUDA execution provider unavailable; training on CPU instead');
   }
-  return { session: await ort.InferenceSession.create(model, { ...base, executionProviders: ['cpu'] }), provider: 'cpu' };
+  return opened;
 }
 
 export async function createTrainingSession(opts: TrainingSessionOptions & { grad?: Partial<GradOptions> }): Promise<TrainingSession> {
@@ -90,9 +80,9 @@ export async function createTrainingSession(opts: TrainingSessionOptions & { gra
   };
 
   const graphs = buildTrainingGraphs({ ...config, grad: opts.grad });
-  const train = await createOrtSession(graphs.train, opts, log, 'train', opts.device);
+  const train = await openGraph(graphs.train, opts, log, 'train', opts.device);
   // predict follows whatever the training session got, so a fallback is logged only once.
-  const predict = await createOrtSession(graphs.predict, opts, log, 'predict', train.provider);
+  const predict = await openGraph(graphs.predict, opts, log, 'predict', train.provider);
   log.info(
     { executionProvider: train.provider, parameters: countTrainable(opts.unet), height: opts.height, width: opts.width, unet: opts.unet },
     'training session ready',

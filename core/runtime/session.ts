@@ -1,7 +1,11 @@
 /**
- * Opens onnxruntime sessions with the configured execution provider. ORT throws when a CUDA session
- * cannot be created (missing provider library, no device, wrong deviceId); there is no silent fallback
- * inside ORT, so the fallback to CPU happens here and its reason is returned for one clear warning.
+ * The one place that opens onnxruntime sessions: the engine's workers, the trainer's step and predict
+ * sessions and the export parity check all come here, so execution-provider choice, the CUDA -> CPU
+ * fallback with its diagnosis, and the thread options are the same everywhere.
+ *
+ * ORT throws when a CUDA session cannot be created (missing provider library, no device, wrong
+ * deviceId); there is no silent fallback inside ORT, so the fallback to CPU happens here and its
+ * reason is returned for one clear warning.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,21 +18,25 @@ export type Provider = 'cpu' | 'cuda';
 
 export interface SessionConfig {
   provider: Provider;
-  deviceId: number;
-  intraOpThreads: number;
+  /** CUDA device ordinal; default 0. */
+  deviceId?: number;
+  /** ORT intra-op threads; 0 or absent = ORT's own choice (one per physical core). */
+  intraOpThreads?: number;
   /**
    * Let idle intra-op threads spin (busy-wait) for the next parallel section instead of sleeping.
    * ORT's default is on; off frees the core for the worker's own JS (decode, postprocess) and for
    * other threads. Only matters with intraOpThreads > 1. Default here: off.
    */
   intraOpSpinning?: boolean;
+  /** Write an ORT profile (chrome trace) with this file-name prefix. */
+  profilePrefix?: string;
 }
 
 export interface OpenedSession {
   session: ort.InferenceSession;
   /** The provider the session actually runs on. */
   provider: Provider;
-  /** Set when `cuda` was asked for and the session fell back to CPU: ORT's reason, one line. */
+  /** Set when `cuda` was asked for and the session fell back to CPU: ORT's reason and its cause, one line. */
   fallbackReason?: string;
 }
 
@@ -47,12 +55,18 @@ function baseOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions {
   return {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
-    intraOpNumThreads: cfg.intraOpThreads,
+    ...(cfg.intraOpThreads && cfg.intraOpThreads > 0 ? { intraOpNumThreads: cfg.intraOpThreads } : {}),
     // One graph runs at a time per session; inter-op threads would only add contention.
     interOpNumThreads: 1,
     logSeverityLevel: 3,
     extra: { session: { intra_op: { allow_spinning: cfg.intraOpSpinning ? '1' : '0' } } },
+    ...(cfg.profilePrefix ? { enableProfiling: true, profileFilePrefix: cfg.profilePrefix } : {}),
   };
+}
+
+/** ORT's create() has one overload per source type; this picks the one for `model`. */
+function create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
 function oneLine(e: unknown): string {
@@ -60,26 +74,26 @@ function oneLine(e: unknown): string {
 }
 
 /**
- * Open `modelPath` on the configured provider; for `cuda`, fall back to CPU when ORT refuses (the
- * reason is returned, not logged: the caller logs once per model, not once per worker). Throws only
- * when no provider can open the model.
+ * Open `model` (an .onnx path or the model's bytes) on the configured provider; for `cuda`, fall back
+ * to CPU when ORT refuses (the reason is returned, not logged: the caller logs once per model, not
+ * once per worker). Throws only when no provider can open the model.
+ *
+ *   const { session } = await openSession(bytes, { provider: 'cpu', intraOpThreads: 1 });
  */
-export async function openSession(modelPath: string, cfg: SessionConfig): Promise<OpenedSession> {
+export async function openSession(model: string | Uint8Array, cfg: SessionConfig): Promise<OpenedSession> {
   quietNativeLog();
+  const deviceId = cfg.deviceId ?? 0;
   let fallbackReason: string | undefined;
   if (cfg.provider === 'cuda') {
     try {
-      const session = await ort.InferenceSession.create(modelPath, {
-        ...baseOptions(cfg),
-        executionProviders: [{ name: 'cuda', deviceId: cfg.deviceId }],
-      });
+      const session = await create(model, { ...baseOptions(cfg), executionProviders: [{ name: 'cuda', deviceId }] });
       return { session, provider: 'cuda' };
     } catch (e) {
       const diagnosis = diagnoseCudaProvider();
-      fallbackReason = `CUDA session on device ${cfg.deviceId} could not be created: ${oneLine(e)}${diagnosis ? ` (${diagnosis})` : ''}`;
+      fallbackReason = `CUDA session on device ${deviceId} could not be created: ${oneLine(e)}${diagnosis ? ` (${diagnosis})` : ''}`;
     }
   }
-  const session = await ort.InferenceSession.create(modelPath, { ...baseOptions(cfg), executionProviders: ['cpu'] });
+  const session = await create(model, { ...baseOptions(cfg), executionProviders: ['cpu'] });
   return fallbackReason ? { session, provider: 'cpu', fallbackReason } : { session, provider: 'cpu' };
 }
 
