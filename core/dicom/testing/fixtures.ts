@@ -247,3 +247,39 @@ export function baseInput(spec: TestImageSpec, extra: Partial<DicomWriteInput> =
     ...extra,
   };
 }
+
+/**
+ * A file whose encapsulated Pixel Data is exactly the given Basic Offset Table entries and fragments
+ * (PS3.5 A.4), for crafted structures the writer never produces (tables pointing anywhere, empty
+ * fragments, several fragments per frame). `header` describes the image; its encapsulatedFrames are ignored.
+ */
+export function withEncapsulatedPixelData(header: DicomWriteInput, transferSyntaxUid: string, bot: readonly number[], fragments: readonly Uint8Array[]): Uint8Array {
+  const placeholder = new Uint8Array(2);
+  const file = writeDicom({ ...header, pixels: undefined, transferSyntaxUid, encapsulatedFrames: [placeholder] });
+  // writeDicom puts Pixel Data last: BOT item (8 + 4) + one item (8 + 2) + sequence delimiter (8).
+  const prefix = file.subarray(0, file.length - 30);
+  let size = 8 + 4 * bot.length + 8;
+  for (const f of fragments) size += 8 + f.length + (f.length & 1);
+  const out = new Uint8Array(prefix.length + size);
+  out.set(prefix);
+  const dv = new DataView(out.buffer);
+  let p = prefix.length;
+  const item = (tag: number, len: number) => {
+    dv.setUint16(p, 0xfffe, true);
+    dv.setUint16(p + 2, tag, true);
+    dv.setUint32(p + 4, len, true);
+    p += 8;
+  };
+  item(0xe000, 4 * bot.length);
+  for (const o of bot) {
+    dv.setUint32(p, o, true);
+    p += 4;
+  }
+  for (const f of fragments) {
+    item(0xe000, f.length + (f.length & 1));
+    out.set(f, p);
+    p += f.length + (f.length & 1);
+  }
+  item(0xe0dd, 0);
+  return out;
+}
