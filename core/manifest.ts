@@ -58,6 +58,9 @@ export const ModelManifestSchema = z
     if (m.input.shape[1] !== m.preprocessing.channels) {
       ctx.addIssue({ code: 'custom', message: `input has ${m.input.shape[1]} channels but preprocessing makes ${m.preprocessing.channels}` });
     }
+    for (const label of Object.keys(m.postprocessing.classes ?? {})) {
+      if (!m.labels.includes(label)) ctx.addIssue({ code: 'custom', path: ['postprocessing', 'classes', label], message: `rules for "${label}", which is not one of the labels (${m.labels.join(', ')})` });
+    }
     if (m.input.shape[2] !== m.preprocessing.size.height || m.input.shape[3] !== m.preprocessing.size.width) {
       ctx.addIssue({ code: 'custom', message: 'input H x W must equal preprocessing.size' });
     }

@@ -9,7 +9,8 @@ import { createMask, type Mask } from '../mask.ts';
 import { PreprocessError } from '../preprocess/errors.ts';
 import { bilinearAboveThreshold, resampleRows } from '../preprocess/resample.ts';
 import { sigmoid, toProbabilitiesInPlace } from './activation.ts';
-import type { Activation } from './postprocessing.ts';
+import { filterComponents } from './components.ts';
+import { rulesFor, type Activation, type MaskRules, type Postprocessing } from './postprocessing.ts';
 import type { BBox, SegmentedMask } from './records.ts';
 import { isForeground } from './threshold.ts';
 
@@ -134,15 +135,24 @@ export interface PostprocessOptions {
   threshold: number;
   /** Masks with fewer positive pixels (original resolution) are reported empty. */
   minArea: number;
+  topThreshold?: number;
+  minComponentArea?: number;
+  keepLargest?: boolean;
+  /** Per-label overrides of the rules above. */
+  classes?: Postprocessing['classes'];
 }
 
-/** Probabilities (C x H x W, already sigmoid'ed and TTA-averaged) -> one mask per label. */
+/** Probabilities (C x H x W, already activated and TTA-averaged) -> one mask per label. */
 export async function probabilitiesToMasks(probs: Float32Array, o: PostprocessOptions): Promise<SegmentedMask[]> {
   const plane = checkPlanes(probs, o);
   const out: SegmentedMask[] = [];
   for (let c = 0; c < o.channels; c++) {
-    const mask = await probabilitiesToMask(probs.subarray(c * plane, (c + 1) * plane), o.height, o.width, o.rows, o.cols, o.threshold);
-    out.push(gated(mask, o.labels[c]!, o));
+    const p = probs.subarray(c * plane, (c + 1) * plane);
+    const label = o.labels[c]!;
+    const r = rulesFor(o, label);
+    const mask = await probabilitiesToMask(p, o.height, o.width, o.rows, o.cols, r.threshold);
+    const top = r.topThreshold === undefined ? undefined : await probabilitiesToMask(p, o.height, o.width, o.rows, o.cols, r.topThreshold);
+    out.push(refine(mask, top, label, r));
   }
   return out;
 }
@@ -164,8 +174,12 @@ export async function outputToMasks(output: Float32Array, flipped: Float32Array 
     const plane = checkPlanes(output, o);
     const out: SegmentedMask[] = [];
     for (let c = 0; c < o.channels; c++) {
-      const data = logitsAboveThreshold(output.subarray(c * plane, (c + 1) * plane), o.threshold);
-      out.push(gated(createMask(o.rows, o.cols, data), o.labels[c]!, o));
+      const x = output.subarray(c * plane, (c + 1) * plane);
+      const label = o.labels[c]!;
+      const r = rulesFor(o, label);
+      const mask = createMask(o.rows, o.cols, logitsAboveThreshold(x, r.threshold));
+      const top = r.topThreshold === undefined ? undefined : createMask(o.rows, o.cols, logitsAboveThreshold(x, r.topThreshold));
+      out.push(refine(mask, top, label, r));
     }
     return out;
   }
@@ -222,14 +236,25 @@ function checkPlanes(values: Float32Array, o: PostprocessOptions): number {
   return plane;
 }
 
-/** Area and bbox, and the SIIM-winner style gate: a small positive region is more likely noise than a finding. */
-function gated(mask: Mask, label: string, o: PostprocessOptions): SegmentedMask {
+/**
+ * The mask's rules after the threshold: small components removed, the largest kept, then the gate:
+ * with a top threshold (the SIIM triplet) the mask survives only when at least minArea pixels lie
+ * above it; without one, a mask smaller than minArea is noise. Then area and bbox.
+ */
+function refine(mask: Mask, top: Mask | undefined, label: string, r: MaskRules): SegmentedMask {
+  filterComponents(mask, r);
   let { area, bbox } = maskStats(mask);
+  const evidence = top ? maskStats(top).area : area;
   let m = mask;
-  if (area > 0 && area < o.minArea) {
-    m = createMask(o.rows, o.cols);
+  if (area > 0 && evidence < r.minArea) {
+    m = createMask(mask.rows, mask.cols);
     area = 0;
     bbox = null;
   }
-  return { label, mask: m, area, bbox, empty: area === 0, threshold: o.threshold, minArea: o.minArea };
+  const facts: SegmentedMask = { label, mask: m, area, bbox, empty: area === 0, threshold: r.threshold, minArea: r.minArea };
+  // Rules beyond threshold/minArea are reported only when in force, so binary results stay as they were.
+  if (r.topThreshold !== undefined) facts.topThreshold = r.topThreshold;
+  if (r.minComponentArea) facts.minComponentArea = r.minComponentArea;
+  if (r.keepLargest) facts.keepLargest = true;
+  return facts;
 }

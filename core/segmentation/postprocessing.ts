@@ -13,11 +13,42 @@ export const DEFAULT_THRESHOLD = 0.5;
 export const MinAreaSchema = z.number().int().min(0).describe('Masks with fewer foreground pixels (original resolution) are reported empty.');
 export const DEFAULT_MIN_AREA = 0;
 
+/**
+ * The SIIM-ACR winners' "triplet" is (topThreshold, minArea, threshold): the image has a finding only
+ * when at least minArea pixels lie above topThreshold, and then threshold (the lower one) draws it.
+ */
+export const TopThresholdSchema = ThresholdSchema.describe(
+  'Triplet gate: the mask is kept only when at least minArea pixels have p > topThreshold (then `threshold` draws it).',
+);
+export const MinComponentAreaSchema = z.number().int().min(0).describe('Connected components (8-connected) smaller than this many pixels are removed.');
+export const KeepLargestSchema = z.boolean().describe('Keep only the largest connected component (e.g. brain extraction).');
+
+/** Every rule that turns one channel's probabilities into its mask. */
+export const MaskRulesSchema = z.object({
+  threshold: ThresholdSchema,
+  minArea: MinAreaSchema,
+  topThreshold: TopThresholdSchema.optional(),
+  minComponentArea: MinComponentAreaSchema.optional(),
+  keepLargest: KeepLargestSchema.optional(),
+});
+export type MaskRules = z.infer<typeof MaskRulesSchema>;
+
 export const PostprocessingSchema = z.object({
   threshold: ThresholdSchema.default(DEFAULT_THRESHOLD),
   minArea: MinAreaSchema.default(DEFAULT_MIN_AREA),
+  topThreshold: TopThresholdSchema.optional(),
+  minComponentArea: MinComponentAreaSchema.optional(),
+  keepLargest: KeepLargestSchema.optional(),
+  /** Per-label overrides of the rules above, keyed by label. */
+  classes: z.record(z.string(), MaskRulesSchema.partial()).optional(),
 });
 export type Postprocessing = z.infer<typeof PostprocessingSchema>;
+
+/** The rules for one label: the model-wide ones, then the label's own overrides. */
+export function rulesFor(p: Omit<Postprocessing, 'classes'> & { classes?: Postprocessing['classes'] }, label: string): MaskRules {
+  const { classes, ...base } = p;
+  return { ...base, ...(classes?.[label] ?? {}) };
+}
 
 /** What the network emits: raw logits (the processor applies the sigmoid) or probabilities. */
 export const ActivationSchema = z.enum(['logits', 'sigmoid']);

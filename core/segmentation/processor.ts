@@ -11,7 +11,7 @@ import type { ModelManifest } from '../manifest.ts';
 import { normalizeInPlace, parsePreprocessSpec, tensorFromImage, type PreprocessSpec } from '../preprocess/index.ts';
 import { toProbabilitiesInPlace } from './activation.ts';
 import { hflipCHW, outputToMasks } from './postprocess.ts';
-import { PostprocessingSchema, type Activation, type Postprocessing } from './postprocessing.ts';
+import { PostprocessingSchema, type Activation, type MaskRules, type Postprocessing } from './postprocessing.ts';
 import type { SegmentedMask } from './records.ts';
 
 export interface ProcessorConfig {
@@ -25,12 +25,10 @@ export interface ProcessorConfig {
   outputSize?: { height: number; width: number };
 }
 
-export interface PostprocessOptions {
+export interface PostprocessOptions extends Partial<MaskRules> {
   /** The original image's size, which the masks are returned at. */
   rows: number;
   cols: number;
-  threshold?: number;
-  minArea?: number;
 }
 
 export class SegmentationProcessor {
@@ -86,17 +84,34 @@ export class SegmentationProcessor {
    */
   postprocess(output: Float32Array, flipped: Float32Array | undefined, o: PostprocessOptions): Promise<SegmentedMask[]> {
     const { height, width } = this.outputSize;
+    const { rows, cols, ...asked } = o;
     return outputToMasks(output, flipped, {
       activation: this.activation,
       channels: this.labels.length,
       height,
       width,
-      rows: o.rows,
-      cols: o.cols,
+      rows,
+      cols,
       labels: this.labels,
-      threshold: o.threshold ?? this.defaults.threshold,
-      minArea: o.minArea ?? this.defaults.minArea,
+      ...this.rules(asked),
     });
+  }
+
+  /**
+   * The manifest's rules with a request's overrides: a rule the request sets applies to every label,
+   * replacing the manifest's per-label value too (the request is the more specific instruction).
+   */
+  rules(asked: Partial<MaskRules>): Postprocessing {
+    const set = (Object.keys(asked) as (keyof MaskRules)[]).filter((k) => asked[k] !== undefined);
+    if (set.length === 0) return this.defaults;
+    const out: Postprocessing = { ...this.defaults };
+    for (const k of set) (out as Record<string, unknown>)[k] = asked[k];
+    if (this.defaults.classes) {
+      out.classes = Object.fromEntries(
+        Object.entries(this.defaults.classes).map(([label, r]) => [label, Object.fromEntries(Object.entries(r).filter(([k]) => !set.includes(k as keyof MaskRules)))]),
+      );
+    }
+    return out;
   }
 
   /** In place: the network's output -> probabilities (for reports and parity checks). */

@@ -20,7 +20,10 @@ export const MaskFactsSchema = z.object({
   bbox: BBoxSchema.describe('[x, y, width, height] of the foreground, or null when empty.'),
   empty: z.boolean().describe('True when no foreground remains (area 0).'),
   threshold: z.number().describe('Probability threshold applied: foreground where p > threshold.'),
-  minArea: count.describe('Masks with fewer foreground pixels than this were reported empty.'),
+  minArea: count.describe('Masks with fewer foreground pixels than this were reported empty (with topThreshold: fewer pixels above it).'),
+  topThreshold: z.number().optional().describe('Present when the triplet gate was applied: its top threshold.'),
+  minComponentArea: count.optional().describe('Present when connected components smaller than this were removed.'),
+  keepLargest: z.boolean().optional().describe('Present (true) when only the largest connected component was kept.'),
 });
 export type MaskFacts = z.infer<typeof MaskFactsSchema>;
 
