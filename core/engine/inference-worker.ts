@@ -6,9 +6,11 @@
 import { workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { decodeDicom } from '../dicom/decode.ts';
+import type { DecodedImage } from '../dicom/types.ts';
 import type { ModelManifest } from '../manifest.ts';
 import type { PreprocessSpec } from '../preprocess/index.ts';
 import { SegmentationProcessor } from '../segmentation/processor.ts';
+import type { ImageFacts } from '../segmentation/records.ts';
 import { InferenceError } from './errors.ts';
 import { makePreview } from './preview.ts';
 import { checkSessionIo } from './repository.ts';
@@ -23,7 +25,6 @@ import {
   type LoadResult,
   type PrepareMsg,
   type PrepareResult,
-  type WireMask,
   type WorkerMsg,
 } from './worker-protocol.ts';
 
@@ -130,6 +131,19 @@ async function load(msg: LoadMsg): Promise<Reply<LoadResult>> {
   return { result };
 }
 
+/** What a result says about its image (never patient attributes). */
+function imageFacts(image: DecodedImage): ImageFacts {
+  return {
+    rows: image.rows,
+    columns: image.columns,
+    frame: image.frame,
+    numberOfFrames: image.numberOfFrames,
+    transferSyntax: { uid: image.transferSyntaxUid, name: image.transferSyntaxName },
+    sopInstanceUid: image.sopInstanceUid ?? null,
+    modality: image.modality ?? null,
+  };
+}
+
 async function prepare(msg: PrepareMsg): Promise<Reply<PrepareResult>> {
   const t0 = performance.now();
   const image = await decodeDicom(msg.dicom, msg.frame === undefined ? { maxPixels: msg.maxPixels } : { frame: msg.frame, maxPixels: msg.maxPixels });
@@ -141,16 +155,7 @@ async function prepare(msg: PrepareMsg): Promise<Reply<PrepareResult>> {
   if (preview) transfer.push(preview.data.buffer as ArrayBuffer);
   return {
     result: {
-      image: {
-        rows: image.rows,
-        columns: image.columns,
-        frame: image.frame,
-        numberOfFrames: image.numberOfFrames,
-        transferSyntaxUid: image.transferSyntaxUid,
-        transferSyntaxName: image.transferSyntaxName,
-        sopInstanceUid: image.sopInstanceUid ?? null,
-        modality: image.modality ?? null,
-      },
+      image: imageFacts(image),
       tensors,
       ...(preview ? { preview } : {}),
       decodeMs: t1 - t0,
@@ -185,11 +190,9 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
     const output = outputs[k++]!;
     const flipped = e.tensors.length === 2 ? outputs[k++]! : undefined;
     const masks = await m.processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, threshold: e.threshold, minArea: e.minArea });
-    const wire: WireMask[] = masks.map((x) => {
-      transfer.push(x.mask.data.buffer as ArrayBuffer);
-      return { label: x.label, rows: x.mask.rows, cols: x.mask.cols, data: x.mask.data, area: x.area, bbox: x.bbox, empty: x.empty, threshold: x.threshold, minArea: x.minArea };
-    });
-    entries.push({ masks: wire, postprocessMs: performance.now() - t0 });
+    // The records cross as they are; each mask's pixels move rather than copy.
+    for (const x of masks) transfer.push(x.mask.data.buffer as ArrayBuffer);
+    entries.push({ masks, postprocessMs: performance.now() - t0 });
   }
   return { result: { startedAt, runMs, images: images.length, provider: m.provider, entries }, transfer };
 }

@@ -2,14 +2,9 @@
  * The 8-bit preview the service keeps for overlay.png, made in the inference worker from the image it
  * already decoded for the model (so no request decodes its DICOM twice).
  */
+import type { Preview } from '../segmentation/records.ts';
 
-/** The image windowed to 8-bit grey and shrunk so its longer side is at most `maxSide`. */
-export interface Preview {
-  width: number;
-  height: number;
-  /** Row-major, one byte per pixel. */
-  data: Uint8Array;
-}
+export type { Preview };
 
 export interface PreviewSource {
   rows: number;

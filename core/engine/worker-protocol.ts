@@ -1,7 +1,7 @@
 /** Messages between the engine (main thread) and inference-worker.ts, and what each returns. */
 import type { ModelManifest } from '../manifest.ts';
 import type { PreprocessSpec } from '../preprocess/spec.ts';
-import type { Preview } from './preview.ts';
+import type { ImageFacts, Preview, SegmentedMask } from '../segmentation/records.ts';
 import type { Provider, SessionConfig } from '../runtime/session.ts';
 
 export interface InferenceWorkerData {
@@ -41,20 +41,8 @@ export interface PrepareMsg {
   preview?: { maxSide: number };
 }
 
-/** Non-identifying image facts returned to clients. */
-export interface ImageMeta {
-  rows: number;
-  columns: number;
-  frame: number;
-  numberOfFrames: number;
-  transferSyntaxUid: string;
-  transferSyntaxName: string;
-  sopInstanceUid: string | null;
-  modality: string | null;
-}
-
 export interface PrepareResult {
-  image: ImageMeta;
+  image: ImageFacts;
   /** C x H x W model input; with TTA, [original, flipped]. Transferred. */
   tensors: Float32Array[];
   /** When asked for (transferred). */
@@ -78,18 +66,6 @@ export interface InferMsg {
   entries: InferEntry[];
 }
 
-export interface WireMask {
-  label: string;
-  rows: number;
-  cols: number;
-  data: Uint8Array;
-  area: number;
-  bbox: [number, number, number, number] | null;
-  empty: boolean;
-  threshold: number;
-  minArea: number;
-}
-
 export interface InferResult {
   /** Epoch ms (performance.timeOrigin + now) when the worker started this batch. */
   startedAt: number;
@@ -97,7 +73,8 @@ export interface InferResult {
   runMs: number;
   images: number;
   provider: Provider;
-  entries: Array<{ masks: WireMask[]; postprocessMs: number }>;
+  /** Per entry, the records as the processor made them (mask buffers transferred). */
+  entries: Array<{ masks: SegmentedMask[]; postprocessMs: number }>;
 }
 
 export type WorkerMsg = LoadMsg | UnloadMsg | PrepareMsg | InferMsg;

@@ -1,0 +1,62 @@
+/** What a caller asks the engine for, and the checks a request passes before it is admitted. */
+import type { ModelManifest } from '../manifest.ts';
+import { MinAreaSchema, ThresholdSchema } from '../segmentation/postprocessing.ts';
+import { InvalidRequestError } from './errors.ts';
+import { MAX_PREVIEW_SIDE } from './preview.ts';
+
+export interface SegmentRequest {
+  dicom: Uint8Array;
+  model?: string;
+  version?: string;
+  threshold?: number;
+  minArea?: number;
+  tta?: boolean;
+  frame?: number;
+  /**
+   * Let the engine take the bytes' ArrayBuffer instead of copying it (the caller's array is detached
+   * afterwards). Only honoured when the array spans its whole buffer; default false (copy).
+   */
+  transferDicom?: boolean;
+  /**
+   * Also return an 8-bit preview of the decoded frame (windowed and box-filtered exactly as
+   * core/engine/preview.ts says), made in the worker from the image it decoded anyway.
+   */
+  preview?: { maxSide: number };
+}
+
+/** A request's post-processing, with the manifest's defaults filled in. */
+export interface RequestOptions {
+  threshold: number;
+  minArea: number;
+  tta: boolean;
+}
+
+/** Check every field of `req` against `manifest`'s defaults; InvalidRequestError names the first bad field. */
+export function validateRequest(req: SegmentRequest, manifest: ModelManifest): RequestOptions {
+  if (!(req.dicom instanceof Uint8Array)) throw new InvalidRequestError('dicom', 'dicom must be a Uint8Array of DICOM bytes');
+  const threshold = req.threshold ?? manifest.postprocessing.threshold;
+  if (!ThresholdSchema.safeParse(threshold).success) {
+    throw new InvalidRequestError('threshold', `threshold must be a number in (0, 1), got ${String(req.threshold)}`);
+  }
+  const minArea = req.minArea ?? manifest.postprocessing.minArea;
+  if (!MinAreaSchema.safeParse(minArea).success) throw new InvalidRequestError('minArea', `minArea must be an integer >= 0, got ${String(req.minArea)}`);
+  if (req.frame !== undefined && (!Number.isInteger(req.frame) || req.frame < 0)) {
+    throw new InvalidRequestError('frame', `frame must be an integer >= 0, got ${String(req.frame)}`);
+  }
+  if (req.tta !== undefined && typeof req.tta !== 'boolean') throw new InvalidRequestError('tta', 'tta must be a boolean');
+  if (req.preview !== undefined) {
+    const side = req.preview?.maxSide;
+    if (!Number.isInteger(side) || side < 1 || side > MAX_PREVIEW_SIDE) {
+      throw new InvalidRequestError('preview', `preview.maxSide must be an integer in 1..${MAX_PREVIEW_SIDE}, got ${String(side)}`);
+    }
+  }
+  return { threshold, minArea, tta: req.tta ?? false };
+}
+
+/** The request's bytes as a buffer the worker may own: its own when it may be taken, else a copy. */
+export function ownedBytes(req: SegmentRequest): Uint8Array {
+  const d = req.dicom;
+  const whole = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
+  // new Uint8Array(b) copies (Buffer#slice would return a view on the caller's memory).
+  return req.transferDicom && whole ? d : new Uint8Array(d);
+}
