@@ -4,8 +4,8 @@
  * readable and stderr holds nothing but warnings and the error, if any).
  */
 import cliProgress from 'cli-progress';
-import type { EpochMetrics } from './report.ts';
-import type { BatchProgress, TrainObserver } from './train.ts';
+import { formatLosses } from './model/loss.ts';
+import type { BatchProgress, EpochMetrics, TrainObserver } from './run/types.ts';
 
 export function formatDuration(s: number): string {
   if (s < 60) return `${s.toFixed(1)}s`;
@@ -18,7 +18,7 @@ export function epochLine(m: EpochMetrics, epochs: number): string {
   const orig = Number.isFinite(m.valDiceOriginal) ? ` (original res ${m.valDiceOriginal.toFixed(4)})` : '';
   return (
     `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  loss ${m.trainLoss.toFixed(4)} ` +
-    `[bce ${m.trainBce.toFixed(4)} dice ${m.trainDiceLoss.toFixed(4)} focal ${m.trainFocal.toFixed(4)}]  ` +
+    `[${formatLosses(m.trainLosses)}]  ` +
     `val Dice ${m.valDice.toFixed(4)}${orig}  lr ${m.lr.toExponential(2)}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}${m.best ? '  * best' : ''}`
   );
 }
@@ -68,18 +68,19 @@ export function createConsoleObserver(out: NodeJS.WritableStream = process.stdou
     epochStart: (epoch, n, batches, lr) => {
       epochs = n;
       lastLine = Date.now();
-      newBar(`epoch ${epoch}/${n} [{bar}] {value}/{total} | loss {loss} | Dice {dice} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, batches, {
+      newBar(`epoch ${epoch}/${n} [{bar}] {value}/{total} | loss {loss} [{terms}] | Dice {dice} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, batches, {
         loss: '-',
+        terms: '-',
         dice: '-',
         lr: lr.toExponential(1),
         ips: '-',
       });
     },
     batch: (p: BatchProgress) => {
-      if (bar) bar.update(p.batch, { loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) });
+      if (bar) bar.update(p.batch, { loss: p.loss.toFixed(4), terms: formatLosses(p.losses, 3), ips: p.imagesPerSecond.toFixed(1) });
       else if (Date.now() - lastLine >= LINE_EVERY_MS && p.batch < p.batches) {
         lastLine = Date.now();
-        out.write(`  epoch ${p.epoch}: batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  ${p.imagesPerSecond.toFixed(1)} img/s\n`);
+        out.write(`  epoch ${p.epoch}: batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)} [${formatLosses(p.losses)}]  lr ${p.lr.toExponential(2)}  ${p.imagesPerSecond.toFixed(1)} img/s\n`);
       }
     },
     validationProgress: (done, total) => {

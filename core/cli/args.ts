@@ -7,7 +7,7 @@
  * `fromSchema` turns a zod schema into a parser, so a CLI whose options are declared as zod
  * schemas (trainer/config.ts) checks a flag with exactly the bounds its config enforces.
  */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 
 export type ArgParser<T> = (value: string) => T;
@@ -128,4 +128,56 @@ function takesNumber(schema: z.ZodType): boolean {
   let s: z.ZodType = schema;
   while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
   return s instanceof z.ZodNumber;
+}
+
+/**
+ * Options declared as the entries of a zod object: each entry's schema gives the type, bounds,
+ * default (`.default()`) and help text (`.describe()`); `CliMeta` adds the flag. `schemaOptions`
+ * makes the commander options, `optionValues` reads them back under the entry's key (whatever
+ * commander's attribute name for the flag), ready for the object schema's own parse.
+ */
+export interface CliMeta {
+  /** '--batch-size <n>', '--verbose', '--no-augment' (a switch that defaults to true). */
+  flag: string;
+  /** Argument parser; by default numbers are parsed and checked by the entry's schema, and enums become choices. */
+  parse?: ArgParser<unknown>;
+  /** --help text for the default, when printing the value itself is unhelpful. */
+  defaultText?: string;
+}
+
+export type OptionShape = Readonly<Record<string, z.ZodType>>;
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+  return s;
+}
+
+export function schemaOptions(shape: OptionShape, cliOf: (key: string) => CliMeta | undefined): Option[] {
+  const out: Option[] = [];
+  for (const [key, schema] of Object.entries(shape)) {
+    const cli = cliOf(key);
+    if (!cli) continue;
+    const o = new Option(cli.flag, schema.description);
+    const inner = unwrap(schema);
+    const empty = schema.safeParse(undefined);
+    if (!empty.success) o.makeOptionMandatory();
+    else if (empty.data !== undefined && !(inner instanceof z.ZodBoolean)) o.default(empty.data, cli.defaultText);
+    if (cli.parse) o.argParser(cli.parse);
+    else if (inner instanceof z.ZodEnum) o.choices(inner.options.map(String));
+    else if (inner instanceof z.ZodNumber) o.argParser(fromSchema(schema));
+    out.push(o);
+  }
+  return out;
+}
+
+export function optionValues(shape: OptionShape, cliOf: (key: string) => CliMeta | undefined, opts: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(shape)) {
+    const cli = cliOf(key);
+    if (!cli) continue;
+    const v = opts[new Option(cli.flag).attributeName()];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }

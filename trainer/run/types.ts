@@ -1,0 +1,89 @@
+/**
+ * What a training run reports as it goes (the observer) and when it is done (the result), and the
+ * per-epoch record. Loss figures are keyed by the terms of model/loss.ts, so they follow LOSS_TERMS.
+ */
+import type { Logger } from 'pino';
+import type { EpochMetrics as ReportEpochMetrics } from '../report.ts';
+import type { ExportResult } from '../export.ts';
+import type { SampleDecoder, ScanCounts } from '../data/types.ts';
+import type { LossValues } from '../model/loss.ts';
+
+export interface EpochMetrics {
+  /** 1-based. */
+  epoch: number;
+  lr: number;
+  /** Mean total loss over the epoch's training images. */
+  trainLoss: number;
+  /** Mean of each loss term (unweighted), by name. */
+  trainLosses: LossValues;
+  /** Mean per-image Dice at model resolution, threshold 0.5, empty/empty = 1. */
+  valDice: number;
+  /** The same through the service's path: probabilities resized to the original grid, then thresholded (NaN when skipped). */
+  valDiceOriginal: number;
+  trainImagesPerSecond: number;
+  seconds: number;
+  best: boolean;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  /** Running mean of the total loss this epoch. */
+  loss: number;
+  /** Running mean of each term. */
+  losses: LossValues;
+  imagesPerSecond: number;
+  lr: number;
+}
+
+/** Progress and messages; every member optional (tests pass {}). */
+export interface TrainObserver {
+  info?(message: string): void;
+  warn?(message: string): void;
+  cacheStart?(total: number): void;
+  cacheProgress?(done: number, total: number, hits: number): void;
+  cacheEnd?(): void;
+  epochStart?(epoch: number, epochs: number, batches: number, lr: number): void;
+  batch?(p: BatchProgress): void;
+  validationProgress?(done: number, total: number): void;
+  epochEnd?(m: EpochMetrics): void;
+}
+
+export interface TrainDeps {
+  /** Decoder override (tests count calls); defaults to the shared core decoders. */
+  decode?: SampleDecoder;
+  logger?: Logger;
+}
+
+export type RunCounts = ScanCounts & { unreadable: number; train: number; val: number; positives: number; trainPositives: number; valPositives: number };
+
+export interface TrainResult {
+  modelDir: string;
+  files: { onnx: string; manifest: string; curves: string; overlays: string; log: string; lastCheckpoint: string; bestCheckpoint: string };
+  bestEpoch: number;
+  bestDice: number;
+  bestDiceOriginal: number;
+  parity: ExportResult['parity'];
+  executionProvider: 'cpu' | 'cuda';
+  parameterCount: number;
+  seconds: number;
+  history: EpochMetrics[];
+  counts: RunCounts;
+  cache: { hits: number; misses: number; decodes: number; dir: string };
+  resumedFrom?: { path: string; epochsDone: number };
+}
+
+/*
+ * report.ts (curves) and checkpoint-file.ts (RunState.history) still declare the per-epoch record
+ * with the three ComboLoss terms as fields. Until they take EpochMetrics from here, the history
+ * crosses into them through these two functions, the only place outside model/loss.ts that names
+ * the terms.
+ */
+export function toReportEpoch({ trainLosses: l, ...m }: EpochMetrics): ReportEpochMetrics {
+  return { ...m, trainBce: l.bce, trainDiceLoss: l.dice, trainFocal: l.focal };
+}
+
+export function fromReportEpoch({ trainBce, trainDiceLoss, trainFocal, ...m }: ReportEpochMetrics): EpochMetrics {
+  return { ...m, trainLosses: { bce: trainBce, dice: trainDiceLoss, focal: trainFocal } };
+}
