@@ -6,6 +6,7 @@ import { poolGradRules } from './grads/pool.ts';
 import { resizeGradRules } from './grads/resize.ts';
 import { DEFAULT_GRAD_OPTIONS, GradContext, type GradNode, type GradOptions, type GradRule } from './grads/rule.ts';
 import { shapeGradRules } from './grads/shape.ts';
+import { softmaxGradRules } from './grads/softmax.ts';
 import { GraphError, type Value } from './types.ts';
 
 export { DEFAULT_GRAD_OPTIONS, GradContext };
@@ -18,10 +19,11 @@ const RULES: ReadonlyMap<string, GradRule> = new Map<string, GradRule>([
   ...poolGradRules,
   ...resizeGradRules,
   ...normalizationGradRules,
+  ...softmaxGradRules,
 ]);
 
 /** Ops whose outputs carry no gradient (integer/boolean results or shape plumbing). */
-const NON_DIFFERENTIABLE = new Set(['Shape', 'Gather', 'ReduceProd', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'ConstantOfShape', 'Sign', 'Floor']);
+const NON_DIFFERENTIABLE = new Set(['Shape', 'Gather', 'ReduceProd', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'ConstantOfShape', 'Sign', 'Floor', 'ArgMax']);
 
 const isFloat = (v: Value) => v.dtype === 'float32' || v.dtype === 'float64';
 

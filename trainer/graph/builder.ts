@@ -228,6 +228,18 @@ export class Graph implements ConstantSource {
   clip(a: Value, min?: number, max?: number): Value {
     return this.op1('Clip', [a, min === undefined ? null : this.scalarLike(min, a), max === undefined ? null : this.scalarLike(max, a)]);
   }
+  /** Softmax along one axis (opset 13+ semantics; the channel axis 1 of N x C x H x W logits by default). */
+  softmax(a: Value, axis = 1): Value {
+    return this.op1('Softmax', [a], { axis: attr.int(axis) });
+  }
+  /** log(softmax(a)) along one axis, computed stably by the runtime (use it for cross-entropy). */
+  logSoftmax(a: Value, axis = 1): Value {
+    return this.op1('LogSoftmax', [a], { axis: attr.int(axis) });
+  }
+  /** Index of the largest element along `axis` (int64; first on ties); not differentiable: inference only. */
+  argMax(a: Value, axis = 1, keepdims = true): Value {
+    return this.op1('ArgMax', [a], { axis: attr.int(axis), keepdims: attr.int(keepdims ? 1 : 0) });
+  }
   reduceSum(a: Value, axes?: readonly number[], keepdims = true): Value {
     return this.op1('ReduceSum', [a, axes ? this.int64s(axes) : null], { keepdims: attr.int(keepdims ? 1 : 0) });
   }

@@ -91,6 +91,17 @@ export function inferOutputs(g: ConstantSource, op: string, inputs: readonly (Va
   switch (op) {
     case 'Not':
       return [{ dtype: 'bool', shape: x.shape }];
+    case 'Softmax':
+    case 'LogSoftmax':
+      // Opset 13+: normalised along one axis (default -1), same shape out.
+      if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new GraphError(`${op}: needs a float input, got ${x.dtype}`);
+      normAxis(intAttr(attrs, 'axis', -1), rank);
+      return [{ dtype: x.dtype, shape: x.shape }];
+    case 'ArgMax': {
+      const axis = normAxis(intAttr(attrs, 'axis', 0), rank);
+      const keep = intAttr(attrs, 'keepdims', 1) === 1;
+      return [{ dtype: 'int64', shape: keep ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis) }];
+    }
     case 'Where':
       return [{ dtype: inputs[1]!.dtype, shape: broadcastShapes(x.shape, inputs[1]!.shape, inputs[2]!.shape) }];
     case 'Cast': {
