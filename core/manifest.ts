@@ -31,6 +31,8 @@ export const ModelManifestSchema = z
     postprocessing: PostprocessingSchema,
     /** One label per output channel. */
     labels: z.array(z.string().min(1)).min(1),
+    /** Softmax models: the label of the background channel (required for them, meaningless otherwise). */
+    background: z.string().min(1).optional(),
     training: z
       .object({
         dataset: z.object({ layout: z.string(), images: z.number().int(), positives: z.number().int(), source: z.string() }),
@@ -57,6 +59,15 @@ export const ModelManifestSchema = z
     }
     if (m.input.shape[1] !== m.preprocessing.channels) {
       ctx.addIssue({ code: 'custom', message: `input has ${m.input.shape[1]} channels but preprocessing makes ${m.preprocessing.channels}` });
+    }
+    if (new Set(m.labels).size !== m.labels.length) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'labels must be unique' });
+    if (m.output.activation === 'softmax') {
+      if (m.background === undefined || !m.labels.includes(m.background)) {
+        ctx.addIssue({ code: 'custom', path: ['background'], message: `softmax models name their background channel: one of the labels (${m.labels.join(', ')})` });
+      }
+      if (m.labels.length < 2) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'softmax needs at least two channels (background and a class)' });
+    } else if (m.background !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['background'], message: `background is only for softmax models (activation is ${m.output.activation})` });
     }
     for (const label of Object.keys(m.postprocessing.classes ?? {})) {
       if (!m.labels.includes(label)) ctx.addIssue({ code: 'custom', path: ['postprocessing', 'classes', label], message: `rules for "${label}", which is not one of the labels (${m.labels.join(', ')})` });

@@ -7,7 +7,7 @@
  */
 import { createMask, type Mask } from '../mask.ts';
 import { PreprocessError } from '../preprocess/errors.ts';
-import { bilinearAboveThreshold, resampleRows } from '../preprocess/resample.ts';
+import { bilinearAboveThreshold, resampleFloat32, resampleRows } from '../preprocess/resample.ts';
 import { sigmoid, toProbabilitiesInPlace } from './activation.ts';
 import { filterComponents } from './components.ts';
 import { rulesFor, type Activation, type MaskRules, type Postprocessing } from './postprocessing.ts';
@@ -140,6 +140,8 @@ export interface PostprocessOptions {
   keepLargest?: boolean;
   /** Per-label overrides of the rules above. */
   classes?: Postprocessing['classes'];
+  /** Softmax models: the channel that is background (no mask is reported for it). */
+  background?: number;
 }
 
 /** Probabilities (C x H x W, already activated and TTA-averaged) -> one mask per label. */
@@ -169,6 +171,15 @@ export interface OutputOptions extends PostprocessOptions {
  * logitsAboveThreshold); the masks are the same either way. `output` and `flipped` are overwritten.
  */
 export async function outputToMasks(output: Float32Array, flipped: Float32Array | undefined, o: OutputOptions): Promise<SegmentedMask[]> {
+  if (o.activation === 'softmax') {
+    const plane = checkPlanes(output, o);
+    toProbabilitiesInPlace(output, 'softmax', o.channels, plane);
+    if (flipped) {
+      toProbabilitiesInPlace(flipped, 'softmax', o.channels, plane);
+      averageWithUnflipped(output, flipped, o.channels, o.height, o.width);
+    }
+    return argmaxMasks(output, o);
+  }
   const logits = o.activation === 'logits';
   if (logits && !flipped && o.rows === o.height && o.cols === o.width) {
     const plane = checkPlanes(output, o);
@@ -237,11 +248,59 @@ function checkPlanes(values: Float32Array, o: PostprocessOptions): number {
 }
 
 /**
+ * Mutually exclusive classes (softmax probabilities, C x H x W): each class's probabilities are
+ * resampled bilinearly to the original grid, each pixel goes to its most probable class (the lower
+ * channel on a tie), and every class but the background gets a mask with its rules (the threshold does
+ * not apply: the argmax decides; the triplet's top threshold still gates on the class's probability).
+ */
+export function argmaxMasks(probs: Float32Array, o: PostprocessOptions): SegmentedMask[] {
+  const plane = checkPlanes(probs, o);
+  if (o.background === undefined || !(o.background >= 0 && o.background < o.channels)) {
+    throw new RangeError(`postprocess: softmax needs the background channel, got ${o.background}`);
+  }
+  const same = o.rows === o.height && o.cols === o.width;
+  const maps = Array.from({ length: o.channels }, (_, c) => {
+    const p = probs.subarray(c * plane, (c + 1) * plane);
+    return same ? p : resampleFloat32(p, o.height, o.width, o.rows, o.cols, 'bilinear');
+  });
+  const n = o.rows * o.cols;
+  const best = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    let bc = 0;
+    let bp = maps[0]![i]!;
+    for (let c = 1; c < o.channels; c++) {
+      const v = maps[c]![i]!;
+      if (v > bp) {
+        bp = v;
+        bc = c;
+      }
+    }
+    best[i] = bc;
+  }
+  const out: SegmentedMask[] = [];
+  for (let c = 0; c < o.channels; c++) {
+    if (c === o.background) continue;
+    const label = o.labels[c]!;
+    const r = rulesFor(o, label);
+    const data = new Uint8Array(n);
+    for (let i = 0; i < n; i++) data[i] = best[i] === c ? 1 : 0;
+    let top: Mask | undefined;
+    if (r.topThreshold !== undefined) {
+      const t = r.topThreshold;
+      const p = maps[c]!;
+      top = createMask(o.rows, o.cols, Uint8Array.from(p, (v) => (isForeground(v, t) ? 1 : 0)));
+    }
+    out.push(refine(createMask(o.rows, o.cols, data), top, label, r, null));
+  }
+  return out;
+}
+
+/**
  * The mask's rules after the threshold: small components removed, the largest kept, then the gate:
  * with a top threshold (the SIIM triplet) the mask survives only when at least minArea pixels lie
  * above it; without one, a mask smaller than minArea is noise. Then area and bbox.
  */
-function refine(mask: Mask, top: Mask | undefined, label: string, r: MaskRules): SegmentedMask {
+function refine(mask: Mask, top: Mask | undefined, label: string, r: MaskRules, threshold: number | null = r.threshold): SegmentedMask {
   filterComponents(mask, r);
   let { area, bbox } = maskStats(mask);
   const evidence = top ? maskStats(top).area : area;
@@ -251,7 +310,7 @@ function refine(mask: Mask, top: Mask | undefined, label: string, r: MaskRules):
     area = 0;
     bbox = null;
   }
-  const facts: SegmentedMask = { label, mask: m, area, bbox, empty: area === 0, threshold: r.threshold, minArea: r.minArea };
+  const facts: SegmentedMask = { label, mask: m, area, bbox, empty: area === 0, threshold, minArea: r.minArea };
   // Rules beyond threshold/minArea are reported only when in force, so binary results stay as they were.
   if (r.topThreshold !== undefined) facts.topThreshold = r.topThreshold;
   if (r.minComponentArea) facts.minComponentArea = r.minComponentArea;

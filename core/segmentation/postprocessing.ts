@@ -50,6 +50,11 @@ export function rulesFor(p: Omit<Postprocessing, 'classes'> & { classes?: Postpr
   return { ...base, ...(classes?.[label] ?? {}) };
 }
 
-/** What the network emits: raw logits (the processor applies the sigmoid) or probabilities. */
-export const ActivationSchema = z.enum(['logits', 'sigmoid']);
+/**
+ * What the network emits and so what the processor applies: `logits` (per-channel sigmoid applied
+ * here; channels are independent labels), `sigmoid` (already probabilities), or `softmax` (logits
+ * over mutually exclusive classes, one of them background: softmax applied here, each pixel goes to
+ * its most probable class).
+ */
+export const ActivationSchema = z.enum(['logits', 'sigmoid', 'softmax']);
 export type Activation = z.infer<typeof ActivationSchema>;

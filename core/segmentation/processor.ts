@@ -23,6 +23,8 @@ export interface ProcessorConfig {
   postprocessing?: Partial<Postprocessing>;
   /** The network output's H x W when it differs from the input's (default: preprocessing.size). */
   outputSize?: { height: number; width: number };
+  /** Softmax models: the label of the background channel (no mask is reported for it). */
+  background?: string;
 }
 
 export interface PostprocessOptions extends Partial<MaskRules> {
@@ -37,6 +39,8 @@ export class SegmentationProcessor {
   readonly labels: readonly string[];
   readonly defaults: Postprocessing;
   readonly outputSize: { height: number; width: number };
+  /** Softmax models: index of the background channel. */
+  readonly background: number | undefined;
 
   constructor(config: ProcessorConfig) {
     this.spec = parsePreprocessSpec(config.preprocessing);
@@ -44,9 +48,13 @@ export class SegmentationProcessor {
     this.labels = [...config.labels];
     this.defaults = PostprocessingSchema.parse(config.postprocessing ?? {});
     this.outputSize = config.outputSize ?? this.spec.size;
+    this.background = config.background === undefined ? undefined : this.labels.indexOf(config.background);
+    if (this.activation === 'softmax' && !(this.background !== undefined && this.background >= 0)) {
+      throw new RangeError(`softmax models name their background label (one of ${this.labels.join(', ')}), got ${config.background}`);
+    }
   }
 
-  static fromManifest(m: Pick<ModelManifest, 'preprocessing' | 'output' | 'labels' | 'postprocessing'>): SegmentationProcessor {
+  static fromManifest(m: Pick<ModelManifest, 'preprocessing' | 'output' | 'labels' | 'postprocessing' | 'background'>): SegmentationProcessor {
     const [, , height, width] = m.output.shape;
     return new SegmentationProcessor({
       preprocessing: m.preprocessing,
@@ -54,6 +62,7 @@ export class SegmentationProcessor {
       labels: m.labels,
       postprocessing: m.postprocessing,
       outputSize: { height, width },
+      ...(m.background !== undefined ? { background: m.background } : {}),
     });
   }
 
@@ -94,6 +103,7 @@ export class SegmentationProcessor {
       cols,
       labels: this.labels,
       ...this.rules(asked),
+      ...(this.background !== undefined ? { background: this.background } : {}),
     });
   }
 
@@ -114,8 +124,14 @@ export class SegmentationProcessor {
     return out;
   }
 
-  /** In place: the network's output -> probabilities (for reports and parity checks). */
+  /** In place: the network's output (one or more C x H x W images) -> probabilities (for reports and parity checks). */
   probabilities(output: Float32Array): Float32Array {
-    return toProbabilitiesInPlace(output, this.activation);
+    const { height, width } = this.outputSize;
+    return toProbabilitiesInPlace(output, this.activation, this.labels.length, height * width);
+  }
+
+  /** The labels that get a mask (all of them, but a softmax model's background). */
+  get maskLabels(): string[] {
+    return this.labels.filter((_, c) => c !== this.background);
   }
 }

@@ -19,7 +19,7 @@ export const MaskFactsSchema = z.object({
   area: count.describe('Foreground pixels at the original resolution, after the min-area gate.'),
   bbox: BBoxSchema.describe('[x, y, width, height] of the foreground, or null when empty.'),
   empty: z.boolean().describe('True when no foreground remains (area 0).'),
-  threshold: z.number().describe('Probability threshold applied: foreground where p > threshold.'),
+  threshold: z.number().nullable().describe('Probability threshold applied: foreground where p > threshold; null for softmax models, where the most probable class wins.'),
   minArea: count.describe('Masks with fewer foreground pixels than this were reported empty (with topThreshold: fewer pixels above it).'),
   topThreshold: z.number().optional().describe('Present when the triplet gate was applied: its top threshold.'),
   minComponentArea: count.optional().describe('Present when connected components smaller than this were removed.'),
