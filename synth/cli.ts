@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
+import { fraction, int } from '../core/cli/args.ts';
 import { TS, isKnownTransferSyntax } from '../core/dicom/transfer-syntax.ts';
 import { generatePairsDataset } from './pairs.ts';
 import { generateSiimDataset } from './siim.ts';
@@ -39,20 +40,6 @@ function syntaxList(value: string): string[] {
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map(syntax);
-}
-
-function int(lo: number, hi: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || n < lo || n > hi) throw new InvalidArgumentError(`expected an integer in ${lo}..${hi}`);
-    return n;
-  };
-}
-
-function fraction(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number in 0..1');
-  return n;
 }
 
 function progressBar(label: string): { update: (done: number, total: number) => void; stop: () => void } {

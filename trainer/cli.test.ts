@@ -62,3 +62,51 @@ test('unreadable SIIM data is one line', async (t) => {
   await writeFile(join(dir, 'train-rle.csv'), 'ImageId, EncodedPixels\n1.2.3, -1\n');
   assertOneLineFailure(cli(common), /no labelled images/);
 });
+
+/** The command line parsed in-process, as main() does. */
+async function parse(args: string[]) {
+  const { buildProgram, parseArgs } = await import('./cli.ts');
+  const program = buildProgram().exitOverride();
+  program.parse(args, { from: 'user' });
+  return parseArgs(program.opts());
+}
+
+test('the command line parses into the schema config: defaults, composed flags, renamed flags', async () => {
+  const { DEFAULTS } = await import('./config.ts');
+  const { DEFAULT_AUGMENT } = await import('./augment.ts');
+  const d = await parse(['--data', 'x']);
+  for (const k of ['layout', 'height', 'width', 'epochs', 'lr', 'milestones', 'loss', 'intensity', 'augment', 'threshold', 'minArea', 'cacheDir', 'workDir', 'labels', 'name'] as const) {
+    assert.deepEqual(d.config[k], DEFAULTS[k], k);
+  }
+  assert.equal(d.config.validateOriginalEachEpoch, true);
+  assert.equal(d.cli.logLevel, 'warn');
+
+  const c = await parse(['--data', 'x', '--layout', 'pairs', '--image-size', '128x64', '--depth', '3', '--loss-weights', '1,0,2', '--elastic', '3', '--rotate', '5', '--cache', 'c', '--work', 'w', '--label', 'tumour', '--no-val-original', '--threshold', '0.3', '--min-area', '10']);
+  assert.deepEqual([c.config.height, c.config.width], [128, 64]);
+  assert.deepEqual(c.config.loss, { bce: 1, dice: 0, focal: 2 });
+  assert.deepEqual(c.config.augment, { ...DEFAULT_AUGMENT, rotate: 5, elastic: { p: 0.5, alpha: 3, grid: 5 } });
+  assert.deepEqual([c.config.cacheDir, c.config.workDir, c.config.labels, c.config.name], ['c', 'w', ['tumour'], 'unet-pairs']);
+  assert.equal(c.config.validateOriginalEachEpoch, false);
+  assert.deepEqual([c.config.threshold, c.config.minArea], [0.3, 10]);
+  assert.equal((await parse(['--data', 'x', '--no-augment'])).config.augment, null);
+  assert.match((await parse(['--data', 'x', '--name', 'm', '--version', '2', '--fold', '1'])).config.workDir, /runs\/m-2-fold1$/);
+});
+
+test('resume fingerprint and manifest training block come from the schema', async () => {
+  const { DEFAULTS, resumeFingerprint, manifestTraining } = await import('./config.ts');
+  // The options that change what an epoch computes (the list the hand-written fingerprint had).
+  const want = ['layout', 'height', 'width', 'batchSize', 'fold', 'folds', 'lr', 'milestones', 'gamma', 'seed', 'depth', 'baseChannels', 'upsample', 'loss', 'weightDecay', 'intensity', 'resize', 'normalize', 'outputPrior', 'augment', 'limit', 'cacheDtype'];
+  const fp = resumeFingerprint(DEFAULTS);
+  assert.deepEqual(Object.keys(fp).sort(), want.sort());
+  assert.equal(fp.limit, null, 'an unset option is recorded as null');
+  assert.deepEqual(manifestTraining(DEFAULTS), { batchSize: 8, fold: 0, folds: 5, seed: 42, lossWeights: { bce: 3, dice: 1, focal: 4 } });
+});
+
+test('a programmatic config is checked by the same schema, one line naming the option', async () => {
+  const { DEFAULTS, validateConfig } = await import('./config.ts');
+  assert.throws(() => validateConfig({ ...DEFAULTS, epochs: 0 }), /^ConfigError: --epochs must be an integer >= 1, got 0$/);
+  assert.throws(() => validateConfig({ ...DEFAULTS, fold: 5 }), /--fold must be in 0\.\.4, got 5/);
+  assert.throws(() => validateConfig({ ...DEFAULTS, threshold: 1 }), /--threshold/);
+  assert.throws(() => validateConfig({ ...DEFAULTS, loss: { bce: 0, dice: 0, focal: 0 } }), /at least one loss weight/);
+  assert.throws(() => validateConfig({ ...DEFAULTS, height: 100 }), /multiple of 2\^depth/);
+});

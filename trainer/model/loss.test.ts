@@ -114,3 +114,16 @@ test('bad loss weights are refused', () => {
   assert.throws(() => buildComboLoss(g, a, a, { bce: 0, dice: 0, focal: 0 }), /at least one loss weight/);
   assert.throws(() => buildComboLoss(g, a, a, { bce: -1, dice: 0, focal: 1 }), /bce must be/);
 });
+
+test('the loss terms are one registry: names, seed weights, one graph output each', async () => {
+  const { LOSS_TERMS, DEFAULT_LOSS_WEIGHTS, lossValues, formatLosses } = await import('./loss.ts');
+  assert.deepEqual(LOSS_NAMES, ['bce', 'dice', 'focal']);
+  assert.deepEqual(DEFAULT_LOSS_WEIGHTS, { bce: 3, dice: 1, focal: 4 });
+  assert.equal(LOSS_TERMS.length, LOSS_NAMES.length);
+  assert.deepEqual(lossValues((n) => n.length), { bce: 3, dice: 4, focal: 5 });
+  assert.equal(formatLosses({ bce: 0.5, dice: 0.25, focal: 1 }, 2), 'bce 0.50 dice 0.25 focal 1.00');
+  const g = new Graph('loss');
+  const logits = g.input('logits', 'float32', [1, 1, 2, 2]);
+  const l = buildComboLoss(g, logits, g.input('target', 'float32', [1, 1, 2, 2]), DEFAULT_LOSS_WEIGHTS);
+  assert.deepEqual(Object.keys(l.terms), LOSS_NAMES);
+});
