@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseManifest, type ModelManifest } from '../core/manifest.ts';
 import type { PreprocessSpec } from '../core/preprocess/spec.ts';
+import { openSession } from '../core/runtime/session.ts';
 import { toProbabilitiesInPlace } from '../core/segmentation/activation.ts';
 import { decodeModel } from './graph/onnx/encode.ts';
 import type { TrainingSession } from './session/types.ts';
@@ -44,9 +45,8 @@ export async function checkParity(onnx: Uint8Array, session: TrainingSession, im
   const [, c, h, w] = input.shape as [unknown, number, number, number];
   if (c * h * w !== per) throw new ParityError(`exported input is ${c}x${h}x${w} but validation images have ${per} values`, Infinity);
   const ref = toProbabilitiesInPlace(await session.predict(images, n), 'logits');
-  const opts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
-  if (threads) opts.intraOpNumThreads = threads;
-  const fresh = await ort.InferenceSession.create(onnx, opts);
+  // Opened exactly as the service's CPU fallback opens it.
+  const { session: fresh } = await openSession(onnx, { provider: 'cpu', ...(threads ? { intraOpThreads: threads } : {}) });
   let max = 0;
   let sum = 0;
   try {
