@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { DEFAULT_MAX_PIXELS } from '../dicom/decode.ts';
+import { EngineConfigSchema, MAX_PIXELS_DEFAULT } from './config.ts';
+import { Engine } from './engine.ts';
+import { InvalidRequestError } from './errors.ts';
+
+test('the schema fills every default; 64 Mi pixels is the decoder\'s own default', () => {
+  const c = EngineConfigSchema.parse({ modelRepository: 'm' });
+  assert.deepEqual(c, {
+    modelRepository: 'm',
+    provider: 'cpu',
+    deviceId: 0,
+    workers: 1,
+    intraOpThreads: 0,
+    intraOpSpinning: false,
+    maxBatch: 8,
+    maxDelayMs: 5,
+    maxQueue: 64,
+    maxPixels: 64 * 1024 * 1024,
+  });
+  assert.equal(MAX_PIXELS_DEFAULT, DEFAULT_MAX_PIXELS);
+  for (const [k, v] of Object.entries(EngineConfigSchema.shape)) assert.ok(v.description, `${k} has a description`);
+});
+
+test('Engine.start refuses an out-of-bounds config with InvalidRequestError naming the field, before starting workers', async () => {
+  const logger = pino({ level: 'silent' });
+  for (const [bad, field] of [
+    [{ workers: 0 }, 'workers'],
+    [{ maxBatch: 1.5 }, 'maxBatch'],
+    [{ provider: 'tpu' }, 'provider'],
+    [{ maxDelayMs: -1 }, 'maxDelayMs'],
+    [{ modelRepository: '' }, 'modelRepository'],
+  ] as const) {
+    await assert.rejects(Engine.start({ modelRepository: 'm', ...bad } as never, logger), (e: unknown) => {
+      assert.ok(e instanceof InvalidRequestError, String(e));
+      assert.equal(e.field, field);
+      assert.match(e.message, new RegExp(`^engine config: ${field} `));
+      return true;
+    });
+  }
+});
