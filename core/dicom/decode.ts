@@ -4,7 +4,8 @@
  *   1. file layout and transfer syntax (NOT_DICOM, TRUNCATED, UNSUPPORTED_TRANSFER_SYNTAX)
  *   2. dataset parse (NOT_DICOM, TRUNCATED, TOO_LARGE for deflate bombs)
  *   3. Image Pixel module from the header (NO_PIXEL_DATA, UNSUPPORTED_PIXEL_FORMAT, TOO_LARGE)
- *   4. the frame's bytes (FRAME_OUT_OF_RANGE, DIMENSION_MISMATCH)
+ *   4. the frame's bytes (FRAME_OUT_OF_RANGE, DIMENSION_MISMATCH; TOO_LARGE for a compressed frame
+ *      declaring over 5000x its own size: the decompression-ratio guard)
  *   5. the codec family's decoder (CODEC_FAILED, DIMENSION_MISMATCH)
  *   6. masking, sign, rescale, MONOCHROME1, luma, min/max (pixels.ts)
  */
@@ -12,12 +13,28 @@ import { CODECS } from './codecs/index.ts';
 import { DicomError } from './errors.ts';
 import { encapsulatedFrame, nativeFrame } from './frames.ts';
 import { describeThrown, parseDataset, readTransferSyntaxOnly } from './parse.ts';
-import { readPixelModule } from './pixel-module.ts';
+import { readPixelModule, type PixelModule } from './pixel-module.ts';
 import { inversionSum, toLuminance } from './pixels.ts';
 import { transferSyntaxInfo } from './transfer-syntax.ts';
 import type { DecodedImage, DecodeOptions } from './types.ts';
 
 export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
+/**
+ * Largest declared decoded size / encoded size accepted for one compressed frame (a decompression
+ * bomb guard). Measured here with dcmtk / OpenJPEG on 2048x2048 images: content compresses ~5-30:1
+ * lossless when the background carries detector noise; with an exactly-zero background and content
+ * on 0.8 % of the area, up to 470:1 lossless (JPEG-LS) and 790:1 near-lossless (JPEG-LS, 12-bit).
+ * RLE cannot exceed 64:1 (PackBits: 2 bytes per 128) nor JPEG Baseline ~256:1 (2 bits per 8x8 block).
+ * A blank JPEG-LS or JPEG 2000 frame is 150-600 bytes whatever its size: 13,000-54,000:1 at
+ * 2048x2048, and ~106,000:1 for the red team's 632-byte file declaring 8192x8192 (8.5 s of decoding).
+ * 5000:1 keeps a 6x margin over the most compressible content measured.
+ */
+export const DEFAULT_MAX_COMPRESSION_RATIO = 5000;
+/**
+ * Frames of at most this many samples (rows x columns x samples per pixel) skip the ratio guard, so a
+ * blank image up to 1024x1024 still decodes; decoding one costs at most ~0.2-0.5 s (blank JPEG 2000).
+ */
+export const COMPRESSION_RATIO_MIN_SAMPLES = 1024 * 1024;
 /** Bytes a deflated dataset may hold beyond its pixels (non-pixel attributes, icons, private data). */
 const INFLATE_HEADER_ALLOWANCE = 16 * 1024 * 1024;
 
@@ -29,10 +46,28 @@ function text(ds: { string(tag: string): string | undefined }, tag: string): str
   return v ? v : undefined;
 }
 
+/** Refuses a compressed frame whose header declares far more pixels than its bytes can plausibly hold. */
+function checkCompressionRatio(encodedBytes: number, m: PixelModule, maxRatio: number): void {
+  const samples = m.rows * m.columns * m.samplesPerPixel;
+  if (samples <= COMPRESSION_RATIO_MIN_SAMPLES) return;
+  const decodedBytes = samples * (m.bitsAllocated / 8);
+  const ratio = decodedBytes / Math.max(1, encodedBytes);
+  if (ratio > maxRatio) {
+    throw new DicomError(
+      'TOO_LARGE',
+      `compressed frame of ${encodedBytes} bytes declares ${m.columns}x${m.rows}x${m.samplesPerPixel} samples (${decodedBytes} bytes), a ${Math.round(ratio)}:1 ratio over the limit of ${maxRatio}:1 (a decompression bomb, or a blank image)`,
+      { encodedBytes, decodedBytes, ratio, maxCompressionRatio: maxRatio },
+    );
+  }
+}
+
 export async function decodeDicom(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<DecodedImage> {
   if (!(bytes instanceof Uint8Array)) throw new DicomError('NOT_DICOM', 'input is not a byte array');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels > 0)) throw new RangeError(`decodeDicom: maxPixels must be a positive number, got ${maxPixels}`);
+  if (opts.maxCompressionRatio !== undefined && !(opts.maxCompressionRatio > 0)) {
+    throw new RangeError(`decodeDicom: maxCompressionRatio must be a positive number (Infinity disables the guard), got ${opts.maxCompressionRatio}`);
+  }
   const frameIndex = opts.frame ?? 0;
 
   const head = readTransferSyntaxOnly(bytes);
@@ -70,6 +105,7 @@ export async function decodeDicom(bytes: Uint8Array, opts: DecodeOptions = {}): 
 
   const native = ts.codec === 'native';
   const data = native ? nativeFrame(dataSet, pixelData, m, frameIndex) : encapsulatedFrame(dataSet, pixelData, m, frameIndex);
+  if (!native) checkCompressionRatio(data.length, m, opts.maxCompressionRatio ?? DEFAULT_MAX_COMPRESSION_RATIO);
   const codec = CODECS[ts.codec];
   let frame;
   try {

@@ -32,4 +32,10 @@ export interface DecodeOptions {
   frame?: number;
   /** Reject before allocating when rows*columns*frames*samples exceeds this; default 64 Mi pixels. */
   maxPixels?: number;
+  /**
+   * Compressed frames larger than 1 Mi samples whose declared decoded size exceeds their encoded
+   * size by more than this factor are refused (TOO_LARGE) before decoding; default 5000
+   * (DEFAULT_MAX_COMPRESSION_RATIO, see decode.ts for the measurements). Infinity disables it.
+   */
+  maxCompressionRatio?: number;
 }
