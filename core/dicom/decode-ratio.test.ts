@@ -81,7 +81,7 @@ describe('decompression-ratio guard (issue 15, defect 4)', () => {
     for (const bits of [8, 16] as const) {
       const pixels = mostlyBlack(size, bits, 0.05);
       const input = { rows: size, columns: size, bitsAllocated: bits, bitsStored: bits === 8 ? 8 : 12, pixels, sopInstanceUid: newUid() };
-      const lossless = [TS.RLELossless, TS.JPEGLosslessSV1, TS.JPEGLSLossless, TS.JPEG2000Lossless];
+      const lossless: string[] = [TS.RLELossless, TS.JPEGLosslessSV1, TS.JPEGLSLossless, TS.JPEG2000Lossless];
       const syntaxes = [...lossless, TS.JPEGLSNearLossless, TS.JPEG2000, ...(bits === 8 ? [TS.JPEGBaseline] : [])];
       for (const ts of syntaxes) {
         const bytes = await makeDicomVariant(input, ts);
