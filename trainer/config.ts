@@ -202,7 +202,7 @@ export function validateConfig(c: TrainConfig): void {
 }
 
 const schemaDefaults = TrainConfigSchema.parse({ data: '.' });
-/** Every default, plus the two the CLI composes (`--image-size`, the run directory). */
+/** Every default (with a placeholder `data`), plus the two the CLI composes (`--image-size`, the run directory). */
 export const DEFAULTS = { ...schemaDefaults, imageSize: schemaDefaults.height, runsDir: RUNS_DIR };
 
 const keysWith = (pick: (m: OptionMeta) => unknown): (keyof typeof TrainFields)[] =>
