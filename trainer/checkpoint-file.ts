@@ -10,7 +10,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { deserializeCheckpoint, serializeCheckpoint } from './session/training-session.ts';
 import type { Checkpoint } from './session/types.ts';
-import type { EpochMetrics } from './report.ts';
+import type { EpochMetrics } from './run/types.ts';
 import type { Normalisation } from './data/loader.ts';
 
 const MAGIC = 'UTS1';
@@ -65,6 +65,7 @@ export async function loadRunCheckpoint(path: string): Promise<{ state: RunState
     throw new ResumeError(`checkpoint ${path} has an unreadable header`);
   }
   if (state.format !== 'unet-train-state-v1') throw new ResumeError(`checkpoint ${path} has unknown format ${String(state.format)}`);
+  state.history = state.history.map(fromNamedFields);
   let checkpoint: Checkpoint;
   try {
     checkpoint = deserializeCheckpoint(new Uint8Array(buf.buffer, buf.byteOffset + 8 + len, buf.length - 8 - len));
@@ -82,4 +83,15 @@ export function fingerprintMismatch(saved: Record<string, unknown>, now: Record<
     if (a !== b) return `${k} was ${a} in the checkpoint but is ${b} now`;
   }
   return undefined;
+}
+
+/**
+ * Checkpoints written before loss terms were named kept each term in its own field; their history
+ * is read into `trainLosses` so such a run can still be resumed.
+ */
+function fromNamedFields(h: EpochMetrics): EpochMetrics {
+  const old = h as EpochMetrics & { trainBce?: number; trainDiceLoss?: number; trainFocal?: number };
+  if (old.trainLosses || old.trainBce === undefined) return h;
+  const { trainBce, trainDiceLoss, trainFocal, ...rest } = old;
+  return { ...rest, trainLosses: { bce: trainBce, dice: trainDiceLoss!, focal: trainFocal! } };
 }

@@ -6,25 +6,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { LOSS_TERMS } from './model/loss.ts';
+import type { EpochMetrics } from './run/types.ts';
 import { DEFAULT_THRESHOLD } from '../core/segmentation/postprocessing.ts';
 import { isForeground } from '../core/segmentation/threshold.ts';
 
-export interface EpochMetrics {
-  /** 1-based. */
-  epoch: number;
-  lr: number;
-  trainLoss: number;
-  trainBce: number;
-  trainDiceLoss: number;
-  trainFocal: number;
-  /** Mean per-image Dice at model resolution, threshold 0.5, empty/empty = 1. */
-  valDice: number;
-  /** The same through the service's path: probabilities resized to the original grid, then thresholded. */
-  valDiceOriginal: number;
-  trainImagesPerSecond: number;
-  seconds: number;
-  best: boolean;
-}
+export type { EpochMetrics };
+
+/** One colour per loss term, in LOSS_TERMS order (Tableau 10, skipping the total's and the Dice series'). */
+const TERM_COLOURS = ['#9467bd', '#2ca02c', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -100,9 +90,7 @@ export function curvesSvg(history: readonly EpochMetrics[], title: string): stri
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16">${esc(title)}</text>`,
     panel(0, 30, W / 2, H - 30, 'training loss (ComboLoss)', epochs, [
       { label: 'total', colour: '#1f77b4', values: history.map((h) => h.trainLoss) },
-      { label: 'bce', colour: '#9467bd', values: history.map((h) => h.trainBce), dashed: true },
-      { label: 'dice loss', colour: '#2ca02c', values: history.map((h) => h.trainDiceLoss), dashed: true },
-      { label: 'focal', colour: '#8c564b', values: history.map((h) => h.trainFocal), dashed: true },
+      ...LOSS_TERMS.map((t, i) => ({ label: t.label, colour: TERM_COLOURS[i % TERM_COLOURS.length]!, values: history.map((h) => h.trainLosses[t.name]), dashed: true })),
     ]),
     panel(W / 2, 30, W / 2, H - 30, 'validation Dice', epochs, [
       { label: 'model resolution', colour: '#d62728', values: history.map((h) => h.valDice) },

@@ -16,7 +16,7 @@ import type { TrainingSession } from '../session/types.ts';
 import { validate, type ImageScore, type ValidationResult } from '../validate.ts';
 import type { Loaders, PreparedData } from './prepare.ts';
 import type { Run } from './restore.ts';
-import { toReportEpoch, type TrainObserver, type TrainResult } from './types.ts';
+import { type TrainObserver, type TrainResult } from './types.ts';
 
 interface FinalValidation {
   result: ValidationResult;
@@ -90,7 +90,7 @@ function exportBest(session: TrainingSession, cfg: TrainConfig, data: PreparedDa
 async function writeReport(dir: string, session: TrainingSession, cfg: TrainConfig, data: PreparedData, loaders: Loaders, run: Run, final: FinalValidation, exported: ExportResult, timing: Record<string, number>) {
   const files = { curves: join(dir, 'training-curves.png'), overlays: join(dir, 'validation-overlays.png') };
   const c = data.counts;
-  await writeCurvesPng(files.curves, run.history.map(toReportEpoch), `${cfg.name} v${cfg.version}: fold ${cfg.fold}/${cfg.folds}, ${c.train} train / ${c.val} val images`);
+  await writeCurvesPng(files.curves, run.history, `${cfg.name} v${cfg.version}: fold ${cfg.fold}/${cfg.folds}, ${c.train} train / ${c.val} val images`);
   await writeOverlaysPng(files.overlays, final.overlays, cfg.height, cfg.width, cfg.threshold);
   const log = await writeTrainingLog(dir, {
     name: cfg.name,

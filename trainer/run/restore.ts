@@ -15,7 +15,7 @@ import type { Normalisation } from '../data/loader.ts';
 import { createTrainingSession } from '../session/training-session.ts';
 import type { Checkpoint, TrainingSession } from '../session/types.ts';
 import type { ImageScore } from '../validate.ts';
-import { fromReportEpoch, toReportEpoch, type EpochMetrics, type TrainDeps, type TrainObserver } from './types.ts';
+import { type EpochMetrics, type TrainDeps, type TrainObserver } from './types.ts';
 
 /** The run's progress: what last.ckpt holds, plus the best model. */
 export interface Run {
@@ -52,7 +52,7 @@ export async function restoreRun(cfg: TrainConfig, obs: TrainObserver): Promise<
   if (state.epochsDone >= cfg.epochs) throw new ResumeError(`checkpoint ${cfg.resume} already has ${state.epochsDone} epoch(s); pass --epochs greater than that to continue`);
   Object.assign(run, {
     startEpoch: state.epochsDone,
-    history: state.history.map(fromReportEpoch),
+    history: state.history,
     bestEpoch: state.bestEpoch,
     bestDice: state.bestDice,
     globalStep: state.globalStep,
@@ -77,7 +77,7 @@ function runState(run: Run, epochsDone: number): RunState {
     format: 'unet-train-state-v1',
     epochsDone,
     globalStep: run.globalStep,
-    history: run.history.map(toReportEpoch),
+    history: run.history,
     bestEpoch: run.bestEpoch,
     bestDice: run.bestDice,
     normalisation: run.normalisation,

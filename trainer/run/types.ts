@@ -3,7 +3,6 @@
  * per-epoch record. Loss figures are keyed by the terms of model/loss.ts, so they follow LOSS_TERMS.
  */
 import type { Logger } from 'pino';
-import type { EpochMetrics as ReportEpochMetrics } from '../report.ts';
 import type { ExportResult } from '../export.ts';
 import type { SampleDecoder, ScanCounts } from '../data/types.ts';
 import type { LossValues } from '../model/loss.ts';
@@ -72,18 +71,4 @@ export interface TrainResult {
   counts: RunCounts;
   cache: { hits: number; misses: number; decodes: number; dir: string };
   resumedFrom?: { path: string; epochsDone: number };
-}
-
-/*
- * report.ts (curves) and checkpoint-file.ts (RunState.history) still declare the per-epoch record
- * with the three ComboLoss terms as fields. Until they take EpochMetrics from here, the history
- * crosses into them through these two functions, the only place outside model/loss.ts that names
- * the terms.
- */
-export function toReportEpoch({ trainLosses: l, ...m }: EpochMetrics): ReportEpochMetrics {
-  return { ...m, trainBce: l.bce, trainDiceLoss: l.dice, trainFocal: l.focal };
-}
-
-export function fromReportEpoch({ trainBce, trainDiceLoss, trainFocal, ...m }: ReportEpochMetrics): EpochMetrics {
-  return { ...m, trainLosses: { bce: trainBce, dice: trainDiceLoss, focal: trainFocal } };
 }
