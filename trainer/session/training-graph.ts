@@ -21,13 +21,13 @@ export const IO = {
   m: (name: string) => `adam.m.${name}`,
   v: (name: string) => `adam.v.${name}`,
   next: (name: string) => `next.${name}`,
-  probs: 'probs',
+  predictLogits: 'logits',
 };
 
 export interface TrainingGraphs {
   /** One Adam step: forward (batch-statistics BN), loss terms and total, backward, Adam, running-stat updates. */
   train: Uint8Array;
-  /** Sigmoid probabilities with inference BN; weights and statistics are inputs so the live state feeds it. */
+  /** Logits with inference BN (the exported model's output; core/segmentation applies the activation); weights and statistics are inputs so the live state feeds it. */
   predict: Uint8Array;
   specs: ParamSpec[];
   /** Every state tensor the step reads and rewrites: weights, BN statistics, Adam moments. */
@@ -91,7 +91,7 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
   const pImage = p.input(IO.image, 'float32', [BATCH_DIM, o.unet.inChannels, o.height, o.width]);
   const pParams = new Map(specs.map((s) => [s.name, p.input(s.name, 'float32', s.dims)]));
   const fwd = buildUNetForward(p, o.unet, pImage, (n) => pParams.get(n)!, 'inference');
-  p.output(p.sigmoid(fwd.logits), IO.probs);
+  p.output(fwd.logits, IO.predictLogits);
 
   const stateNames = [...specs.map((s) => s.name), ...trainable.flatMap((s) => [IO.m(s.name), IO.v(s.name)])];
   return { train: encodeModel(g), predict: encodeModel(p), specs, stateNames };

@@ -203,8 +203,8 @@ class OrtTrainingSession implements TrainingSession {
     this.checkAlive();
     const feeds: Record<string, ort.Tensor> = { [IO.image]: this.imageTensor(images, batch) };
     for (const s of this.specs) feeds[s.name] = this.current.get(s.name)!;
-    const out = await this.predictSession.run(feeds, [IO.probs]);
-    return out[IO.probs]!.data as Float32Array;
+    const out = await this.predictSession.run(feeds, [IO.predictLogits]);
+    return out[IO.predictLogits]!.data as Float32Array;
   }
 
   private tensorsByName(names: Iterable<string>): Map<string, Float32Array> {
