@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { openSession, type SessionConfig } from '../core/engine/session-factory.ts';
+import { openSession, type SessionConfig } from '../core/runtime/session.ts';
 
 export interface RawWorkerData {
   onnxPath: string;

@@ -4,7 +4,7 @@
  * of `batch` random images back to back. This is the ceiling the service is compared against.
  */
 import { readFileSync } from 'node:fs';
-import type { SessionConfig } from '../core/engine/session-factory.ts';
+import type { SessionConfig } from '../core/runtime/session.ts';
 import { spawnWorker } from '../core/engine/worker-pool.ts';
 import type { RawWorkerData } from './raw-ort-worker.ts';
 

@@ -1,6 +1,8 @@
 import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
+import { DEFAULT_MAX_PIXELS } from './dicom/decode.ts';
 import type { DecodedImage } from './dicom/types.ts';
+import { CodedError, registerError } from './errors.ts';
 import { createMask, type Mask } from './mask.ts';
 
 /**
@@ -12,14 +14,15 @@ import { createMask, type Mask } from './mask.ts';
 export type ImageFileErrorCode = 'UNSUPPORTED_FORMAT' | 'UNREADABLE_IMAGE' | 'UNSUPPORTED_PIXEL_FORMAT' | 'TOO_LARGE';
 
 /** `message` is one line; the service maps UNSUPPORTED_FORMAT -> 415, TOO_LARGE -> 413, the rest -> 422. */
-export class ImageFileError extends Error {
-  readonly code: ImageFileErrorCode;
+const IMAGE_FILE_STATUS: Record<ImageFileErrorCode, number> = { UNSUPPORTED_FORMAT: 415, TOO_LARGE: 413, UNREADABLE_IMAGE: 422, UNSUPPORTED_PIXEL_FORMAT: 422 };
+
+export class ImageFileError extends CodedError<ImageFileErrorCode> {
   constructor(code: ImageFileErrorCode, message: string) {
-    super(message.replace(/[\r\n]+/g, ' '));
+    super(code, message.replace(/[\r\n]+/g, ' '), IMAGE_FILE_STATUS[code]);
     this.name = 'ImageFileError';
-    this.code = code;
   }
 }
+registerError(ImageFileError);
 
 export type ImageFileFormat = 'PNG' | 'TIFF' | 'JPEG';
 
@@ -54,7 +57,7 @@ interface RawPixels {
 async function decodeRaw(bytes: Uint8Array, options: ImageFileOptions = {}): Promise<RawPixels> {
   const format = sniffImageFormat(bytes);
   if (!format) throw new ImageFileError('UNSUPPORTED_FORMAT', 'not a PNG, TIFF or JPEG file');
-  const maxPixels = options.maxPixels ?? 64 * 1024 * 1024;
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   // ignoreIcc: keep stored values (an embedded profile would otherwise be applied);
   // failOn 'error': corrupt or truncated data fails, harmless TIFF tag warnings do not.
   const open = () => sharp(bytes, { ignoreIcc: true, failOn: 'error', limitInputPixels: false, page: 0 });

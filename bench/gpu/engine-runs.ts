@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import pino from 'pino';
-import { Engine, type EngineConfig } from '../../core/engine/index.ts';
+import { Engine, type EngineConfigInput } from '../../core/engine/index.ts';
 import type { BenchProvider } from './inference.ts';
 import { mean, oneLine, percentile } from './measure.ts';
 
@@ -32,7 +32,7 @@ export async function startEngine(o: EngineOptions): Promise<EngineHandle> {
   const batches: number[] = [];
   const logs: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(line) });
-  const cfg: EngineConfig = {
+  const cfg: EngineConfigInput = {
     modelRepository: o.repo,
     provider: o.provider,
     deviceId: o.deviceId,
