@@ -46,7 +46,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
 import { newUid, writeDicom } from '../core/dicom/write.ts';
-import { planThreads } from '../core/engine/session-factory.ts';
+import { planThreads } from '../core/runtime/session.ts';
 import { makeModelRepository } from '../test/helpers/model-fixture.ts';
 import { processCpuSeconds, rawThroughput as rawOrt } from './raw-ort.ts';
 
