@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { pino, type Logger } from 'pino';
-import type { ServiceConfig } from './config.ts';
-import { installErrorHandlers } from './errors.ts';
+import type { EngineConfig } from '../core/engine/index.ts';
+import { engineConfig, type ServiceConfig } from './config.ts';
+import errorHandling from './errors.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import type { ServiceMetrics } from './metrics.ts';
+import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { Problem } from './problem.ts';
-import { registerAuth } from './auth.ts';
+import auth from './auth.ts';
+import docs from './plugins/docs.ts';
+import engine from './plugins/engine.ts';
+import store from './plugins/store.ts';
 import type { ResultStore } from './store/index.ts';
 import healthRoutes from './routes/health.ts';
 import metricsRoutes from './routes/metrics.ts';
@@ -20,11 +25,9 @@ import docsRoutes from './routes/docs.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     config: ServiceConfig;
-    lifecycle: Lifecycle;
-    store: ResultStore;
     metrics: ServiceMetrics;
     /** Every method + path registered, for the spec-vs-routes test and the startup log. */
-    routeTable: Array<{ method: string; url: string; querystring?: unknown }>;
+    routeTable: Array<{ method: string; url: string; querystring?: unknown; hidden: boolean }>;
   }
   interface FastifyContextConfig {
     /** Reachable without the API token (probes, /metrics, OIP health). */
@@ -34,11 +37,18 @@ declare module 'fastify' {
   }
 }
 
+/** The app with its zod type provider: routes get typed params, query and replies from their schemas. */
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
 export interface AppOptions {
   config: ServiceConfig;
-  lifecycle: Lifecycle;
-  store: ResultStore;
-  metrics: ServiceMetrics;
+  /** Default: a fresh registry (one per app, so tests can build several). */
+  metrics?: ServiceMetrics;
+  /** Default: built from the config (Redis when REDIS_URL is set). */
+  store?: ResultStore;
+  lifecycle?: Lifecycle;
+  /** Default: engineConfig(config). */
+  engine?: EngineConfig;
   /** A pino logger; default one at config.logLevel writing JSON to stdout. */
   logger?: Logger;
 }
@@ -56,8 +66,12 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { service: 'unet-seg' }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
-/** Builds the Fastify app with every route group; does not listen. */
-export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+/**
+ * Builds the Fastify app: the type provider, the plugins that own resources (result store, engine;
+ * each closes itself when the app closes), auth, error handling, the OpenAPI collector and every
+ * route group. Does not listen; the engine starts once the app listens.
+ */
+export async function buildApp(opts: AppOptions): Promise<App> {
   const { config } = opts;
   const app = Fastify({
     loggerInstance: (opts.logger ?? createLogger(config.logLevel)) as FastifyBaseLogger,
@@ -69,43 +83,49 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Requests that reach us on an open connection during a drain are served (Kubernetes may still
     // route a few before the endpoint removal propagates); the onSend hook below closes their socket.
     return503OnClosing: false,
-    ajv: {
-      // Unknown query parameters are rejected (a typo such as ?treshold= must not be silently ignored).
-      customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false },
-    },
-  });
+    // "querystring/threshold: Too big: ...", "querystring: Unrecognized key: \"treshold\"".
+    schemaErrorFormatter: (errors, context) => new Error(errors.map((e) => `${context}${e.instancePath === '/' ? '' : e.instancePath}: ${e.message}`).join('; ')),
+  }).withTypeProvider<ZodTypeProvider>();
+  // The routes' zod schemas validate requests (unknown query parameters are rejected: a typo such as
+  // ?treshold= must not be silently ignored) and check every response body before it is sent.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
 
+  const metrics = opts.metrics ?? createMetrics();
   app.decorate('config', config);
-  app.decorate('lifecycle', opts.lifecycle);
-  app.decorate('store', opts.store);
-  app.decorate('metrics', opts.metrics);
+  app.decorate('metrics', metrics);
   app.decorate('routeTable', [] as FastifyInstance['routeTable']);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    for (const m of methods) app.routeTable.push({ method: m, url: route.url, querystring: route.schema?.querystring });
+    for (const m of methods) app.routeTable.push({ method: m, url: route.url, querystring: route.schema?.querystring, hidden: route.schema?.hide === true });
   });
 
-  installErrorHandlers(app);
-
+  await app.register(errorHandling);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   app.addHook('onSend', async (_request, reply) => {
     // While draining, end keep-alive connections after their current response so the listener's
     // close completes as soon as the accepted work is done.
-    if (opts.lifecycle.phase === 'draining' || opts.lifecycle.phase === 'stopped') reply.header('connection', 'close');
+    const phase = app.lifecycle.phase;
+    if (phase === 'draining' || phase === 'stopped') reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, never the raw URL: ids in paths would explode the label cardinality.
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
-    opts.metrics.httpRequest(request.method, route, reply.statusCode, seconds);
+    metrics.httpRequest(request.method, route, reply.statusCode, seconds);
     const line = { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (request.routeOptions.config?.quiet && reply.statusCode < 400) request.log.debug(line, 'request completed');
     else request.log.info(line, 'request completed');
   });
 
-  registerAuth(app, config.apiToken);
+  // Before any route: it collects them as they are added.
+  await app.register(docs);
+  await app.register(auth, { token: config.apiToken });
+  // Store first, engine second: they close in reverse order (engine drained, then the store).
+  await app.register(store, { store: opts.store });
+  await app.register(engine, { engine: opts.engine ?? engineConfig(config), lifecycle: opts.lifecycle });
 
   if (config.rateLimitRpm) {
     await app.register(rateLimit, {

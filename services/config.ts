@@ -1,15 +1,18 @@
 import { z } from 'zod';
+import { EngineConfigSchema, type EngineConfig } from '../core/engine/index.ts';
 
 /**
  * Service configuration, read once from the environment at start-up. Every variable is validated
  * here so a typo stops the process with one line naming the variable instead of surfacing later as
- * a confusing runtime failure.
+ * a confusing runtime failure. The engine's variables are parsed by the engine's own schema
+ * (core/engine/config.ts: its defaults and bounds); ServiceConfig is what this file's schema
+ * produces, not a second declaration.
  */
 
 const MiB = 1024 * 1024;
 
-/** Integer from an env string. */
-const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) =>
+/** Integer from an env string; bounds, when given, are the service's own (engine bounds live in its schema). */
+const int = (min = Number.MIN_SAFE_INTEGER, max: number = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .trim()
@@ -19,26 +22,34 @@ const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) =>
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** The engine's variables: each one's text form and the EngineConfig field it sets. */
+const ENGINE_VARIABLES = {
+  MODEL_REPOSITORY: ['modelRepository', z.string()],
+  /** Model used when a request names none; default the only model, or the first ready one by name. */
+  DEFAULT_MODEL: ['defaultModel', z.string()],
+  EXECUTION_PROVIDER: ['provider', z.string()],
+  CUDA_DEVICE_ID: ['deviceId', int()],
+  /** Inference worker threads (each holds its own ORT sessions). */
+  WORKERS: ['workers', int()],
+  /** ORT intra-op threads per session; 0 = the engine shares the cores evenly across workers. */
+  INTRA_OP_THREADS: ['intraOpThreads', int()],
+  /** 1: ORT intra-op threads busy-wait between parallel sections (ORT's own default); 0: they sleep. */
+  INTRA_OP_SPINNING: ['intraOpSpinning', z.enum(['0', '1']).transform((v) => v === '1')],
+  MAX_BATCH: ['maxBatch', int()],
+  MAX_BATCH_DELAY_MS: ['maxDelayMs', int()],
+  /** Requests waiting for a worker beyond this are refused with 503 + Retry-After. */
+  MAX_QUEUE: ['maxQueue', int()],
+  /** Decoded image size limit (rows x columns x frames x samples): larger images get 413. */
+  MAX_IMAGE_PIXELS: ['maxPixels', int()],
+} as const satisfies Record<string, readonly [keyof EngineConfig, z.ZodType]>;
+type EngineVariable = keyof typeof ENGINE_VARIABLES;
+
 const EnvSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
-  MODEL_REPOSITORY: z.string().min(1).default('models'),
-  /** Model used when a request names none; default the only model, or the first ready one by name. */
-  DEFAULT_MODEL: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a model name').optional(),
-  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
-  CUDA_DEVICE_ID: int(0, 64).default(0),
-  /** Inference worker threads (each holds its own ORT sessions). */
-  WORKERS: int(1, 64).default(1),
-  /** ORT intra-op threads per session; 0 = the engine shares the cores evenly across workers. */
-  INTRA_OP_THREADS: int(0, 256).default(0),
-  /** 1: ORT intra-op threads busy-wait between parallel sections (ORT's own default); 0: they sleep. */
-  INTRA_OP_SPINNING: z.enum(['0', '1']).default('0'),
-  MAX_BATCH: int(1, 256).default(8),
-  MAX_BATCH_DELAY_MS: int(0, 10_000).default(5),
-  /** Requests waiting for a worker beyond this are refused with 503 + Retry-After. */
-  MAX_QUEUE: int(1, 1_000_000).default(64),
-  /** Decoded image size limit (rows x columns x frames x samples): larger images get 413. */
-  MAX_IMAGE_PIXELS: int(1).default(64 * MiB),
+  ...(Object.fromEntries(Object.entries(ENGINE_VARIABLES).map(([name, [, text]]) => [name, text.optional()])) as {
+    [K in EngineVariable]: z.ZodOptional<(typeof ENGINE_VARIABLES)[K][1]>;
+  }),
   BODY_LIMIT_BYTES: int(1024).default(64 * MiB),
   RESULT_TTL_SECONDS: int(1).default(3600),
   RESULT_CACHE_MAX: int(1).default(1000),
@@ -56,31 +67,34 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
-export interface ServiceConfig {
-  port: number;
-  host: string;
-  modelRepository: string;
-  defaultModel: string | undefined;
-  executionProvider: 'cpu' | 'cuda';
-  cudaDeviceId: number;
-  workers: number;
-  intraOpThreads: number;
-  intraOpSpinning: boolean;
-  maxBatch: number;
-  maxBatchDelayMs: number;
-  maxQueue: number;
-  maxImagePixels: number;
-  bodyLimitBytes: number;
-  resultTtlSeconds: number;
-  resultCacheMax: number;
-  previewMaxSide: number;
-  redisUrl: string | undefined;
-  apiToken: string | undefined;
-  rateLimitRpm: number | undefined;
-  drainTimeoutSeconds: number;
-  shutdownDelaySeconds: number;
-  logLevel: (typeof LOG_LEVELS)[number];
-}
+const variableOf = (field: PropertyKey): string =>
+  (Object.entries(ENGINE_VARIABLES).find(([, [key]]) => key === field)?.[0] as string | undefined) ?? String(field);
+
+/** The environment -> the service's settings plus the engine's config (flat, under the engine's field names). */
+const ServiceConfigSchema = EnvSchema.transform((e, ctx) => {
+  const engineInput = Object.fromEntries(Object.entries(ENGINE_VARIABLES).map(([name, [key]]) => [key, e[name as EngineVariable]]));
+  const engine = EngineConfigSchema.safeParse(engineInput);
+  if (!engine.success) {
+    for (const issue of engine.error.issues) ctx.addIssue({ code: 'custom', path: [variableOf(issue.path[0] ?? '')], message: issue.message });
+    return z.NEVER;
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    ...engine.data,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    resultTtlSeconds: e.RESULT_TTL_SECONDS,
+    resultCacheMax: e.RESULT_CACHE_MAX,
+    previewMaxSide: e.PREVIEW_MAX_SIDE,
+    redisUrl: e.REDIS_URL,
+    apiToken: e.API_TOKEN,
+    rateLimitRpm: e.RATE_LIMIT_RPM,
+    drainTimeoutSeconds: e.DRAIN_TIMEOUT_SECONDS,
+    shutdownDelaySeconds: e.SHUTDOWN_DELAY_SECONDS,
+    logLevel: e.LOG_LEVEL,
+  };
+});
+export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 
 export class ConfigError extends Error {
   constructor(
@@ -96,41 +110,21 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
   const picked: Record<string, string | undefined> = {};
   // An empty variable (`FOO=`) counts as unset, the usual shell/compose convention.
-  for (const key of Object.keys(EnvSchema.shape)) picked[key] = env[key] === '' ? undefined : env[key];
-  const r = EnvSchema.safeParse(picked);
+  for (const key of CONFIG_VARIABLES) picked[key] = env[key] === '' ? undefined : env[key];
+  const r = ServiceConfigSchema.safeParse(picked);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
     const shown = env[variable] === undefined ? '' : ` (got ${JSON.stringify(variable === 'API_TOKEN' ? '<redacted>' : env[variable])})`;
     throw new ConfigError(variable, `invalid configuration: ${variable} ${issue.message}${shown}`);
   }
-  const e = r.data;
-  return {
-    port: e.PORT,
-    host: e.HOST,
-    modelRepository: e.MODEL_REPOSITORY,
-    executionProvider: e.EXECUTION_PROVIDER,
-    cudaDeviceId: e.CUDA_DEVICE_ID,
-    workers: e.WORKERS,
-    intraOpThreads: e.INTRA_OP_THREADS,
-    intraOpSpinning: e.INTRA_OP_SPINNING === '1',
-    defaultModel: e.DEFAULT_MODEL,
-    maxBatch: e.MAX_BATCH,
-    maxBatchDelayMs: e.MAX_BATCH_DELAY_MS,
-    maxQueue: e.MAX_QUEUE,
-    maxImagePixels: e.MAX_IMAGE_PIXELS,
-    bodyLimitBytes: e.BODY_LIMIT_BYTES,
-    resultTtlSeconds: e.RESULT_TTL_SECONDS,
-    resultCacheMax: e.RESULT_CACHE_MAX,
-    previewMaxSide: e.PREVIEW_MAX_SIDE,
-    redisUrl: e.REDIS_URL,
-    apiToken: e.API_TOKEN,
-    rateLimitRpm: e.RATE_LIMIT_RPM,
-    drainTimeoutSeconds: e.DRAIN_TIMEOUT_SECONDS,
-    shutdownDelaySeconds: e.SHUTDOWN_DELAY_SECONDS,
-    logLevel: e.LOG_LEVEL,
-  };
+  return r.data;
 }
 
-/** The variables and their defaults, for the README table and `--help`-style output. */
+/** The engine's part of the service configuration, as Engine.start takes it. */
+export function engineConfig(c: ServiceConfig): EngineConfig {
+  return EngineConfigSchema.parse(Object.fromEntries(Object.keys(EngineConfigSchema.shape).map((k) => [k, c[k as keyof EngineConfig]])));
+}
+
+/** The variables, for the README table, the deploy manifests' check and `--help`-style output. */
 export const CONFIG_VARIABLES = Object.keys(EnvSchema.shape);

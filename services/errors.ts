@@ -1,4 +1,5 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError } from 'fastify';
+import fp from 'fastify-plugin';
 import { isDicomError, type DicomError } from '../core/dicom/errors.ts';
 import { EngineError, InvalidRequestError, ModelNotFoundError, NotReadyError, OverloadedError } from '../core/engine/errors.ts';
 import { PreprocessError } from '../core/preprocess/errors.ts';
@@ -81,18 +82,25 @@ function engineProblem(err: EngineError): Problem {
   return new Problem('internal-error', 'inference failed; the failure was logged', { code: err.code });
 }
 
-/** Installs the error and not-found handlers on the root instance so every route and plugin shares them. */
-export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err, request, reply) => {
-    const problem = toProblem(err);
-    if (problem.status >= 500 && problem.kind !== 'overloaded' && problem.kind !== 'not-ready' && problem.kind !== 'store-unavailable') {
-      request.log.error({ err }, 'request failed');
-    } else {
-      request.log.info({ status: problem.status, code: problem.options.code ?? problem.kind }, `request rejected: ${problem.detail}`);
-    }
-    return sendProblem(reply, problem);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    return sendProblem(reply, new Problem('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
-  });
-}
+/**
+ * The error and not-found handlers, on the root instance (fastify-plugin: not encapsulated) so every
+ * route and plugin shares them. Every problem body is then serialized through the problem schema
+ * each route declares for that status.
+ */
+export default fp(
+  async (app) => {
+    app.setErrorHandler((err, request, reply) => {
+      const problem = toProblem(err);
+      if (problem.status >= 500 && problem.kind !== 'overloaded' && problem.kind !== 'not-ready' && problem.kind !== 'store-unavailable') {
+        request.log.error({ err }, 'request failed');
+      } else {
+        request.log.info({ status: problem.status, code: problem.options.code ?? problem.kind }, `request rejected: ${problem.detail}`);
+      }
+      return sendProblem(reply, problem);
+    });
+    app.setNotFoundHandler((request, reply) => {
+      return sendProblem(reply, new Problem('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+    });
+  },
+  { fastify: '5.x', name: 'problem-details' },
+);

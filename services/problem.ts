@@ -1,12 +1,14 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, type ProblemBody } from './contract/problem.ts';
+
+export { PROBLEM_CONTENT_TYPE, type ProblemBody };
 
 /**
  * RFC 9457 problem details. Every error the service returns goes through `Problem` so clients see
  * one shape: {type, title, status, detail, instance} plus a stable `code` extension. The `type`
- * URIs are URNs (identifiers, not links); each one is listed in openapi.yaml.
+ * URIs are URNs (identifiers, not links). The body's schema is ProblemSchema (contract/problem.ts).
  */
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 export const PROBLEM_TYPES = {
   'bad-request': { status: 400, title: 'Bad request' },
@@ -33,18 +35,6 @@ export const PROBLEM_TYPES = {
 export type ProblemKind = keyof typeof PROBLEM_TYPES;
 
 export const problemTypeUri = (kind: ProblemKind): string => `urn:unet-seg:problem:${kind}`;
-
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  /** Machine-readable cause, e.g. a DicomError code (NOT_DICOM, TRUNCATED, ...) or a Fastify error code. */
-  code?: string;
-  /** Open Inference Protocol clients read `error`; set on /v2 routes only. */
-  error?: string;
-}
 
 export interface ProblemOptions {
   code?: string;

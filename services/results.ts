@@ -1,15 +1,8 @@
 import type { Mask } from '../core/mask.ts';
 import { decodeMask, encodeMask, type RleFormat } from '../core/rle/index.ts';
-import type { StoredMask, StoredResult } from './store/types.ts';
+import { DEFAULT_RLE_FORMAT, type SegmentationView, type StoredMask, type StoredResult } from './contract/segmentation.ts';
 
-/** What both POST /segment and GET /segmentations/{id} return. */
-export type SegmentationView = Omit<StoredResult, 'masks'> & {
-  masks: Array<Omit<StoredMask, 'rle'> & { rle: { format: RleFormat; size: [number, number]; counts: string | number[] } }>;
-  stored: boolean;
-};
-
-/** Default response encoding: compact, and what pycocotools' mask.decode reads directly. */
-export const DEFAULT_RLE_FORMAT: RleFormat = 'coco-compressed';
+export { DEFAULT_RLE_FORMAT, type SegmentationView };
 
 export function storedMaskToMask(m: StoredMask): Mask {
   return decodeMask(m.rle.counts, m.rle.format, m.rle.size[0], m.rle.size[1]);

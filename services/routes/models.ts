@@ -1,11 +1,26 @@
 import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ModelInfo } from '../../core/engine/index.ts';
+import {
+  ModelListSchema,
+  ModelParamsSchema,
+  ModelQuerySchema,
+  ModelSummarySchema,
+  ModelVersionParamsSchema,
+  OipModelMetadataSchema,
+  OipModelReadySchema,
+  OipServerMetadataSchema,
+  ReloadResultSchema,
+  type ModelSummary,
+} from '../contract/models.ts';
+import { TAGS } from '../contract/openapi.ts';
+import { guarded, json, Problems } from '../contract/problem.ts';
 import { Problem } from '../problem.ts';
 
 const dims = (shape: ReadonlyArray<number | string>) => shape.map((d) => (typeof d === 'number' ? d : -1));
 
 /** The public view of a model: manifest essentials and serving state, never file paths. */
-export function modelSummary(m: ModelInfo, requestedProvider: string, isDefault: boolean) {
+export function modelSummary(m: ModelInfo, requestedProvider: ModelSummary['requestedExecutionProvider'], isDefault: boolean): ModelSummary {
   const mf = m.manifest;
   return {
     name: m.name,
@@ -35,91 +50,141 @@ function oipMetadata(m: ModelInfo) {
   return {
     name: m.name,
     versions: m.versions,
-    platform: 'onnxruntime_onnx',
-    inputs: [{ name: mf.input.name, datatype: 'FP32', shape: dims(mf.input.shape) }],
-    outputs: [{ name: mf.output.name, datatype: 'FP32', shape: dims(mf.output.shape) }],
+    platform: 'onnxruntime_onnx' as const,
+    inputs: [{ name: mf.input.name, datatype: 'FP32' as const, shape: dims(mf.input.shape) }],
+    outputs: [{ name: mf.output.name, datatype: 'FP32' as const, shape: dims(mf.output.shape) }],
   };
 }
 
-const nameParam = {
-  type: 'object',
-  properties: { name: { type: 'string', minLength: 1, maxLength: 128 }, version: { type: 'string', minLength: 1, maxLength: 128 } },
-  required: ['name'],
-} as const;
-
 /** Runs a repository re-scan and republishes model gauges; shared by POST /admin/reload and SIGHUP. */
-export async function reloadModels(app: FastifyInstance) {
+export async function reloadModels(app: Pick<FastifyInstance, 'lifecycle' | 'metrics' | 'config' | 'log'>) {
   const engine = app.lifecycle.requireEngine();
   const outcome = await engine.reload();
-  app.metrics.setModels(engine.models(), app.config.executionProvider);
+  app.metrics.setModels(engine.models(), app.config.provider);
   if (outcome.failed.length > 0) app.log.warn({ failed: outcome.failed }, 'model reload: some versions failed; previous versions keep serving');
   app.log.info({ loaded: outcome.loaded }, 'model reload finished');
   return outcome;
 }
 
-export default async function modelRoutes(app: FastifyInstance): Promise<void> {
-  const requested = app.config.executionProvider;
+const modelRoutes: FastifyPluginAsyncZod = async (app) => {
+  const requested = app.config.provider;
   const lookup = (name: string, version?: string): ModelInfo => {
     const engine = app.lifecycle.requireEngine();
     const m = engine.model(name, version);
     if (!m) throw new Problem('model-not-found', `model ${version ? `${name}:${version}` : name} not found`, { code: 'MODEL_NOT_FOUND' });
     return m;
   };
-
-  app.get('/models', async () => {
+  const summaries = () => {
     const engine = app.lifecycle.requireEngine();
     const def = engine.defaultModel();
-    return {
-      defaultModel: def ? def.name : null,
-      models: engine.models().map((m) => modelSummary(m, requested, def?.name === m.name && def?.version === m.version)),
-    };
-  });
+    const isDefault = (m: ModelInfo) => def?.name === m.name && def?.version === m.version;
+    return { def, of: (m: ModelInfo) => modelSummary(m, requested, isDefault(m)), all: () => engine.models().map((m) => modelSummary(m, requested, isDefault(m))) };
+  };
+  const tags = [TAGS.models];
+  const unavailable = { 503: Problems.unavailable };
+
+  app.get(
+    '/models',
+    {
+      schema: {
+        tags,
+        operationId: 'listModels',
+        summary: 'Models being served',
+        description: 'One entry per model (its active, newest loadable version), with execution provider and readiness.',
+        response: { 200: json('The models.', ModelListSchema), ...guarded, ...unavailable },
+      },
+    },
+    async () => {
+      const s = summaries();
+      return { defaultModel: s.def ? s.def.name : null, models: s.all() };
+    },
+  );
 
   app.get(
     '/models/:name',
     {
       schema: {
-        params: nameParam,
-        querystring: { type: 'object', properties: { version: { type: 'string', minLength: 1, maxLength: 128 } }, additionalProperties: false },
+        tags,
+        operationId: 'getModel',
+        summary: 'One model',
+        params: ModelParamsSchema,
+        querystring: ModelQuerySchema,
+        response: { 200: json('Manifest summary and serving state.', ModelSummarySchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable },
       },
     },
-    async (request) => {
-      const { name } = request.params as { name: string };
-      const { version } = request.query as { version?: string };
-      const m = lookup(name, version);
-      const def = app.lifecycle.requireEngine().defaultModel();
-      return modelSummary(m, requested, def?.name === m.name && def?.version === m.version);
+    async (request) => summaries().of(lookup(request.params.name, request.query.version)),
+  );
+
+  app.post(
+    '/admin/reload',
+    {
+      schema: {
+        tags,
+        operationId: 'reloadModels',
+        summary: 'Re-scan the model repository',
+        description: `Loads new versions and models found on disk (same as sending SIGHUP). A version that fails to
+load (bad manifest, checksum, ONNX) is reported in \`failed\` and the previously active version
+of that model keeps serving.`,
+        response: { 200: json('What was loaded and what failed.', ReloadResultSchema), ...guarded, ...unavailable },
+      },
+    },
+    async () => {
+      const outcome = await reloadModels(app);
+      return { loaded: outcome.loaded, failed: outcome.failed, models: summaries().all() };
     },
   );
 
-  app.post('/admin/reload', async () => {
-    const outcome = await reloadModels(app);
-    const engine = app.lifecycle.requireEngine();
-    const def = engine.defaultModel();
-    return {
-      loaded: outcome.loaded,
-      failed: outcome.failed,
-      models: engine.models().map((m) => modelSummary(m, requested, def?.name === m.name && def?.version === m.version)),
-    };
-  });
-
   // Open Inference Protocol (KServe v2) metadata and readiness.
-  app.get('/v2', async () => ({ name: 'unet-seg', version: process.env.npm_package_version ?? '0.1.0', extensions: [] as string[] }));
+  const oip = [TAGS.oip];
+  app.get(
+    '/v2',
+    { schema: { tags: oip, operationId: 'oipServerMetadata', summary: 'OIP server metadata', response: { 200: json('Server name and version.', OipServerMetadataSchema), ...guarded } } },
+    async () => ({ name: 'unet-seg', version: process.env.npm_package_version ?? '0.1.0', extensions: [] as string[] }),
+  );
 
-  const metadata = async (request: { params: unknown }) => {
-    const { name, version } = request.params as { name: string; version?: string };
-    return oipMetadata(lookup(name, version));
+  const metadataResponses = { 200: json('Model metadata.', OipModelMetadataSchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable };
+  app.get(
+    '/v2/models/:name',
+    { schema: { tags: oip, operationId: 'oipModelMetadata', summary: 'OIP model metadata (active version)', params: ModelParamsSchema, response: metadataResponses } },
+    async (request) => oipMetadata(lookup(request.params.name)),
+  );
+  app.get(
+    '/v2/models/:name/versions/:version',
+    {
+      schema: { tags: oip, operationId: 'oipModelVersionMetadata', summary: 'OIP model metadata (one version)', params: ModelVersionParamsSchema, response: metadataResponses },
+    },
+    async (request) => oipMetadata(lookup(request.params.name, request.params.version)),
+  );
+
+  const readyResponses = {
+    200: json('Ready.', OipModelReadySchema),
+    400: Problems.badParameter,
+    404: Problems.modelNotFound,
+    ...guarded,
+    503: {
+      description: 'Not ready (failed to load, or the server is loading/draining); a problem if the engine has not started.',
+      headers: Problems.unavailable.headers,
+      content: { 'application/json': { schema: OipModelReadySchema }, ...Problems.unavailable.content },
+    },
   };
-  app.get('/v2/models/:name', { schema: { params: nameParam } }, metadata);
-  app.get('/v2/models/:name/versions/:version', { schema: { params: nameParam } }, metadata);
-
-  const modelReady = async (request: { params: unknown }, reply: { code(c: number): unknown }) => {
-    const { name, version } = request.params as { name: string; version?: string };
+  const modelReady = (name: string, version: string | undefined, reply: { code(c: number): unknown }) => {
     const m = lookup(name, version);
     const ready = m.ready && app.lifecycle.ready();
     reply.code(ready ? 200 : 503);
     return { name: m.name, ready };
   };
-  app.get('/v2/models/:name/ready', { schema: { params: nameParam }, config: { quiet: true } }, modelReady);
-  app.get('/v2/models/:name/versions/:version/ready', { schema: { params: nameParam }, config: { quiet: true } }, modelReady);
-}
+  app.get(
+    '/v2/models/:name/ready',
+    { config: { quiet: true }, schema: { tags: oip, operationId: 'oipModelReady', summary: 'OIP model readiness (active version)', params: ModelParamsSchema, response: readyResponses } },
+    async (request, reply) => modelReady(request.params.name, undefined, reply),
+  );
+  app.get(
+    '/v2/models/:name/versions/:version/ready',
+    {
+      config: { quiet: true },
+      schema: { tags: oip, operationId: 'oipModelVersionReady', summary: 'OIP model readiness (one version)', params: ModelVersionParamsSchema, response: readyResponses },
+    },
+    async (request, reply) => modelReady(request.params.name, request.params.version, reply),
+  );
+};
+export default modelRoutes;

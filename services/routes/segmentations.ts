@@ -1,26 +1,21 @@
-import type { FastifyInstance } from 'fastify';
-import { RLE_FORMATS, type RleFormat } from '../../core/rle/index.ts';
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { TAGS } from '../contract/openapi.ts';
+import { guarded, json, Problems } from '../contract/problem.ts';
+import { LabelQuerySchema, ResultParamsSchema, ResultQuerySchema, SegmentationResultSchema, type StoredResult } from '../contract/segmentation.ts';
 import { Problem } from '../problem.ts';
 import { renderMaskPng, renderOverlayPng } from '../render.ts';
-import { DEFAULT_RLE_FORMAT, storedMaskToMask, viewOf } from '../results.ts';
-import type { StoredResult } from '../store/types.ts';
-
-const idParams = {
-  type: 'object',
-  // Anything that is not one of our ids cannot exist: answer 404 below rather than 400 here.
-  properties: { id: { type: 'string', maxLength: 128 } },
-  required: ['id'],
-} as const;
+import { storedMaskToMask, viewOf } from '../results.ts';
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const labelQuery = {
-  type: 'object',
-  properties: { label: { type: 'string', minLength: 1, maxLength: 128 } },
-  additionalProperties: false,
-} as const;
+const png = (description: string) => ({
+  description,
+  content: { 'image/png': { schema: z.instanceof(Buffer).meta({ type: 'string', contentMediaType: 'image/png' } as Record<string, unknown>) } },
+});
+const errors = { 400: Problems.badParameter, 404: Problems.resultNotFound, ...guarded, 503: Problems.unavailable };
 
-export default async function segmentationRoutes(app: FastifyInstance): Promise<void> {
+const segmentationRoutes: FastifyPluginAsyncZod = async (app) => {
   const load = async (id: string): Promise<StoredResult> => {
     const r = ID.test(id) ? await app.store.get(id) : undefined;
     if (!r) throw new Problem('result-not-found', `no segmentation ${JSON.stringify(id)}: unknown, or expired after ${app.config.resultTtlSeconds} s`);
@@ -32,44 +27,71 @@ export default async function segmentationRoutes(app: FastifyInstance): Promise<
     if (m.length === 0) throw new Problem('bad-request', `label ${JSON.stringify(label)} is not in this result; labels: ${r.masks.map((x) => x.label).join(', ')}`);
     return m;
   };
+  const tags = [TAGS.segmentation];
 
   app.get(
     '/segmentations/:id',
     {
       schema: {
-        params: idParams,
-        querystring: {
-          type: 'object',
-          properties: { rleFormat: { type: 'string', enum: [...RLE_FORMATS], default: DEFAULT_RLE_FORMAT } },
-          additionalProperties: false,
-        },
+        tags,
+        operationId: 'getSegmentation',
+        summary: 'Fetch a stored result',
+        description: 'The same body POST /segment returned, with the masks re-encoded in `rleFormat`.',
+        params: ResultParamsSchema,
+        querystring: ResultQuerySchema,
+        response: { 200: json('The stored result.', SegmentationResultSchema), ...errors },
       },
     },
-    async (request) => {
-      const { id } = request.params as { id: string };
-      const { rleFormat } = request.query as { rleFormat: RleFormat };
-      return viewOf(await load(id), rleFormat, true);
+    async (request) => viewOf(await load(request.params.id), request.query.rleFormat, true),
+  );
+
+  app.get(
+    '/segmentations/:id/mask.png',
+    {
+      schema: {
+        tags,
+        operationId: 'getSegmentationMaskPng',
+        summary: 'The mask as a PNG',
+        description: "8-bit greyscale PNG at the image's rows x columns, 255 where the mask is set. Without `label`, the union of all labels.",
+        params: ResultParamsSchema,
+        querystring: LabelQuerySchema,
+        response: { 200: png('PNG image.'), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const r = await load(request.params.id);
+      const image = await renderMaskPng(pickMasks(r, request.query.label).map(storedMaskToMask), r.image.rows, r.image.columns);
+      reply.type('image/png').header('cache-control', 'private, max-age=60');
+      return image;
     },
   );
 
-  app.get('/segmentations/:id/mask.png', { schema: { params: idParams, querystring: labelQuery } }, async (request, reply) => {
-    const { id } = request.params as { id: string };
-    const { label } = request.query as { label?: string };
-    const r = await load(id);
-    const png = await renderMaskPng(pickMasks(r, label).map(storedMaskToMask), r.image.rows, r.image.columns);
-    reply.type('image/png').header('cache-control', 'private, max-age=60');
-    return png;
-  });
-
-  app.get('/segmentations/:id/overlay.png', { schema: { params: idParams, querystring: labelQuery } }, async (request, reply) => {
-    const { id } = request.params as { id: string };
-    const { label } = request.query as { label?: string };
-    const r = await load(id);
-    const preview = await app.store.getPreview(id);
-    if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview to overlay (PREVIEW_MAX_SIDE=0)`);
-    const masks = pickMasks(r, label);
-    const png = await renderOverlayPng(preview, masks.map(storedMaskToMask), masks.map((m) => r.masks.indexOf(m)));
-    reply.type('image/png').header('cache-control', 'private, max-age=60');
-    return png;
-  });
-}
+  app.get(
+    '/segmentations/:id/overlay.png',
+    {
+      schema: {
+        tags,
+        operationId: 'getSegmentationOverlayPng',
+        summary: 'The image with the masks tinted over it',
+        description: `RGB PNG of the stored preview (the image windowed to 8 bits with the file's VOI window or
+its min..max, longer side at most PREVIEW_MAX_SIDE, default 256 pixels) with each label's
+mask tinted (alpha 0.4, opaque outline). Without \`label\`, every label in its own colour.
+404 when the server keeps no previews (PREVIEW_MAX_SIDE=0).`,
+        params: ResultParamsSchema,
+        querystring: LabelQuerySchema,
+        response: { 200: png('PNG image.'), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const r = await load(id);
+      const preview = await app.store.getPreview(id);
+      if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview to overlay (PREVIEW_MAX_SIDE=0)`);
+      const masks = pickMasks(r, request.query.label);
+      const image = await renderOverlayPng(preview, masks.map(storedMaskToMask), masks.map((m) => r.masks.indexOf(m)));
+      reply.type('image/png').header('cache-control', 'private, max-age=60');
+      return image;
+    },
+  );
+};
+export default segmentationRoutes;

@@ -1,46 +1,12 @@
 /**
- * What the service keeps per segmentation: RLE + metadata + a small 8-bit preview, never the DICOM,
- * never raw masks, never patient attributes. The same record serves GET /segmentations/{id} (any RLE
- * format, converted on read) and the PNG renderings.
+ * What the service keeps per segmentation (RLE + metadata + a small 8-bit preview; never the DICOM,
+ * raw masks or patient attributes): the records declared once in services/contract/segmentation.ts.
  */
-export interface StoredMask {
-  label: string;
-  /** Masks are stored in one canonical RLE form and converted on read. */
-  rle: { format: 'coco-compressed'; size: [number, number]; counts: string };
-  area: number;
-  bbox: [number, number, number, number] | null;
-  empty: boolean;
-  threshold: number;
-  minArea: number;
-}
-
-export interface StoredResult {
-  id: string;
-  createdAt: string;
-  expiresAt: string;
-  model: { name: string; version: string; executionProvider: string | null };
-  image: {
-    rows: number;
-    columns: number;
-    frame: number;
-    numberOfFrames: number;
-    transferSyntax: { uid: string; name: string };
-    sopInstanceUid: string | null;
-    modality: string | null;
-  };
-  masks: StoredMask[];
-  /** Per-label Dice against the ground truth sent with the request; absent when none was sent. */
-  dice?: Record<string, number>;
-  timings: { decodeMs: number; preprocessMs: number; queueMs: number; inferenceMs: number; postprocessMs: number; totalMs: number };
-}
-
+export type { StoredMask, StoredResult } from '../contract/segmentation.ts';
 /** The image windowed to 8-bit grey and shrunk so its longer side is at most PREVIEW_MAX_SIDE. */
-export interface Preview {
-  width: number;
-  height: number;
-  /** Row-major, one byte per pixel. */
-  data: Uint8Array;
-}
+export type { Preview } from '../../core/segmentation/records.ts';
+import type { StoredResult } from '../contract/segmentation.ts';
+import type { Preview } from '../../core/segmentation/records.ts';
 
 export interface ResultStore {
   readonly kind: 'memory' | 'redis';

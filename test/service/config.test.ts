@@ -29,7 +29,7 @@ describe('configuration', () => {
     assert.equal(c.port, 8080);
     assert.equal(c.host, '0.0.0.0');
     assert.equal(c.modelRepository, 'models');
-    assert.equal(c.executionProvider, 'cpu');
+    assert.equal(c.provider, 'cpu');
     assert.equal(c.bodyLimitBytes, 64 * 1024 * 1024);
     assert.equal(c.redisUrl, undefined);
     assert.equal(c.apiToken, undefined);
@@ -62,11 +62,11 @@ describe('configuration', () => {
       LOG_LEVEL: 'debug',
     });
     assert.deepEqual(
-      [c.port, c.host, c.modelRepository, c.defaultModel, c.executionProvider, c.cudaDeviceId, c.workers, c.intraOpThreads, c.intraOpSpinning, c.maxBatch, c.maxBatchDelayMs, c.maxQueue],
+      [c.port, c.host, c.modelRepository, c.defaultModel, c.provider, c.deviceId, c.workers, c.intraOpThreads, c.intraOpSpinning, c.maxBatch, c.maxDelayMs, c.maxQueue],
       [9000, '127.0.0.1', '/m', 'lung', 'cuda', 1, 2, 4, true, 16, 10, 100],
     );
     assert.deepEqual(
-      [c.maxImagePixels, c.bodyLimitBytes, c.resultTtlSeconds, c.resultCacheMax, c.redisUrl, c.apiToken, c.rateLimitRpm, c.drainTimeoutSeconds, c.logLevel],
+      [c.maxPixels, c.bodyLimitBytes, c.resultTtlSeconds, c.resultCacheMax, c.redisUrl, c.apiToken, c.rateLimitRpm, c.drainTimeoutSeconds, c.logLevel],
       [1000000, 2048, 60, 5, 'redis://localhost:6379/0', 'sixteen-char-tok', 600, 5, 'debug'],
     );
   });
