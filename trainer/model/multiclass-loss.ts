@@ -161,7 +161,7 @@ export function buildMulticlassLoss(g: Graph, logits: Value, target: Value, opts
   }
   const background = opts.background ?? 0;
   if (!Number.isInteger(background) || background < 0 || background >= C) throw new RangeError(`background must be a class index in 0..${C - 1}, got ${background}`);
-  const counted = Array.from({ length: C }, (_, c) => (opts.diceIncludeBackground || c !== background ? 1 : 0));
+  const counted: number[] = Array.from({ length: C }, (_, c) => (opts.diceIncludeBackground || c !== background ? 1 : 0));
   const nCounted = counted.reduce((a, b) => a + b, 0);
   const diceClassWeights = counted.map((v) => v / nCounted);
 
