@@ -49,6 +49,10 @@ export interface ChestPhantom {
   /** 8-connected components of `mask`, largest first; their union is `mask`. Empty for negatives. */
   components: Mask[];
   lesions: LesionInfo[];
+  /** Both lung fields (lesion pixels included: a pneumothorax lies inside the lung outline). */
+  lungs: Mask;
+  /** Cardiac silhouette: the region the lungs leave out for the heart, down to the diaphragm. */
+  heart: Mask;
 }
 
 interface Lung {
@@ -145,6 +149,34 @@ function buildLung(an: Anatomy, side: -1 | 1, S: number, warpU: Float32Array, wa
     }
   }
   return { side, mask, cx: n ? sx / n : S / 2, cy: n ? sy / n : S / 2 };
+}
+
+/**
+ * The heart as the lungs see it: the same warped, asymmetric ellipse `buildLung` cuts out of both
+ * lungs (full width towards the patient's left, 0.45 of it towards the right), cut off at the
+ * top of the left hemidiaphragm. Draws no randomness, so adding it changed no image.
+ */
+function buildHeart(an: Anatomy, S: number, warpU: Float32Array, warpV: Float32Array): Uint8Array {
+  const mask = new Uint8Array(S * S);
+  const cx = an.mid + an.heartCx;
+  const bottom = an.dome[1] - 0.02;
+  const y0 = Math.max(0, Math.floor((an.heartCy - an.heartAy - 0.02) * S));
+  const y1 = Math.min(S, Math.ceil((Math.min(bottom, an.heartCy + an.heartAy) + 0.02) * S));
+  const x0 = Math.max(0, Math.floor((cx - 0.45 * an.heartAx - 0.02) * S));
+  const x1 = Math.min(S, Math.ceil((cx + an.heartAx + 0.02) * S));
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const i = y * S + x;
+      const u = (x + 0.5) / S + warpU[i];
+      const v = (y + 0.5) / S + warpV[i];
+      if (v > bottom) continue;
+      const d = u - cx;
+      const hx = d / (d >= 0 ? an.heartAx : an.heartAx * 0.45);
+      const hy = (v - an.heartCy) / an.heartAy;
+      if (hx * hx + hy * hy < 1) mask[i] = 1;
+    }
+  }
+  return mask;
 }
 
 interface LesionShape {
@@ -588,11 +620,16 @@ export function chestPhantom(rng: Rng, size: number, opts: ChestPhantomOptions =
   }
 
   const comps = nLesions > 0 ? connectedComponents(lesionMask, S, S) : [];
+  const heart = buildHeart(an, S, warpU, warpV);
+  // The heart and lungs share one boundary by construction; lungs win any rounding disagreement.
+  for (let i = 0; i < N; i++) if (lungUnion[i]) heart[i] = 0;
   return {
     size: S,
     pixels,
     mask: createMask(S, S, lesionMask),
     components: comps.map((c) => createMask(S, S, c)),
     lesions,
+    lungs: createMask(S, S, lungUnion),
+    heart: createMask(S, S, heart),
   };
 }

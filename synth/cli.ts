@@ -2,11 +2,14 @@
  * `npm run synth -- <layout> [options]`: writes a synthetic dataset.
  *   siim   SIIM-ACR pneumothorax layout (DICOM + train-rle.csv)
  *   pairs  Kaggle LGG brain MRI layout (PNG image + _mask.png)
+ *   multiclass  chest phantom with lung / heart / pneumothorax classes: label-map PNG masks or a
+ *          Kaggle multi-class train.csv (ImageId,ClassId,EncodedPixels) beside a DICOM tree
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { fraction, int } from '../core/cli/args.ts';
 import { TS, isKnownTransferSyntax } from '../core/dicom/transfer-syntax.ts';
+import { generateMulticlassDataset, MULTICLASS_CLASSES } from './multiclass.ts';
 import { generatePairsDataset } from './pairs.ts';
 import { generateSiimDataset } from './siim.ts';
 
@@ -132,6 +135,41 @@ program
     const withTumour = res.pairs.filter((p) => p.tumourPixels > 0).length;
     const seconds = (performance.now() - t0) / 1000;
     console.log(`wrote ${res.pairs.length} image/mask pairs (${withTumour} with tumour) in ${o.cases} cases of ${o.size}x${o.size} to ${res.outDir} in ${seconds.toFixed(1)} s`);
+  });
+
+program
+  .command('multiclass')
+  .description(`multi-class chest layout (classes ${MULTICLASS_CLASSES.map((c, i) => `${i} ${c}`).join(', ')}): labelmap = images/<stem>.dcm + masks/<stem>_mask.png (pixel = class index) + classes.json; csv = train_images/<Study>/<Series>/<SOP>.dcm + train.csv (ImageId,ClassId,EncodedPixels) + classes.json`)
+  .requiredOption('-o, --out <dir>', 'output directory')
+  .addOption(new Option('--layout <layout>', 'label-map PNG masks, or Kaggle multi-class CSV beside a DICOM tree').choices(['labelmap', 'csv']).default('labelmap'))
+  .option('-n, --count <n>', 'images', int(0, 99999), 100)
+  .option('-s, --size <px>', 'image side in pixels', int(32, 8192), 256)
+  .option('--seed <n>', 'random seed (same seed, same bytes)', int(0, 2 ** 32 - 1), 1)
+  .addOption(new Option('--image-format <f>', 'labelmap layout: DICOM or 8-bit PNG images').choices(['dcm', 'png']).default('dcm'))
+  .option('--negative-fraction <f>', 'fraction of images without a pneumothorax', fraction, 0.4)
+  .option('--transfer-syntax <uid|name>', 'transfer syntax of the DICOM files', syntax, TS.JPEGBaseline)
+  .option('--jpeg-quality <q>', 'JPEG quality (1-100)', int(1, 100), 95)
+  .action(async (o) => {
+    if (o.layout === 'csv' && o.imageFormat === 'png') throw new InvalidArgumentError('--image-format png is for --layout labelmap (the csv layout is a DICOM tree)');
+    const bar = progressBar('multiclass');
+    const t0 = performance.now();
+    const res = await generateMulticlassDataset({
+      outDir: o.out,
+      layout: o.layout,
+      count: o.count,
+      size: o.size,
+      seed: o.seed,
+      imageFormat: o.imageFormat,
+      negativeFraction: o.negativeFraction,
+      transferSyntaxUid: o.transferSyntax,
+      jpegQuality: o.jpegQuality,
+      onProgress: bar.update,
+    });
+    bar.stop();
+    const lesions = res.images.filter((r) => r.classPixels[3]! > 0).length;
+    const seconds = (performance.now() - t0) / 1000;
+    const where = res.csvPath ? `masks in ${res.csvPath}` : `masks in ${res.outDir}/masks`;
+    console.log(`wrote ${res.images.length} ${o.layout} images of ${o.size}x${o.size} (${lesions} with pneumothorax) to ${res.outDir} in ${seconds.toFixed(1)} s; ${where}; classes in ${res.classesPath}`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -7,3 +7,20 @@ export { generatePairsDataset, pairsCaseId, PAIRS_16BIT_MAX, type PairsDatasetOp
 export { encodeGrayDicom, encodeJpegBaseline, SYNTH_TRANSFER_SYNTAXES, SynthError } from './dicom-encode.ts';
 export { encodeVariant } from './variants.ts';
 export { SYNTHETIC_PATIENT_NAME, SYNTHETIC_PATIENT_ID_PATTERN, syntheticPatientId } from './identity.ts';
+export {
+  generateMulticlassDataset,
+  multiclassImage,
+  multiclassCsvRows,
+  multiclassStem,
+  chestLabelMap,
+  MULTICLASS_CLASSES,
+  MULTICLASS_CSV_HEADER,
+  MULTICLASS_LAYOUTS,
+  MISSING_CLASS_STYLES,
+  type MulticlassDatasetOptions,
+  type MulticlassDatasetResult,
+  type MulticlassImageRecord,
+  type MulticlassImage,
+  type MulticlassLayout,
+  type MissingClassStyle,
+} from './multiclass.ts';
