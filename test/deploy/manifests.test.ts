@@ -88,7 +88,7 @@ describe('kubernetes manifests', () => {
         assert.deepEqual(unknown, []);
         const env = serverEnv(objects);
         const config = loadConfig({ ...env, API_TOKEN: secretExample.stringData.API_TOKEN });
-        assert.equal(config.executionProvider, name === 'gpu' ? 'cuda' : 'cpu');
+        assert.equal(config.provider, name === 'gpu' ? 'cuda' : 'cpu');
       });
 
       test('container port, Service and metrics annotations agree with PORT', () => {
