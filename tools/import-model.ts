@@ -477,12 +477,11 @@ export async function importModel(file: string, opts: ImportOptions, logger: pin
   } catch (e) {
     throw new ImportError(`model file not found or unreadable: ${file}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`);
   }
-  const dir = resolve(opts.repository, opts.name, opts.version);
-  if (!opts.force && (await exists(dir))) throw new ImportError(`${dir} already exists; pick another --version or pass --force to replace it`);
-
   const summary = inspectOnnx(onnx);
   const sha256 = createHash('sha256').update(onnx).digest('hex');
   const { manifest, notes } = planManifest(summary, opts, sha256, basename(file));
+  const dir = resolve(opts.repository, opts.name, opts.version);
+  if (!opts.force && (await exists(dir))) throw new ImportError(`${dir} already exists; pick another --version or pass --force to replace it`);
   const outputShape = await probeOutput(onnx, manifest, notes);
   const final = parseManifest(manifest); // re-validate after the probe may have changed the output size
   const test = await runTestInference(final, onnx, opts, logger);
@@ -606,7 +605,11 @@ export function buildProgram(): Command {
     .option('--channels <n>', 'model input channels, 1..4; the grey image is replicated (default: the graph\'s)', int(1, 4))
     .option('--mean <m,...>', 'dataset mean per channel (or one for all), in 0..1 units, subtracted after the intensity mapping', numberList)
     .option('--std <s,...>', 'dataset std per channel (or one for all), in 0..1 units', numberList)
-    .option('--intensity <mapping>', 'DICOM values -> 0..1: minmax | zscore[:CLIP] | range:LOW:HIGH | window:C:W | dicom-window[:minmax|zscore]', intensityArg, { kind: 'minmax' } as Intensity)
+    .addOption(
+      new Option('--intensity <mapping>', 'DICOM values -> 0..1: minmax | zscore[:CLIP] | range:LOW:HIGH | window:C:W | dicom-window[:minmax|zscore]')
+        .argParser(intensityArg)
+        .default({ kind: 'minmax' } satisfies Intensity, 'minmax'),
+    )
     .option('--size <HxW>', 'input size to serve at (required when the graph\'s height/width are dynamic): N or HxW', sizeArg)
     .addOption(new Option('--resize <method>', 'resampling to the input size').choices(ResizeMethodSchema.options).default('bilinear'))
     .option('--output <name>', 'the segmentation output, when the graph has several')
