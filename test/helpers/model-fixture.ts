@@ -27,6 +27,11 @@ export interface FixtureModel {
   intensity?: Intensity;
   threshold?: number;
   minArea?: number;
+  /**
+   * A fixed batch dimension: the graph's input and output declare N = fixedBatch (instead of the
+   * symbolic 'N') and so does the manifest, so the engine pads every run to exactly this many images.
+   */
+  fixedBatch?: number;
   /** Rename the graph's input/output (e.g. { input: 'input', output: 'logits' } as a PyTorch export). */
   ioNames?: { input?: string; output?: string };
   /** Edit the manifest object just before it is written (after the sha256 is set). */
@@ -68,6 +73,14 @@ export function renameGraphIo(bytes: Uint8Array, names: { input?: string; output
   return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
+/** Fix the batch dimension of the graph's input and output to `n` (dim_value instead of dim_param 'N'). */
+export function fixGraphBatch(bytes: Uint8Array, n: number): Uint8Array {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`fixed batch must be a positive integer, got ${n}`);
+  const model = ModelProto.toObject(ModelProto.decode(bytes), { defaults: false }) as Record<string, any>;
+  for (const io of [...model.graph.input, ...model.graph.output]) io.type.tensor_type.shape.dim[0] = { dim_value: n };
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
+}
+
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export function fixtureManifest(m: FixtureModel, onnxSha256: string): ModelManifest {
@@ -80,8 +93,8 @@ export function fixtureManifest(m: FixtureModel, onnxSha256: string): ModelManif
     version: m.version,
     description: `random-weight UNet fixture (${height}x${width})`,
     intendedUse: 'tests only',
-    input: { name: m.ioNames?.input ?? 'image', layout: 'NCHW', dtype: 'float32', shape: ['N', inChannels, height, width] },
-    output: { name: m.ioNames?.output ?? 'logits', activation: 'logits', shape: ['N', classes, height, width] },
+    input: { name: m.ioNames?.input ?? 'image', layout: 'NCHW', dtype: 'float32', shape: [m.fixedBatch ?? 'N', inChannels, height, width] },
+    output: { name: m.ioNames?.output ?? 'logits', activation: 'logits', shape: [m.fixedBatch ?? 'N', classes, height, width] },
     preprocessing: { size: { height, width }, resize: 'bilinear', intensity: m.intensity ?? { kind: 'minmax' }, channels: inChannels },
     postprocessing: { threshold: m.threshold ?? 0.5, minArea: m.minArea ?? 0 },
     labels: m.labels ?? Array.from({ length: classes }, (_, i) => (classes === 1 ? 'pneumothorax' : `class${i}`)),
@@ -101,6 +114,7 @@ export async function makeModelRepository(dir: string, models: FixtureModel[]): 
       width,
       m.seed ?? 1,
     );
+    if (m.fixedBatch !== undefined) onnx = fixGraphBatch(onnx, m.fixedBatch);
     if (m.ioNames) onnx = renameGraphIo(onnx, m.ioNames);
     const manifest = fixtureManifest(m, sha256(onnx)) as ModelManifest & Record<string, any>;
     m.editManifest?.(manifest);
