@@ -19,6 +19,8 @@ test('the schema fills every default; 64 Mi pixels is the decoder\'s own default
     maxDelayMs: 5,
     maxQueue: 64,
     maxPixels: 64 * 1024 * 1024,
+    taskTimeoutMs: 30_000,
+    requestTimeoutMs: 120_000,
   });
   assert.equal(MAX_PIXELS_DEFAULT, DEFAULT_MAX_PIXELS);
   for (const [k, v] of Object.entries(EngineConfigSchema.shape)) assert.ok(v.description, `${k} has a description`);
@@ -32,6 +34,9 @@ test('Engine.start refuses an out-of-bounds config with InvalidRequestError nami
     [{ provider: 'tpu' }, 'provider'],
     [{ maxDelayMs: -1 }, 'maxDelayMs'],
     [{ modelRepository: '' }, 'modelRepository'],
+    [{ taskTimeoutMs: 0 }, 'taskTimeoutMs'],
+    [{ requestTimeoutMs: 1.5 }, 'requestTimeoutMs'],
+    [{ models: [] }, 'models'],
   ] as const) {
     await assert.rejects(Engine.start({ modelRepository: 'm', ...bad } as never, logger), (e: unknown) => {
       assert.ok(e instanceof InvalidRequestError, String(e));

@@ -32,6 +32,19 @@ export const EngineConfigSchema = z.object({
     .min(1)
     .default(MAX_PIXELS_DEFAULT)
     .describe('Largest image (rows x columns x frames x samples) decoded; larger -> DicomError TOO_LARGE.'),
+  taskTimeoutMs: int(100, 3_600_000)
+    .default(30_000)
+    .describe(
+      'Longest one worker task may run (decode + preprocess of one image, or inference + postprocess of one batch), in ms; past it the request fails with DEADLINE_EXCEEDED and the worker is terminated and replaced.',
+    ),
+  requestTimeoutMs: int(100, 3_600_000)
+    .default(120_000)
+    .describe('Longest a request may take from admission to result (queueing, loading an older version, both tasks), in ms; past it DEADLINE_EXCEEDED.'),
+  models: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a model name'))
+    .min(1)
+    .optional()
+    .describe('Load and serve only these models (names); default: every model in the repository.'),
   defaultModel: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a model name')

@@ -12,13 +12,33 @@
  */
 import { Worker, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { WorkerCrashedError } from './errors.ts';
+import { DeadlineExceededError, NotReadyError, WorkerCrashedError, WorkerRestartedError, type DeadlineStage } from './errors.ts';
 import { fromWireError, type RpcResponse } from './worker-rpc.ts';
 
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   kind: string;
+  /** Deadline of this call once the worker starts it (it answers in order: when it is the oldest pending). */
+  timeoutMs?: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** Per-task options of `run`. */
+export interface RunOptions {
+  /**
+   * Longest the task may run once its worker starts it. Past it the task fails with
+   * DeadlineExceededError and the worker is terminated and replaced (synchronous JS or wasm cannot be
+   * interrupted otherwise); tasks waiting in that worker's inbox fail with WorkerRestartedError.
+   */
+  timeoutMs?: number;
+  /** The stage named in the DeadlineExceededError (default 'prepare' for light tasks, 'infer' for heavy ones). */
+  stage?: DeadlineStage;
+  /**
+   * Abort: a task still in the pool queue is dropped (never sent); a task already in a worker is
+   * answered at once with the signal's reason and its result, when it comes, discarded.
+   */
+  signal?: AbortSignal;
 }
 
 interface QueuedTask {
@@ -26,7 +46,10 @@ interface QueuedTask {
   transfer: TransferListItem[];
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  opts: RunOptions;
 }
+
+const reasonOf = (signal: AbortSignal): Error => (signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'aborted')));
 
 /** Node flags the worker must not inherit: test-runner/watch flags, and tsx's --import (replaced below). */
 function workerExecArgv(dropTsx: boolean): string[] {
@@ -68,6 +91,8 @@ export class PoolWorker {
   /** false until init finished; only available workers take `run` tasks. */
   available = false;
   exited = false;
+  /** Being terminated (a task ran past its deadline): takes nothing more, counts as gone. */
+  stopping = false;
   lastError: Error | undefined;
   private nextId = 1;
 
@@ -75,12 +100,16 @@ export class PoolWorker {
     readonly index: number,
     entry: URL,
     workerData: unknown,
+    /** Called when a call's deadline passes (the call is already rejected; the pool stops the worker). */
+    private readonly onDeadline: (w: PoolWorker, kind: string, timeoutMs: number) => void = () => {},
   ) {
     this.worker = spawnWorker(entry, workerData, `engine-worker-${index}`);
     this.worker.on('message', (res: RpcResponse) => {
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
+      if (p.timer) clearTimeout(p.timer);
+      this.armHead();
       if (res.ok) p.resolve(res.result);
       else p.reject(fromWireError(res.error));
     });
@@ -89,23 +118,67 @@ export class PoolWorker {
     });
   }
 
-  call<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = []): Promise<R> {
-    if (this.exited) return Promise.reject(new WorkerCrashedError(`worker ${this.index} has exited`));
+  /** Gone or going: takes no new calls. */
+  get gone(): boolean {
+    return this.exited || this.stopping;
+  }
+
+  call<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = [], timeoutMs?: number, stage?: DeadlineStage): Promise<R> {
+    if (this.gone) return Promise.reject(new WorkerRestartedError(`inference worker ${this.index} has exited; the task was not run`));
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, kind: msg.type });
+      const p: Pending = { resolve: resolve as (v: unknown) => void, reject, kind: stage ? `${msg.type}:${stage}` : msg.type };
+      if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) p.timeoutMs = timeoutMs;
+      this.pending.set(id, p);
       try {
         this.worker.postMessage({ id, msg }, transfer);
       } catch (e) {
         this.pending.delete(id);
         reject(e as Error);
+        return;
       }
+      this.armHead();
     });
   }
 
-  /** Reject everything this worker holds; called once when it exits. */
-  failAll(reason: (kind: string) => Error): void {
-    for (const p of this.pending.values()) p.reject(reason(p.kind));
+  /**
+   * The worker answers in arrival order, so the oldest pending call is the one it runs: its deadline
+   * starts now (a task waiting in the inbox behind another is not charged for that wait).
+   */
+  private armHead(): void {
+    const head = this.pending.entries().next();
+    if (head.done) return;
+    const [id, p] = head.value;
+    if (p.timeoutMs === undefined || p.timer) return;
+    const ms = p.timeoutMs;
+    p.timer = setTimeout(() => {
+      if (this.pending.get(id) !== p || this.gone) return;
+      this.pending.delete(id);
+      const [type, stage] = p.kind.split(':') as [string, DeadlineStage | undefined];
+      p.reject(
+        new DeadlineExceededError(
+          stage ?? 'prepare',
+          ms,
+          `the ${stage === 'infer' ? 'inference' : stage === 'prepare' ? 'decode/preprocessing' : `'${type}'`} task ran past its ${ms} ms deadline in inference worker ${this.index}; the worker was stopped and is being replaced`,
+        ),
+      );
+      this.onDeadline(this, type, ms);
+    }, ms);
+    p.timer.unref?.();
+  }
+
+  /**
+   * Reject everything this worker holds; called once when it exits. The oldest call is the one it was
+   * running (`started`); the rest waited in its inbox and never ran.
+   */
+  failAll(reason: (kind: string, started: boolean) => Error): void {
+    // A worker stopped at a deadline: the task it ran was already answered; the rest never started.
+    let first = !this.stopping;
+    for (const p of this.pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(reason(p.kind.split(':')[0]!, first));
+      first = false;
+    }
     this.pending.clear();
   }
 }
@@ -131,7 +204,10 @@ export class WorkerPool {
   private closing = false;
   private nextIndex = 0;
   private crashes = 0;
+  private deadlineKills = 0;
   private readonly respawnDelayMs: number;
+  /** The reason the last replacement failed to start, while no worker is live (for NotReadyError). */
+  private startFailure: string | undefined;
 
   private constructor(private readonly opts: WorkerPoolOptions) {
     this.respawnDelayMs = opts.respawnDelayMs ?? 1000;
@@ -152,11 +228,16 @@ export class WorkerPool {
 
   /** Workers alive and initialised. */
   liveCount(): number {
-    return this.workers.filter((w) => w.available && !w.exited).length;
+    return this.workers.filter((w) => w.available && !w.gone).length;
   }
 
   idleCount(): number {
-    return this.workers.filter((w) => w.available && !w.exited && w.inflight === 0).length;
+    return this.workers.filter((w) => w.available && !w.gone && w.inflight === 0).length;
+  }
+
+  /** How many workers were stopped because a task ran past its deadline (for tests and logs). */
+  deadlineKillCount(): number {
+    return this.deadlineKills;
   }
 
   queued(): number {
@@ -170,20 +251,43 @@ export class WorkerPool {
 
   /** The live workers, for tests that need to act on one (e.g. kill it). */
   members(): readonly PoolWorker[] {
-    return this.workers.filter((w) => !w.exited);
+    return this.workers.filter((w) => !w.gone);
   }
 
-  run<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = []): Promise<R> {
+  run<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = [], opts: RunOptions = {}): Promise<R> {
     if (this.closing) return Promise.reject(new WorkerCrashedError('worker pool is closed'));
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(reasonOf(signal));
+    // Every worker is gone and the last replacement failed to start: say so now (503), do not queue.
+    if (this.startFailure !== undefined && this.liveCount() === 0) return Promise.reject(this.notReady(1));
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ msg, transfer, resolve: resolve as (v: unknown) => void, reject });
+      let done = false;
+      const onAbort = () => {
+        if (done) return;
+        done = true;
+        // Still queued: never sent. Already in a worker: its answer is discarded when it comes.
+        const i = this.queue.indexOf(task);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(reasonOf(signal!));
+      };
+      const settle =
+        <A>(f: (a: A) => void) =>
+        (a: A) => {
+          if (done) return;
+          done = true;
+          signal?.removeEventListener('abort', onAbort);
+          f(a);
+        };
+      const task: QueuedTask = { msg, transfer, resolve: settle(resolve as (v: unknown) => void), reject: settle(reject), opts };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(task);
       this.pump();
     });
   }
 
   /** Send to every live worker (including one still initialising: its messages are answered in order). */
   broadcast<R, M extends { type: string } = { type: string }>(msg: M): Promise<R[]> {
-    const targets = this.workers.filter((w) => !w.exited);
+    const targets = this.workers.filter((w) => !w.gone);
     return Promise.all(targets.map((w) => w.call<R>(msg)));
   }
 
@@ -192,7 +296,7 @@ export class WorkerPool {
     const depth = Math.max(1, this.opts.depth ?? 1);
     let best: PoolWorker | undefined;
     for (const w of this.workers) {
-      if (!w.available || w.exited || w.inflight >= depth || (heavy && w.heavyInflight > 0)) continue;
+      if (!w.available || w.gone || w.inflight >= depth || (heavy && w.heavyInflight > 0)) continue;
       // Fewest tasks first; among equals, one not running a heavy task (it will be free sooner).
       if (!best || w.inflight < best.inflight || (w.inflight === best.inflight && w.heavyInflight < best.heavyInflight)) best = w;
     }
@@ -213,7 +317,8 @@ export class WorkerPool {
       this.queue.splice(i, 1);
       w.inflight++;
       if (heavy) w.heavyInflight++;
-      w.call(task.msg, task.transfer).then(task.resolve, task.reject).finally(() => {
+      const stage = task.opts.stage ?? (heavy ? 'infer' : 'prepare');
+      w.call(task.msg, task.transfer, task.opts.timeoutMs, stage).then(task.resolve, task.reject).finally(() => {
         w.inflight--;
         if (heavy) w.heavyInflight--;
         this.pump();
@@ -222,7 +327,7 @@ export class WorkerPool {
   }
 
   private async spawn(): Promise<PoolWorker> {
-    const w = new PoolWorker(this.nextIndex++, this.opts.entry, this.opts.workerData);
+    const w = new PoolWorker(this.nextIndex++, this.opts.entry, this.opts.workerData, (victim, kind, ms) => this.stopStuck(victim, kind, ms));
     this.workers.push(w);
     const exited = new Promise<never>((_, reject) => {
       w.worker.once('exit', (code) => {
@@ -230,8 +335,11 @@ export class WorkerPool {
         const i = this.workers.indexOf(w);
         if (i >= 0) this.workers.splice(i, 1);
         const cause = w.lastError ? `: ${w.lastError.message}` : '';
-        const err = (kind: string) =>
-          new WorkerCrashedError(`inference worker ${w.index} exited (code ${code}${cause}) while running '${kind}'; the request was not completed`);
+        // The task it ran failed with it; the ones waiting in its inbox never ran: those may be retried.
+        const err = (kind: string, started: boolean) =>
+          started
+            ? new WorkerCrashedError(`inference worker ${w.index} exited (code ${code}${cause}) while running '${kind}'; the request was not completed`)
+            : new WorkerRestartedError(`inference worker ${w.index} exited (code ${code}${cause}) before it ran '${kind}'; nothing of the request ran, retry it`);
         w.failAll(err);
         reject(new WorkerCrashedError(`inference worker ${w.index} exited during start (code ${code}${cause})`));
         // A worker that dies before it served is retried by whoever awaited its start.
@@ -246,14 +354,35 @@ export class WorkerPool {
       throw e;
     }
     if (w.exited) throw new WorkerCrashedError(`inference worker ${w.index} exited during start`);
+    if (this.closing) {
+      await w.worker.terminate();
+      throw new WorkerCrashedError('worker pool closed');
+    }
     w.available = true;
+    this.startFailure = undefined;
     this.pump();
     return w;
   }
 
+  /**
+   * A task ran past its deadline: the worker may be stuck in synchronous JS or wasm, which nothing but
+   * terminate() interrupts. It takes no more tasks from now on; its exit goes down the crash path
+   * (what it still holds is rejected, a replacement starts).
+   */
+  private stopStuck(w: PoolWorker, kind: string, timeoutMs: number): void {
+    if (w.gone) return;
+    w.stopping = true;
+    this.deadlineKills++;
+    w.lastError ??= new Error(`terminated: a '${kind}' task ran past its ${timeoutMs} ms deadline`);
+    this.opts.logger.error({ worker: w.index, task: kind, deadlineMs: timeoutMs }, 'inference task ran past its deadline; terminating the worker and starting a replacement');
+    void w.worker.terminate();
+    // What the pool queued can go to the other workers meanwhile.
+    this.pump();
+  }
+
   private onCrash(w: PoolWorker, code: number): void {
     this.crashes++;
-    this.opts.logger.error({ worker: w.index, exitCode: code, err: w.lastError?.message }, 'inference worker died; starting a replacement');
+    if (!w.stopping) this.opts.logger.error({ worker: w.index, exitCode: code, err: w.lastError?.message }, 'inference worker died; starting a replacement');
     this.respawn(this.respawnDelayMs);
   }
 
@@ -263,11 +392,18 @@ export class WorkerPool {
       if (this.closing) return;
       this.opts.logger.error({ err: e.message, retryInMs: delayMs }, 'replacement inference worker failed to start');
       if (this.liveCount() === 0) {
-        // Nobody can take the queued tasks: fail them now rather than let callers hang.
-        for (const t of this.queue.splice(0)) t.reject(new WorkerCrashedError(`no inference worker is running: ${e.message}`));
+        // Nobody can take the queued tasks: fail them now rather than let callers hang. Not a fault of
+        // the requests: the service is not ready (503 with a retry hint) until a replacement starts.
+        this.startFailure = e.message;
+        const retry = Math.max(1, delayMs / 1000);
+        for (const t of this.queue.splice(0)) t.reject(this.notReady(retry));
       }
       setTimeout(() => this.respawn(Math.min(delayMs * 2, 30_000)), delayMs).unref();
     });
+  }
+
+  private notReady(retryAfterSeconds: number): NotReadyError {
+    return new NotReadyError(`no inference worker is running${this.startFailure ? ` (the last replacement failed to start: ${this.startFailure})` : ''}; retry later`, retryAfterSeconds);
   }
 
   /** Stop every worker; queued tasks are rejected (drain the engine first to finish them). */

@@ -1,4 +1,4 @@
-/** A worker for the pool's own tests: echoes, sleeps, throws typed errors, or dies on request. */
+/** A worker for the pool's own tests: echoes, sleeps, spins (blocks synchronously), throws typed errors, or dies on request. */
 import { DicomError } from '../../dicom/errors.ts';
 import { PreprocessError } from '../../preprocess/errors.ts';
 import { RleError } from '../../rle/errors.ts';
@@ -8,6 +8,7 @@ import { serve } from '../worker-rpc.ts';
 type Msg =
   | { type: 'echo'; value: unknown }
   | { type: 'sleep'; ms: number; value?: unknown }
+  | { type: 'spin'; ms: number; value?: unknown }
   | { type: 'exit'; code: number }
   | { type: 'dicom-error' }
   | { type: 'preprocess-error' }
@@ -25,6 +26,12 @@ serve<Msg>(async (msg) => {
     case 'sleep':
       await new Promise((r) => setTimeout(r, msg.ms));
       return { result: msg.value ?? null };
+    case 'spin': {
+      // Synchronous: the event loop of this worker is blocked, as in a stuck wasm codec.
+      const until = Date.now() + msg.ms;
+      while (Date.now() < until);
+      return { result: msg.value ?? null };
+    }
     case 'exit':
       process.exit(msg.code);
     case 'dicom-error':
