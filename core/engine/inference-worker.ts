@@ -144,7 +144,23 @@ function imageFacts(image: DecodedImage): ImageFacts {
   };
 }
 
+/**
+ * Test hook, read only here and only when the environment says ENGINE_TEST_HOOKS=1 (never set in
+ * production): a DICOM whose 128-byte preamble (ignored by every reader) starts with `STALL:<ms>;`
+ * blocks this worker synchronously for that long before decoding, as a codec stuck in wasm would.
+ * It lets tests exercise the task deadline deterministically, whatever the decoders' speed.
+ */
+const TEST_HOOKS = process.env.ENGINE_TEST_HOOKS === '1';
+function testStall(dicom: Uint8Array): void {
+  if (!TEST_HOOKS) return;
+  const m = /^STALL:(\d{1,7});/.exec(new TextDecoder('latin1').decode(dicom.subarray(0, 16)));
+  if (!m) return;
+  const until = Date.now() + Number(m[1]);
+  while (Date.now() < until);
+}
+
 async function prepare(msg: PrepareMsg): Promise<Reply<PrepareResult>> {
+  testStall(msg.dicom);
   const t0 = performance.now();
   const image = await decodeDicom(msg.dicom, msg.frame === undefined ? { maxPixels: msg.maxPixels } : { frame: msg.frame, maxPixels: msg.maxPixels });
   const t1 = performance.now();

@@ -7,7 +7,7 @@
 import type { SegmentResult } from '../segmentation/records.ts';
 import { Batcher, type BatchInfo } from './batcher.ts';
 import type { EngineConfig } from './config.ts';
-import { NotReadyError } from './errors.ts';
+import { DeadlineExceededError, ModelInvalidError, NotReadyError, RequestCancelledError, WorkerCrashedError } from './errors.ts';
 import { modelKey } from './repository.ts';
 import type { LoadedModel, ModelChoice, ModelRegistry } from './registry.ts';
 import { ownedBytes, validateRequest, type SegmentRequest } from './request.ts';
@@ -22,6 +22,12 @@ export interface EngineObserver {
   queueDepth?(depth: number): void;
 }
 
+/** What waits in the batcher: the worker's entry, and the request's signal (a cancelled item is skipped). */
+interface BatchItem {
+  entry: InferEntry;
+  signal: AbortSignal;
+}
+
 interface BatchOutcome {
   result: InferResult['entries'][number];
   startedAt: number;
@@ -32,16 +38,16 @@ interface BatchOutcome {
 const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class SegmentPipeline {
-  private readonly batcher: Batcher<InferEntry, BatchOutcome>;
+  private readonly batcher: Batcher<BatchItem, BatchOutcome | undefined>;
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
-    private readonly cfg: Pick<EngineConfig, 'maxBatch' | 'maxDelayMs' | 'maxQueue' | 'workers' | 'maxPixels'>,
+    private readonly cfg: Pick<EngineConfig, 'maxBatch' | 'maxDelayMs' | 'maxQueue' | 'workers' | 'maxPixels' | 'taskTimeoutMs' | 'requestTimeoutMs'>,
     private readonly observer: EngineObserver,
   ) {
-    this.batcher = new Batcher<InferEntry, BatchOutcome>({
+    this.batcher = new Batcher<BatchItem, BatchOutcome | undefined>({
       maxBatch: (key) => registry.get(key)?.maxBatch ?? cfg.maxBatch,
       maxDelayMs: cfg.maxDelayMs,
       maxQueue: cfg.maxQueue,
@@ -58,28 +64,46 @@ export class SegmentPipeline {
 
   segment(req: SegmentRequest): Promise<SegmentResult> {
     const t0 = performance.now();
+    if (req.signal?.aborted) throw new RequestCancelledError();
     const choice = this.registry.resolve(req.model, req.version);
     const lm = this.registry.current(choice);
     // Cheap checks before admission (on-demand versions are checked once loaded).
     if (lm) validateRequest(req, lm.entry.manifest);
-    const p = this.admitted(req, choice, lm, t0);
-    this.inflight.add(p);
-    const forget = () => this.inflight.delete(p);
-    p.then(forget, forget);
-    return p;
+    // One signal for everything that ends the request early: the caller's, or the request deadline.
+    const ctl = new AbortController();
+    const ms = this.cfg.requestTimeoutMs;
+    const deadline = setTimeout(
+      () => ctl.abort(new DeadlineExceededError('request', ms, `the request did not finish within its ${ms} ms deadline (queueing and both worker tasks included)`)),
+      ms,
+    );
+    const cancel = () => ctl.abort(new RequestCancelledError());
+    req.signal?.addEventListener('abort', cancel, { once: true });
+    const work = this.admitted(req, choice, lm, t0, ctl.signal);
+    // drain() waits for the work itself (a discarded task still occupies its worker until it ends).
+    this.inflight.add(work);
+    const forget = () => {
+      this.inflight.delete(work);
+      clearTimeout(deadline);
+      req.signal?.removeEventListener('abort', cancel);
+    };
+    work.then(forget, forget);
+    return raceAbort(work, ctl.signal);
   }
 
-  private async admitted(req: SegmentRequest, choice: ModelChoice, known: LoadedModel | undefined, t0: number): Promise<SegmentResult> {
+  private async admitted(req: SegmentRequest, choice: ModelChoice, known: LoadedModel | undefined, t0: number, signal: AbortSignal): Promise<SegmentResult> {
     const lm = known ?? (await this.loadOnDemand(choice));
     const { threshold, minArea, tta } = validateRequest(req, lm.entry.manifest);
+    if (signal.aborted) throw signal.reason;
     const images = tta ? 2 : 1;
     const reservation = this.batcher.reserve(images);
     this.registry.acquire(lm);
     try {
-      const prep = await this.prepare(req, lm, tta);
+      const prep = await this.prepare(req, lm, tta, signal);
+      if (signal.aborted) throw signal.reason;
       const enqueuedAt = epochMs();
       const entry: InferEntry = { tensors: prep.tensors, rows: prep.image.rows, cols: prep.image.columns, threshold, minArea };
-      const outcome = await this.batcher.submit(lm.entry.key, entry, reservation, images);
+      const outcome = await this.batcher.submit(lm.entry.key, { entry, signal }, reservation, images);
+      if (!outcome) throw signal.reason;
       return assemble(lm, prep, outcome, enqueuedAt, t0);
     } finally {
       reservation.release();
@@ -91,30 +115,44 @@ export class SegmentPipeline {
     try {
       return await this.registry.ensureLoaded(choice.name, choice.version!);
     } catch (e) {
-      throw new NotReadyError(`model ${modelKey(choice.name, choice.version!)} cannot be served: ${msg(e)}`);
+      const key = modelKey(choice.name, choice.version!);
+      // A fault of the files (remembered, listed, 409 until fixed and reloaded), or of the moment (503).
+      if (e instanceof ModelInvalidError) throw e;
+      if (e instanceof NotReadyError || e instanceof WorkerCrashedError || e instanceof DeadlineExceededError) {
+        throw new NotReadyError(`model ${key} cannot be loaded now: ${msg(e)}`);
+      }
+      throw new ModelInvalidError(key, `model ${key} cannot be served: ${msg(e)}`);
     }
   }
 
-  /** Decode and preprocess in a worker (the bytes move there). */
-  private async prepare(req: SegmentRequest, lm: LoadedModel, tta: boolean): Promise<PrepareResult> {
+  /** Decode and preprocess in a worker (the bytes move there), within the task deadline. */
+  private async prepare(req: SegmentRequest, lm: LoadedModel, tta: boolean, signal: AbortSignal): Promise<PrepareResult> {
     const bytes = ownedBytes(req);
     const prepMsg: PrepareMsg = { type: 'prepare', dicom: bytes, maxPixels: this.cfg.maxPixels, spec: lm.entry.manifest.preprocessing, tta };
     if (req.frame !== undefined) prepMsg.frame = req.frame;
     if (req.preview) prepMsg.preview = { maxSide: req.preview.maxSide };
-    const prep = await this.pool.run<PrepareResult>(prepMsg, [bytes.buffer as ArrayBuffer]);
+    const prep = await this.pool.run<PrepareResult>(prepMsg, [bytes.buffer as ArrayBuffer], { timeoutMs: this.cfg.taskTimeoutMs, stage: 'prepare', signal });
     this.observer.decode?.(prep.decodeMs / 1000);
     this.observer.preprocess?.(prep.preprocessMs / 1000);
     return prep;
   }
 
-  private async runBatch(key: string, items: InferEntry[], info: BatchInfo): Promise<BatchOutcome[]> {
+  /**
+   * One batch in a worker, within the task deadline. Items whose request was cancelled meanwhile are
+   * left out (undefined); a batch is never cancelled as a whole, since it serves other requests.
+   */
+  private async runBatch(key: string, items: BatchItem[], info: BatchInfo): Promise<Array<BatchOutcome | undefined>> {
+    const live = items.filter((i) => !i.signal.aborted);
+    if (live.length === 0) return items.map(() => undefined);
     const name = this.registry.get(key)?.entry.name ?? key.split(':')[0]!;
-    this.observer.batch?.(name, info.images);
-    const message: InferMsg = { type: 'infer', key, entries: items };
-    const transfer = items.flatMap((e) => e.tensors.map((t) => t.buffer as ArrayBuffer));
-    const r = await this.pool.run<InferResult>(message, transfer);
+    const images = live.reduce((n, i) => n + i.entry.tensors.length, 0);
+    this.observer.batch?.(name, live.length === items.length ? info.images : images);
+    const message: InferMsg = { type: 'infer', key, entries: live.map((i) => i.entry) };
+    const transfer = live.flatMap((i) => i.entry.tensors.map((t) => t.buffer as ArrayBuffer));
+    const r = await this.pool.run<InferResult>(message, transfer, { timeoutMs: this.cfg.taskTimeoutMs, stage: 'infer' });
     this.observer.inference?.(name, r.provider, r.runMs / 1000);
-    return r.entries.map((result) => ({ result, startedAt: r.startedAt, runMs: r.runMs, provider: r.provider }));
+    const out = new Map(live.map((item, k) => [item, { result: r.entries[k]!, startedAt: r.startedAt, runMs: r.runMs, provider: r.provider }]));
+    return items.map((i) => out.get(i));
   }
 
   /** Dispatch what waits now; resolve once every admitted request has finished. */
@@ -123,6 +161,25 @@ export class SegmentPipeline {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     await this.batcher.idle();
   }
+}
+
+/** `work`, or the signal's reason as soon as it aborts (the work goes on and its result is dropped). */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 function assemble(lm: LoadedModel, prep: PrepareResult, o: BatchOutcome, enqueuedAt: number, t0: number): SegmentResult {

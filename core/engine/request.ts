@@ -22,6 +22,11 @@ export interface SegmentRequest {
    * core/engine/preview.ts says), made in the worker from the image it decoded anyway.
    */
   preview?: { maxSide: number };
+  /**
+   * Cancel the request (e.g. the HTTP client went away): not yet running, it leaves the queue; running,
+   * its result is discarded. The request then fails with RequestCancelledError (CANCELLED).
+   */
+  signal?: AbortSignal;
 }
 
 /** A request's post-processing, with the manifest's defaults filled in. */
