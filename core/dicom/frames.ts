@@ -15,8 +15,9 @@ export function nativeFrame(dataSet: DataSet, pixelData: Element, m: PixelModule
   const frameBytes = nativeFrameBytes(m);
   const expected = frameBytes * m.numberOfFrames;
   const actual = pixelData.length;
-  // Odd totals are padded to even length (PS3.5 7.1.1); anything else means the header lies.
-  if (actual !== expected && actual !== expected + (expected & 1)) {
+  // Shorter than the header needs: the header lies or the file is damaged. Longer (odd totals padded
+  // to even length, PS3.5 7.1.1, or writers' trailing padding): use what is needed, as dcmtk and pydicom do.
+  if (actual < expected) {
     throw new DicomError(
       'DIMENSION_MISMATCH',
       `Pixel Data holds ${actual} bytes but ${m.rows}x${m.columns}x${m.numberOfFrames} frames x${m.samplesPerPixel} samples x${m.bitsAllocated / 8} bytes needs ${expected}`,

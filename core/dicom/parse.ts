@@ -212,7 +212,58 @@ export function parseDataset(bytes: Uint8Array, head: FileHead, maxInflatedBytes
     input.set(DICM, 128);
     input.set(bytes, 132);
   }
-  const options: Record<string, unknown> = { inflater: makeInflater(maxInflatedBytes) };
+  input = withLongFormExtendedOffsetTable(input);
+  let dataSet: DataSet;
+  try {
+    dataSet = parseWith(input, head, { inflater: makeInflater(maxInflatedBytes) });
+  } catch (e) {
+    if (!/buffer overrun/.test(describeThrown(e))) throw e;
+    // dicom-parser seeks by the length of the sequence delimiter that ends encapsulated Pixel Data;
+    // some writers give it 0xFFFFFFFF instead of 0, which dcmtk and pydicom ignore. Retry once with
+    // the last delimiter's length zeroed (in a copy); anything else that overran still fails.
+    const fixed = withZeroLengthLastSequenceDelimiter(input);
+    if (!fixed) throw e;
+    try {
+      dataSet = parseWith(fixed, head, { inflater: makeInflater(maxInflatedBytes) });
+    } catch {
+      throw e;
+    }
+  }
+  checkBounds(dataSet);
+  if (!IDENTIFYING_TAGS.some((t) => dataSet.elements[t] !== undefined)) {
+    throw new DicomError('NOT_DICOM', 'dataset parsed but holds none of SOP Class/Instance UID, Modality, Study/Series UID, Rows or Pixel Data');
+  }
+  return { dataSet, transferSyntaxUid: head.ts, layout: head.layout };
+}
+
+/**
+ * dicom-parser predates the OV VR (2019) and reads its 12-byte explicit header as the 8-byte form,
+ * derailing on the Extended Offset Table (7FE0,0001) and its Lengths (7FE0,0002): "buffer overrun"
+ * on files dcmtk reads. Their headers are rewritten to OB (the same long form, same bytes) in a copy.
+ */
+function withLongFormExtendedOffsetTable(bytes: Uint8Array): Uint8Array {
+  let out = bytes;
+  for (const element of [0x01, 0x02]) {
+    const pattern = Buffer.from([0xe0, 0x7f, element, 0x00, 0x4f, 0x56, 0x00, 0x00]); // (7FE0,000x) "OV" 00 00, little endian
+    const at = Buffer.from(out.buffer, out.byteOffset, out.byteLength).indexOf(pattern);
+    if (at < 0) continue;
+    if (out === bytes) out = bytes.slice();
+    out[at + 5] = 0x42; // 'B'
+  }
+  return out;
+}
+
+/** A copy with the last (FFFE,E0DD) item's length set to 0, or undefined when it already is 0 or there is none. */
+function withZeroLengthLastSequenceDelimiter(bytes: Uint8Array): Uint8Array | undefined {
+  const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).lastIndexOf(Buffer.from([0xfe, 0xff, 0xdd, 0xe0]));
+  if (at < 0 || at + 8 > bytes.length) return undefined;
+  if (bytes[at + 4] === 0 && bytes[at + 5] === 0 && bytes[at + 6] === 0 && bytes[at + 7] === 0) return undefined;
+  const out = bytes.slice();
+  out.fill(0, at + 4, at + 8);
+  return out;
+}
+
+function parseWith(input: Uint8Array, head: FileHead, options: Record<string, unknown>): DataSet {
   let dataSet: DataSet;
   try {
     if (head.layout === 'raw-dataset') {
@@ -238,9 +289,5 @@ export function parseDataset(bytes: Uint8Array, head: FileHead, maxInflatedBytes
     if (inner instanceof DicomError) throw inner;
     throw classifyParserError(e, 'dataset');
   }
-  checkBounds(dataSet);
-  if (!IDENTIFYING_TAGS.some((t) => dataSet.elements[t] !== undefined)) {
-    throw new DicomError('NOT_DICOM', 'dataset parsed but holds none of SOP Class/Instance UID, Modality, Study/Series UID, Rows or Pixel Data');
-  }
-  return { dataSet, transferSyntaxUid: head.ts, layout: head.layout };
+  return dataSet;
 }

@@ -157,19 +157,33 @@ function colourLut(entries: number, m: PixelModule, bitShift: number, lumaIsFirs
 
 function colour(frame: DecodedFrame, m: PixelModule): Luminance {
   const src = unsignedView(frame.samples);
-  if (src instanceof Uint32Array) throw new DicomError('UNSUPPORTED_PIXEL_FORMAT', '32-bit colour pixel data is not supported');
   const n = frame.rows * frame.columns;
   const out = new Float32Array(n);
   const p = m.photometricInterpretation;
   // YBR_FULL(_422) samples that the codec did not convert already carry luma in their first sample.
   const lumaIsFirstSample = frame.colourSpace === 'declared' && (p === 'YBR_FULL' || p === 'YBR_FULL_422');
-  const { wR, wG, wB } = colourLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift, lumaIsFirstSample);
   // Interleaved: R G B R G B...; planar: all R, then all G, then all B.
   const step = frame.planar ? 1 : 3;
   const g0 = frame.planar ? n : 1;
   const b0 = frame.planar ? 2 * n : 2;
   let min = Infinity;
   let max = -Infinity;
+  if (src instanceof Uint32Array) {
+    // 32-bit colour (e.g. RLE with 12 segments): no table (4 Gi entries); the same arithmetic inline.
+    // Colour is always unsigned (signed colour is refused with the pixel module).
+    const range = 2 ** m.bitsStored;
+    const div = 2 ** frame.bitShift;
+    const stored = (raw: number) => Math.floor(raw / div) % range;
+    for (let i = 0, j = 0; i < n; i++, j += step) {
+      const r = stored(src[j]);
+      const v = Math.fround(lumaIsFirstSample ? r : KR * r + KG * stored(src[j + g0]) + KB * stored(src[j + b0]));
+      out[i] = v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    return { pixels: out, min, max };
+  }
+  const { wR, wG, wB } = colourLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift, lumaIsFirstSample);
   for (let i = 0, j = 0; i < n; i++, j += step) {
     const v = wR[src[j]] + wG[src[j + g0]] + wB[src[j + b0]];
     out[i] = v;

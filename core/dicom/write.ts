@@ -14,8 +14,9 @@ export interface DicomWriteInput {
   rows: number;
   columns: number;
   /** Samples row-major; for samplesPerPixel 3 interleaved unless planarConfiguration 1. Ignored when encapsulatedFrames is given. */
-  pixels?: Uint8Array | Uint16Array | Int16Array;
-  bitsAllocated: 8 | 16;
+  pixels?: Uint8Array | Uint16Array | Int16Array | Uint32Array;
+  /** 32 (Uint32Array pixels) is for fixtures of the rare 32-bit objects (e.g. RGB via RLE). */
+  bitsAllocated: 8 | 16 | 32;
   bitsStored?: number;
   highBit?: number;
   pixelRepresentation?: 0 | 1;
@@ -230,13 +231,20 @@ function nativePixelBytes(input: DicomWriteInput, expectedSamples: number, littl
   const px = input.pixels;
   if (!px) throw new RangeError('writeDicom: pixels are required unless encapsulatedFrames or omitPixelData is given');
   if (input.bitsAllocated === 8 && !(px instanceof Uint8Array)) throw new TypeError('writeDicom: bitsAllocated 8 needs a Uint8Array');
-  if (input.bitsAllocated === 16 && px instanceof Uint8Array) throw new TypeError('writeDicom: bitsAllocated 16 needs a Uint16Array or Int16Array');
+  if (input.bitsAllocated === 16 && (px instanceof Uint8Array || px instanceof Uint32Array)) throw new TypeError('writeDicom: bitsAllocated 16 needs a Uint16Array or Int16Array');
+  if (input.bitsAllocated === 32 && !(px instanceof Uint32Array)) throw new TypeError('writeDicom: bitsAllocated 32 needs a Uint32Array');
   if (px.length !== expectedSamples) {
     throw new RangeError(`writeDicom: pixels has ${px.length} samples, rows*columns*samplesPerPixel*frames is ${expectedSamples}`);
   }
   if (input.bitsAllocated === 8) {
     const out = new Uint8Array(px.length + (px.length & 1));
     out.set(px as Uint8Array);
+    return out;
+  }
+  if (px instanceof Uint32Array) {
+    const out = new Uint8Array(px.length * 4);
+    const dv = new DataView(out.buffer);
+    for (let i = 0; i < px.length; i++) dv.setUint32(4 * i, px[i], littleEndian);
     return out;
   }
   const out = new Uint8Array(px.length * 2);

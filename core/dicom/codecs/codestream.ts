@@ -125,14 +125,17 @@ export function readJ2kHeader(b: Uint8Array): CodestreamInfo & { codestreamOffse
 /**
  * JPEG, JPEG-LS and J2K codestreams all end with 0xFFD9 (EOI / EOC). A missing end marker means
  * the fragment was cut short; several decoders would silently pad the image instead of failing.
+ * Returns the codestream up to and including its end marker, which is what decoders are given.
  */
-export function assertEndMarker(b: Uint8Array, what: string): void {
+export function assertEndMarker(b: Uint8Array, what: string): Uint8Array {
   let end = b.length;
-  // Fragments are padded to even length, and some writers pad further with zeros.
-  while (end > 2 && b[end - 1] === 0 && b.length - end < 64) end--;
+  // Fragments are padded to even length, and writers pad further after the end marker: with 0x00,
+  // or with 0xFF (fill bytes, which JPEG allows before any marker and libjpeg skips). Up to 64 bytes.
+  while (end > 2 && (b[end - 1] === 0 || b[end - 1] === 0xff) && b.length - end < 64) end--;
   if (end < 2 || b[end - 2] !== 0xff || b[end - 1] !== 0xd9) {
     throw corrupt(what, 'codestream does not end with an end-of-image marker (the fragment is truncated or corrupt)');
   }
+  return end === b.length ? b : b.subarray(0, end);
 }
 
 /** Codestream geometry must match the DICOM header before anything is decoded. */

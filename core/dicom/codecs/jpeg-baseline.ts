@@ -46,10 +46,10 @@ async function decodeWithSharp(data: Uint8Array, m: PixelModule, info: Codestrea
 export const jpegBaselineCodec: PixelCodec = {
   family: 'jpeg-baseline',
   library: 'sharp (8-bit) / dcmjs-codecs IJG (12-bit)',
-  async decode({ data, module: m }: FrameInput): Promise<DecodedFrame> {
-    const info = readJpegHeader(data);
+  async decode({ data: frame, module: m }: FrameInput): Promise<DecodedFrame> {
+    const info = readJpegHeader(frame);
     checkAgainstHeader(info, m, 'JPEG');
-    assertEndMarker(data, 'JPEG');
+    const data = assertEndMarker(frame, 'JPEG');
     if (info.precision <= 8 && info.sof !== undefined && SHARP_SOF.has(info.sof)) return decodeWithSharp(data, m, info);
     return decodeJpegIjg(data, m, info, 'JPEG (IJG)');
   },

@@ -13,7 +13,6 @@ export const jpegLosslessCodec: PixelCodec = {
   async decode({ data, module: m }: FrameInput): Promise<DecodedFrame> {
     const info = readJpegHeader(data, 'JPEG Lossless');
     checkAgainstHeader(info, m, 'JPEG Lossless');
-    assertEndMarker(data, 'JPEG Lossless');
-    return decodeJpegIjg(data, m, info, 'JPEG Lossless (IJG)');
+    return decodeJpegIjg(assertEndMarker(data, 'JPEG Lossless'), m, info, 'JPEG Lossless (IJG)');
   },
 };

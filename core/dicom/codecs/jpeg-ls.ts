@@ -11,8 +11,8 @@ export const jpegLsCodec: PixelCodec = {
     const info = readJpegHeader(data, 'JPEG-LS');
     if (info.kind !== 'jpeg-ls') throw new DicomError('CODEC_FAILED', 'JPEG-LS: frame holds a JPEG (not JPEG-LS) start-of-frame marker');
     checkAgainstHeader(info, m, 'JPEG-LS');
-    assertEndMarker(data, 'JPEG-LS');
-    const decoded = await withNativeCodecs('JPEG-LS (CharLS)', (nc) => nc.decodeJpegLs(makeContext(data, m, info.precision), {}).getDecodedBuffer());
+    const codestream = assertEndMarker(data, 'JPEG-LS');
+    const decoded = await withNativeCodecs('JPEG-LS (CharLS)', (nc) => nc.decodeJpegLs(makeContext(codestream, m, info.precision), {}).getDecodedBuffer());
     return {
       samples: samplesFrom(decoded, info.precision, m.rows * m.columns * m.samplesPerPixel, 'JPEG-LS'),
       rows: m.rows,

@@ -17,8 +17,10 @@ export const jpeg2000Codec: PixelCodec = {
     if (info.subsampled) throw new DicomError('UNSUPPORTED_PIXEL_FORMAT', 'JPEG 2000 codestream has subsampled components');
     if (info.components === 3 && info.precision > 8) throw new DicomError('UNSUPPORTED_PIXEL_FORMAT', `JPEG 2000 colour at ${info.precision} bits is not supported`);
     if (info.precision > 16) throw new DicomError('UNSUPPORTED_PIXEL_FORMAT', `JPEG 2000 precision ${info.precision} bits is not supported`);
-    assertEndMarker(data, 'JPEG 2000');
-    const decoded = await withNativeCodecs('JPEG 2000 (OpenJPEG)', (nc) => nc.decodeJpeg2000(makeContext(data, m, info.precision), {}).getDecodedBuffer());
+    const trimmed = assertEndMarker(data, 'JPEG 2000');
+    // A raw codestream goes without its padding; a JP2 file stays whole (its boxes declare their lengths).
+    const codestream = info.codestreamOffset === 0 ? trimmed : data;
+    const decoded = await withNativeCodecs('JPEG 2000 (OpenJPEG)', (nc) => nc.decodeJpeg2000(makeContext(codestream, m, info.precision), {}).getDecodedBuffer());
     return {
       samples: samplesFrom(decoded, info.precision, m.rows * m.columns * m.samplesPerPixel, 'JPEG 2000'),
       rows: m.rows,

@@ -47,7 +47,7 @@ async function tool(cmd: string, args: string[]): Promise<void> {
   }
 }
 
-function framesOf(input: DicomWriteInput): { samples: Uint8Array | Uint16Array | Int16Array; perFrame: number; frames: number } {
+function framesOf(input: DicomWriteInput): { samples: Uint8Array | Uint16Array | Int16Array | Uint32Array; perFrame: number; frames: number } {
   if (!input.pixels) throw new Error('makeDicomVariant: pixels are required to encode');
   const frames = input.numberOfFrames ?? 1;
   return { samples: input.pixels, perFrame: input.pixels.length / frames, frames };
