@@ -10,6 +10,9 @@
  * Record: 'UTC1' | u32 header length | JSON header | pad to 8 | image tensor (C*H*W, dtype) |
  *         model-resolution mask (classes*H*W u8) | deflated original-resolution mask (rows*cols u8).
  * The original mask is kept for validation at original resolution; deflate makes it ~1 KB.
+ * Multi-class records (header `target: 'labels'`) hold class-index maps instead of 0/1 planes: the
+ * model-resolution map is H*W u8 (not classes*H*W: C times smaller; the loader one-hot encodes per
+ * batch) and the original one is the class-index map at the image's size.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -19,7 +22,7 @@ import { toTensor, maskToModel } from '../../core/preprocess/index.ts';
 import type { PreprocessSpec } from '../../core/preprocess/spec.ts';
 import { createMask, maskArea, type Mask } from '../../core/mask.ts';
 import { bytesPerValue, dequantise, quantise, type CacheDtype } from './quantize.ts';
-import type { SampleDecoder, SampleRef } from './types.ts';
+import type { LabelMap, SampleDecoder, SampleRef } from './types.ts';
 
 const MAGIC = 'UTC1';
 const FORMAT_VERSION = 1;
@@ -35,10 +38,17 @@ export interface RecordMeta {
   origRows: number;
   origCols: number;
   hasMask: boolean;
-  /** Mask pixels at original resolution. */
+  /** Mask pixels at original resolution (multi-class: non-background pixels). */
   area: number;
   origMaskBytes: number;
+  /** Multi-class records: the masks are class-index maps (H*W and rows*cols), not 0/1 planes. */
+  target?: 'labels';
+  /** Multi-class records: pixels of each class at original resolution. */
+  classAreas?: number[];
 }
+
+/** Values of the model-resolution mask in a record: classes*H*W planes, or one H*W class-index map. */
+export const modelMaskLength = (m: RecordMeta): number => (m.target === 'labels' ? 1 : m.classes) * m.height * m.width;
 
 /** A sample whose record exists: everything the loaders need without touching the record. */
 export interface PreparedSample extends SampleRef {
@@ -50,10 +60,12 @@ export interface CachedSample {
   meta: RecordMeta;
   /** C*H*W at model resolution, spec without dataset normalisation. */
   image: Float32Array;
-  /** classes*H*W, 0/1, at model resolution. */
+  /** classes*H*W, 0/1, at model resolution (multi-class records: H*W class indices). */
   mask: Uint8Array;
-  /** Present when asked for. */
+  /** Present when asked for (binary records). */
   originalMask?: Mask;
+  /** Present when asked for (multi-class records): class indices at original resolution. */
+  originalLabels?: LabelMap;
 }
 
 export interface PrepareFailure {
@@ -97,6 +109,7 @@ export interface TensorCacheOptions {
   spec: PreprocessSpec;
   dtype: CacheDtype;
   decode: SampleDecoder;
+  /** Output classes; multi-class layouts: the number of classes (label values must be below it). */
   classes?: number;
 }
 
@@ -119,7 +132,16 @@ export class TensorCache {
   }
 
   async keyFor(ref: SampleRef): Promise<string> {
-    const label = ref.label.kind === 'rle' ? `rle:${ref.label.encodings.join('|')}` : `file:${await fileSignature(ref.label.path)}`;
+    const l = ref.label;
+    // Multi-class keys name the class count too (a label is checked against it when the record is made).
+    const label =
+      l.kind === 'rle'
+        ? `rle:${l.encodings.join('|')}`
+        : l.kind === 'file'
+          ? `file:${await fileSignature(l.path)}`
+          : l.kind === 'labelmap'
+            ? `labelmap:${this.classes}:${await fileSignature(l.path)}`
+            : `class-rle:${this.classes}:${l.rows.map((r) => `${r.classId}:${r.rle}`).join('|')}`;
     return createHash('sha256')
       .update([FORMAT_VERSION, await fileSignature(ref.imagePath), label, this.specHash, this.dtype].join('\n'))
       .digest('hex');
@@ -168,10 +190,11 @@ export class TensorCache {
   }
 
   private async build(ref: SampleRef, path: string): Promise<RecordMeta> {
-    const { image, mask } = await this.decode(ref);
+    const { image, mask, labels } = await this.decode(ref);
     if (mask.rows !== image.rows || mask.cols !== image.columns) {
       throw new Error(`${ref.id}: mask is ${mask.rows}x${mask.cols} but image is ${image.rows}x${image.columns}`);
     }
+    if (labels) return this.buildLabels(ref, path, image, labels);
     const tensor = await toTensor(image, this.spec);
     const small = await maskToModel(mask, this.spec);
     const { height, width } = this.spec.size;
@@ -197,17 +220,44 @@ export class TensorCache {
     };
     const modelMask = new Uint8Array(this.classes * height * width);
     modelMask.set(small.data.subarray(0, height * width));
-    const header = Buffer.from(JSON.stringify(meta));
-    const pre = 8 + header.length;
-    const pad = (8 - (pre % 8)) % 8;
-    const head = Buffer.alloc(pre + pad);
-    head.write(MAGIC, 0, 'latin1');
-    head.writeUInt32LE(header.length, 4);
-    header.copy(head, 8);
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, Buffer.concat([head, q.bytes, modelMask, packedMask]));
-    await rename(tmp, path);
+    await writeRecord(path, meta, q.bytes, modelMask, packedMask);
+    return meta;
+  }
+
+  /** A multi-class record: the class-index map at model resolution (nearest) and at original resolution. */
+  private async buildLabels(ref: SampleRef, path: string, image: Awaited<ReturnType<SampleDecoder>>['image'], labels: LabelMap): Promise<RecordMeta> {
+    if (labels.rows !== image.rows || labels.cols !== image.columns) throw new Error(`${ref.id}: label map is ${labels.rows}x${labels.cols} but image is ${image.rows}x${image.columns}`);
+    const classAreas = new Array<number>(this.classes).fill(0);
+    for (let i = 0; i < labels.data.length; i++) {
+      const v = labels.data[i]!;
+      if (v >= this.classes) throw new Error(`${ref.id}: label value ${v} is not a class index (classes.json has ${this.classes} classes, 0..${this.classes - 1})`);
+      classAreas[v]!++;
+    }
+    const tensor = await toTensor(image, this.spec);
+    const { height, width } = this.spec.size;
+    const channels = this.spec.channels;
+    if (tensor.length !== channels * height * width) throw new Error(`${ref.id}: toTensor returned ${tensor.length} values, expected ${channels}x${height}x${width}`);
+    const small = resizeLabels(labels, height, width);
+    const q = quantise(tensor, this.dtype);
+    const packed = deflateRawSync(labels.data, { level: 6 });
+    const area = labels.data.length - classAreas[0]!;
+    const meta: RecordMeta = {
+      channels,
+      classes: this.classes,
+      height,
+      width,
+      dtype: this.dtype,
+      lo: q.lo,
+      hi: q.hi,
+      origRows: labels.rows,
+      origCols: labels.cols,
+      hasMask: area > 0,
+      area,
+      origMaskBytes: packed.byteLength,
+      target: 'labels',
+      classAreas,
+    };
+    await writeRecord(path, meta, q.bytes, small.data, packed);
     return meta;
   }
 
@@ -217,17 +267,52 @@ export class TensorCache {
     const { meta, offset } = parseHeader(buf, p.recordPath);
     const n = meta.channels * meta.height * meta.width;
     const imgBytes = n * bytesPerValue(meta.dtype);
-    const maskLen = meta.classes * meta.height * meta.width;
+    const maskLen = modelMaskLength(meta);
     if (buf.length !== offset + imgBytes + maskLen + meta.origMaskBytes) throw new Error(`cache record ${p.recordPath} is truncated; delete the cache directory`);
     const image = dequantise(new Uint8Array(buf.buffer, buf.byteOffset + offset, imgBytes), n, meta.dtype, meta.lo, meta.hi);
     const mask = new Uint8Array(buf.subarray(offset + imgBytes, offset + imgBytes + maskLen));
     const out: CachedSample = { meta, image, mask };
     if (o.originalMask) {
       const raw = inflateRawSync(buf.subarray(offset + imgBytes + maskLen));
-      out.originalMask = createMask(meta.origRows, meta.origCols, new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
+      const data = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+      if (meta.target === 'labels') out.originalLabels = { rows: meta.origRows, cols: meta.origCols, data };
+      else out.originalMask = createMask(meta.origRows, meta.origCols, data);
     }
     return out;
   }
+}
+
+async function writeRecord(path: string, meta: RecordMeta, image: Uint8Array, modelMask: Uint8Array, packedOriginal: Uint8Array): Promise<void> {
+  const header = Buffer.from(JSON.stringify(meta));
+  const pre = 8 + header.length;
+  const pad = (8 - (pre % 8)) % 8;
+  const head = Buffer.alloc(pre + pad);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(header.length, 4);
+  header.copy(head, 8);
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, Buffer.concat([head, image, modelMask, packedOriginal]));
+  await rename(tmp, path);
+}
+
+/**
+ * Nearest-neighbour resize of a class-index map, at the sampling positions of core's resizeMask
+ * (floor((j + 0.5) * in / out), pixel-centre aligned), keeping the class values (resizeMask binarises).
+ */
+export function resizeLabels(m: LabelMap, rows: number, cols: number): LabelMap {
+  const idx = (inSize: number, outSize: number): Int32Array => {
+    const scale = inSize / outSize;
+    return Int32Array.from({ length: outSize }, (_, j) => Math.min(inSize - 1, Math.floor((j + 0.5) * scale)));
+  };
+  const ri = idx(m.rows, rows);
+  const ci = idx(m.cols, cols);
+  const out = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const s = ri[r]! * m.cols;
+    for (let c = 0; c < cols; c++) out[r * cols + c] = m.data[s + ci[c]!]!;
+  }
+  return { rows, cols, data: out };
 }
 
 function parseHeader(buf: Uint8Array, path: string): { meta: RecordMeta; offset: number } {
@@ -258,7 +343,7 @@ async function readMeta(path: string): Promise<RecordMeta | undefined> {
     const meta = JSON.parse(head.toString('utf8', 8, 8 + len)) as RecordMeta;
     // A record cut short (disk full, killed copy) is rebuilt rather than trusted.
     const pre = 8 + len;
-    const expected = pre + ((8 - (pre % 8)) % 8) + meta.channels * meta.height * meta.width * bytesPerValue(meta.dtype) + meta.classes * meta.height * meta.width + meta.origMaskBytes;
+    const expected = pre + ((8 - (pre % 8)) % 8) + meta.channels * meta.height * meta.width * bytesPerValue(meta.dtype) + modelMaskLength(meta) + meta.origMaskBytes;
     return (await fh.stat()).size === expected ? meta : undefined;
   } catch {
     return undefined;

@@ -19,8 +19,10 @@ export interface Normalisation {
 export interface Batch {
   /** N*C*H*W float32, normalised when the loader has a normalisation. */
   images: Float32Array;
-  /** N*classes*H*W float32 in {0, 1}. */
+  /** N*classes*H*W float32 in {0, 1} (multi-class: the one-hot encoding of `labels`). */
   masks: Float32Array;
+  /** Multi-class records: N*H*W class indices (after augmentation). */
+  labels?: Uint8Array;
   n: number;
   samples: PreparedSample[];
   /** Only when the loader was asked for original masks (validation). */
@@ -69,24 +71,36 @@ export class BatchLoader {
     const { channels, classes, height, width } = first;
     const imgLen = channels * height * width;
     const maskLen = classes * height * width;
+    const plane = height * width;
+    const labelTargets = first.target === 'labels';
     const images = new Float32Array(picked.length * imgLen);
     const masks = new Float32Array(picked.length * maskLen);
+    const labels = labelTargets ? new Uint8Array(picked.length * plane) : undefined;
     cached.forEach((c, k) => {
-      if (c.meta.height !== height || c.meta.width !== width || c.meta.channels !== channels) throw new Error('cache records of different sizes in one batch');
+      if (c.meta.height !== height || c.meta.width !== width || c.meta.channels !== channels || c.meta.classes !== classes || c.meta.target !== first.target) {
+        throw new Error('cache records of different sizes or classes in one batch');
+      }
       let img = c.image;
       let msk = c.mask;
       if (this.o.augment) {
         const rng = streamRng(this.o.seed, Stream.augment, epoch, start + k);
         const p = sampleAugmentParams(this.o.augment, rng, height, width);
-        ({ image: img, mask: msk } = applyAugment({ image: img, mask: msk, channels, classes, height, width }, p, this.o.augment.border));
+        // A class-index map is one plane that nearest sampling moves exactly like a 0/1 mask.
+        ({ image: img, mask: msk } = applyAugment({ image: img, mask: msk, channels, classes: labelTargets ? 1 : classes, height, width }, p, this.o.augment.border));
       }
       const view = images.subarray(k * imgLen, (k + 1) * imgLen);
       view.set(img);
       // Step 3 of preprocessing, by core's own function: cached tensors are stored before it.
       if (this.o.normalize) normalizeInPlace(view, channels, this.o.normalize);
-      for (let i = 0; i < maskLen; i++) masks[k * maskLen + i] = msk[i]! ? 1 : 0;
+      if (labels) {
+        labels.set(msk, k * plane);
+        for (let i = 0; i < plane; i++) masks[k * maskLen + msk[i]! * plane + i] = 1;
+      } else {
+        for (let i = 0; i < maskLen; i++) masks[k * maskLen + i] = msk[i]! ? 1 : 0;
+      }
     });
     const batch: Batch = { images, masks, n: picked.length, samples: picked };
+    if (labels) batch.labels = labels;
     if (this.o.originalMasks) batch.cached = cached;
     return batch;
   }
