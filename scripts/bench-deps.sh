@@ -5,6 +5,7 @@
 #   python3-pil   (pydicom 2.x's pixel handler for 8-bit JPEG Baseline: Debian's pydicom only
 #                  *recommends* it, and without it pixel_array on a JPEG file raises)
 #   python3-onnx  (reads the initializers of our model.onnx, so torch runs the same weights)
+#   libopenblas0  (libtorch only *recommends* a BLAS; without it the reference netlib BLAS is used)
 # Everything runs on Debian's own interpreter, /usr/bin/python3 (a pyenv or venv python on PATH
 # does not see /usr/lib/python3/dist-packages).
 #
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 PY=/usr/bin/python3
-PKGS=(python3-torch python3-fastapi python3-uvicorn python3-pydicom python3-numpy python3-pil python3-onnx)
+PKGS=(python3-torch python3-fastapi python3-uvicorn python3-pydicom python3-numpy python3-pil python3-onnx libopenblas0)
 
 missing=()
 for p in "${PKGS[@]}"; do

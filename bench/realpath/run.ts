@@ -15,18 +15,20 @@
  *   node --import tsx bench/realpath/run.ts [--quick] [--duration 20] [--clients 8]
  *       [--inputs cxr1024,mr512,cxr256] [--alt "WORKERS=2 INTRA_OP_THREADS=1"] [--no-python]
  *       [--py-workers 1] [--py-handler threadpool|serial] [--depth 4] [--base 16]
- *       [--upsample nearest] [--model-size 256] [--out results.json]
+ *       [--upsample nearest] [--foreground 0.03] [--model-size 256] [--out results.json]
  *
  * Inputs (synthetic, seeded; 4 different images per kind, sent round-robin):
  *   cxr1024: 1024x1024 8-bit MONOCHROME2 chest phantom, JPEG Baseline (synth's chestDicom, sharp/libjpeg-turbo q95)
  *   mr512:   512x512 16-bit (12 bits stored) brain phantom, explicit VR little endian
  *   cxr256:  256x256 8-bit chest phantom, JPEG Baseline (the model's size: no resize either way)
  * Model: random-weight UNet (the test fixture's He init, seed 1), 256x256, depth 4, base 16,
- * nearest up-sampling: what bench/service-load.ts builds, the table of issue 11.
+ * nearest up-sampling: what bench/service-load.ts builds for issue 11's table, except that the
+ * head's bias is shifted so ~3 % of a chest phantom comes out foreground (see buildModel).
  */
 import { spawn, fork, execFileSync, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, readdirSync, writeFileSync, closeSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +37,9 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { newUid, writeDicom } from '../../core/dicom/write.ts';
 import { brainPhantom, chestDicom, mulberry32 } from '../../synth/index.ts';
-import { makeModelRepository } from '../../test/helpers/model-fixture.ts';
+import { fixtureManifest } from '../../test/helpers/model-fixture.ts';
+import { buildInferenceOnnx } from '../../trainer/model/inference-graph.ts';
+import { initUNetParams, type UpsampleMode } from '../../trainer/model/unet.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -51,6 +55,7 @@ const { values: a } = parseArgs({
     depth: { type: 'string', default: '4' },
     base: { type: 'string', default: '16' },
     upsample: { type: 'string', default: 'nearest' },
+    foreground: { type: 'string', default: '0.03' },
     'model-size': { type: 'string', default: '256' },
     batch: { type: 'string', default: '8' },
     out: { type: 'string' },
@@ -150,10 +155,41 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-const [entry] = await makeModelRepository(join(dir, 'models'), [
-  { name: 'unet', version: '1', size: modelSize, depth: Number(a.depth), baseChannels: Number(a.base), upsample: a.upsample as 'nearest', seed: 1 },
-]);
-const model = entry!;
+const model = await buildModel();
+
+/**
+ * The fixture's random-weight UNet (test/helpers/model-fixture.ts: He init, seed 1), with the head's
+ * bias shifted so that about `--foreground` of a chest phantom's pixels come out foreground: a
+ * random net's logits are almost all positive, and an all-foreground mask would make
+ * post-processing and RLE unrealistically cheap. `--foreground 0` keeps the fixture as it is
+ * (what issue 11's table used).
+ */
+async function buildModel() {
+  const cfg = { depth: Number(a.depth), baseChannels: Number(a.base), inChannels: 1, classes: 1, upsample: a.upsample as UpsampleMode };
+  const weights = initUNetParams(cfg, 1);
+  const fraction = Number(a.foreground);
+  if (fraction > 0) {
+    const px = (await chestDicom(1, { size: modelSize, lesions: 1 })).pixels;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of px) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+    const x = Float32Array.from(px, (v) => (hi > lo ? (v - lo) / (hi - lo) : 0));
+    const s = await ort.InferenceSession.create(buildInferenceOnnx(cfg, modelSize, modelSize, weights));
+    const out = await s.run({ image: new ort.Tensor('float32', x, [1, 1, modelSize, modelSize]) });
+    await s.release();
+    const logits = Float32Array.from(out.logits!.data as Float32Array).sort();
+    const q = logits[Math.floor(logits.length * (1 - fraction))]!;
+    weights.get('head.bias')![0]! -= q;
+  }
+  const onnx = buildInferenceOnnx(cfg, modelSize, modelSize, weights);
+  const manifest = fixtureManifest({ name: 'unet', version: '1', size: modelSize }, createHash('sha256').update(onnx).digest('hex'));
+  const vdir = join(dir, 'models', 'unet', '1');
+  await mkdir(vdir, { recursive: true });
+  const onnxPath = join(vdir, 'model.onnx');
+  await writeFile(onnxPath, onnx);
+  await writeFile(join(vdir, 'model.json'), JSON.stringify(manifest, null, 2));
+  return { dir: vdir, onnxPath, manifest };
+}
 
 // ORT's logits on one seeded input: the FastAPI service checks its torch module against them at start.
 {
@@ -341,25 +377,28 @@ async function measure(server: Server, kind: Kind, stages: StageReader, stageMs:
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  let start: { cpu: number; st: Record<string, number> } | undefined;
-  let end: { cpu: number; st: Record<string, number> } | undefined;
+  // CPU is read synchronously at each instant; the stage counters are fetched then (a busy server
+  // may answer late: both sums and counts come from the same reading, so per-image means hold).
+  let start: { cpu: number; st: Promise<Record<string, number>> } | undefined;
+  let end: { cpu: number; st: Promise<Record<string, number>> } | undefined;
   let peakRss = 0;
   let sampler: NodeJS.Timeout | undefined;
   const result = await new Promise<any>((resolve, reject) => {
-    loadProc.on('message', async (m: any) => {
+    loadProc.on('message', (m: any) => {
       if (m.event === 'window-start') {
-        start = { cpu: treeCpuSeconds(server.pid), st: await stages() };
+        start = { cpu: treeCpuSeconds(server.pid), st: stages() };
         sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssMiB(server.pid))), 500);
       } else if (m.event === 'window-end') {
+        end = { cpu: treeCpuSeconds(server.pid), st: stages() };
         clearInterval(sampler);
         peakRss = Math.max(peakRss, treeRssMiB(server.pid));
-        end = { cpu: treeCpuSeconds(server.pid), st: await stages() };
       } else if (m.event === 'result') resolve(m);
     });
     loadProc.on('exit', (code) => (code === 0 ? undefined : reject(new Error(`load.ts exited with ${code}`))));
   });
-  while (!end) await sleep(50);
-  const delta = Object.fromEntries(Object.keys(end.st).map((k) => [k, end!.st[k]! - start!.st[k]!]));
+  if (!start || !end) throw new Error('load.ts did not report its window');
+  const [st0, st1] = await Promise.all([start.st, end.st]);
+  const delta = Object.fromEntries(Object.keys(st1).map((k) => [k, st1[k]! - st0[k]!]));
   // The first image's mask area, for the agreement line.
   const r = await fetch(`${server.url}/segment`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: readFileSync(bodies.get(kind)![0]!) });
   const json = (await r.json()) as { masks?: Array<{ area?: number }> };
@@ -367,7 +406,7 @@ async function measure(server: Server, kind: Kind, stages: StageReader, stageMs:
     imagesPerSecond: result.imagesPerSecond,
     p50Ms: result.p50Ms,
     p99Ms: result.p99Ms,
-    cpuMsPerImage: (1000 * (end.cpu - start!.cpu)) / result.ok,
+    cpuMsPerImage: (1000 * (end.cpu - start.cpu)) / result.ok,
     stages: stageMs(delta),
     ...(delta.inference_batch_size_count ? { meanBatch: delta.inference_batch_size_sum! / delta.inference_batch_size_count } : {}),
     rssMiB: peakRss,
@@ -382,7 +421,7 @@ const load1 = () => loadavg()[0]!.toFixed(1);
 const rows: Row[] = [];
 const header = `machine: ${cpus()[0]?.model ?? '?'}, ${cores} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; node ${process.version}, onnxruntime-node ${ort.env.versions.node}; ${torchVersion || 'python side ' + pythonNote}`;
 console.log(header);
-console.log(`model: random-weight UNet ${modelSize}x${modelSize}, depth ${a.depth}, base ${a.base}, ${a.upsample} up-sampling; ${clients} closed-loop clients; ${duration} s per row after ${warmup} s warm-up${a.quick ? ' (--quick)' : ''}`);
+console.log(`model: random-weight UNet ${modelSize}x${modelSize}, depth ${a.depth}, base ${a.base}, ${a.upsample} up-sampling, head bias set for ${Number(a.foreground) > 0 ? `~${Number(a.foreground) * 100} % foreground` : 'nothing (fixture as is)'}; ${clients} closed-loop clients; ${duration} s per row after ${warmup} s warm-up${a.quick ? ' (--quick)' : ''}`);
 
 try {
   // Raw ORT: try each thread plan briefly, keep the best, measure it for the full duration.
