@@ -26,21 +26,18 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import * as ort from 'onnxruntime-node';
 import pino from 'pino';
-import { fromSchema, int, nonNegativeInt, probability, size as sizeArg, type Size } from '../core/cli/args.ts';
+import { fromSchema, int, intensity as intensityArg, labelList, nonNegativeInt, numberList, probability, size as sizeArg, type Size } from '../core/cli/args.ts';
 import { Engine } from '../core/engine/index.ts';
 import { ModelManifestSchema, parseManifest, type ModelManifest } from '../core/manifest.ts';
 import { IntensitySchema, ResizeMethodSchema, type Intensity, type PreprocessSpec, type ResizeMethod } from '../core/preprocess/spec.ts';
 import { openSession } from '../core/runtime/session.ts';
-import { DEFAULT_MIN_AREA, DEFAULT_THRESHOLD } from '../core/segmentation/postprocessing.ts';
+import { ActivationSchema, DEFAULT_MIN_AREA, DEFAULT_THRESHOLD } from '../core/segmentation/postprocessing.ts';
 import { TS } from '../core/dicom/transfer-syntax.ts';
 import { chestDicom } from '../synth/index.ts';
 import { ModelProto } from '../trainer/graph/onnx/schema.ts';
 
-/**
- * The output activations the importer accepts. The manifest's ActivationSchema also has `softmax`
- * (being wired through the processor); once it is served, adding 'softmax' here is the whole change.
- */
-export const IMPORT_ACTIVATIONS = ['logits', 'sigmoid'] as const;
+/** The output activations the importer accepts: the manifest's (core/segmentation/postprocessing.ts). */
+export const IMPORT_ACTIVATIONS = ActivationSchema.options;
 export type ImportActivation = (typeof IMPORT_ACTIVATIONS)[number];
 
 /** ImageNet statistics (torchvision / segmentation_models_pytorch encoders), in 0..1 units. */
@@ -157,6 +154,8 @@ export interface ImportOptions {
   labels?: string[];
   /** Default: `sigmoid` when the graph's output comes out of a Sigmoid node, else `logits`. */
   activation?: ImportActivation;
+  /** Softmax models: the background label; default the first label. */
+  background?: string;
   intensity: Intensity;
   mean?: number[];
   std?: number[];
@@ -293,14 +292,28 @@ export function planManifest(summary: OnnxSummary, opts: ImportOptions, sha256: 
     if (activation === 'logits' && producer === 'Sigmoid') {
       throw new ImportError(`output '${output.name}' comes out of a Sigmoid node, so it is already probabilities; use --activation sigmoid (or leave it out)`);
     }
+    if (activation === 'softmax' && producer === 'Softmax') {
+      throw new ImportError(`output '${output.name}' comes out of a Softmax node, and --activation softmax would apply it twice; export the logits before the Softmax`);
+    }
   } else if (producer === 'Sigmoid') {
     activation = 'sigmoid';
     notes.push(`activation sigmoid: output '${output.name}' comes out of a Sigmoid node`);
   } else if (producer === 'Softmax') {
-    throw new ImportError(`output '${output.name}' comes out of a Softmax node; pass --activation sigmoid to threshold each class's probability, or export the logits before the Softmax`);
+    throw new ImportError(
+      `output '${output.name}' comes out of a Softmax node; export the logits before the Softmax and pass --activation softmax (or --activation sigmoid to threshold each class's probability)`,
+    );
   } else {
     activation = 'logits';
     notes.push(`activation logits (default): a sigmoid is applied to output '${output.name}'${producer ? ` (made by ${producer})` : ''}; pass --activation sigmoid if it is already probabilities`);
+  }
+
+  let background: string | undefined;
+  if (activation === 'softmax') {
+    background = opts.background ?? labels[0]!;
+    if (!labels.includes(background)) throw new ImportError(`--background '${background}' is not one of the labels (${labels.join(', ')})`);
+    if (opts.background === undefined) notes.push(`background: '${background}' (the first channel); pass --background to name another`);
+  } else if (opts.background !== undefined) {
+    throw new ImportError(`--background is only for --activation softmax`);
   }
 
   // Output size: fixed dims as declared; dynamic ones are taken to follow the input for now (the
@@ -330,6 +343,7 @@ export function planManifest(summary: OnnxSummary, opts: ImportOptions, sha256: 
     preprocessing,
     postprocessing: { threshold: opts.threshold ?? DEFAULT_THRESHOLD, minArea: opts.minArea ?? DEFAULT_MIN_AREA },
     labels,
+    ...(background !== undefined ? { background } : {}),
     onnx: { file: 'model.onnx', sha256, ...(summary.opset > 0 ? { opset: summary.opset } : {}) },
     createdAt: new Date().toISOString(),
   };
@@ -553,46 +567,6 @@ export function formatReport(r: ImportReport, cwd = process.cwd()): string {
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-/** Comma-separated finite numbers (core/cli/args.ts has no plain number-list parser yet). */
-export const numberList = (value: string): number[] => {
-  const xs = value.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s)));
-  if (xs.length === 0 || xs.some((n) => !Number.isFinite(n))) throw new InvalidArgumentError('must be comma-separated numbers (e.g. 0.485,0.456,0.406).');
-  return xs;
-};
-
-/** Comma-separated labels, non-empty. */
-export const labelList = (value: string): string[] => {
-  const xs = value.split(',').map((s) => s.trim());
-  if (xs.some((s) => s === '')) throw new InvalidArgumentError('must be comma-separated non-empty labels (e.g. lung,heart).');
-  return xs;
-};
-
-/**
- * An intensity mapping, the trainer's --intensity syntax: minmax | zscore[:CLIP] | range:LOW:HIGH |
- * window:CENTER:WIDTH | dicom-window[:minmax|zscore]. (The trainer's parser lives in
- * trainer/config.ts; this one adds the dicom-window fallback.)
- */
-export const intensityArg = (value: string): Intensity => {
-  const [kind, a, b, ...rest] = value.split(':');
-  const n = (s: string | undefined) => (s === undefined || s.trim() === '' ? Number.NaN : Number(s));
-  const raw =
-    kind === 'range'
-      ? { kind, low: n(a), high: n(b) }
-      : kind === 'window'
-        ? { kind, center: n(a), width: n(b) }
-        : kind === 'zscore'
-          ? { kind, ...(a === undefined ? {} : { clip: n(a) }) }
-          : kind === 'dicom-window'
-            ? { kind, ...(a === undefined ? {} : { fallback: a }) }
-            : { kind };
-  const extra = rest.length > 0 || (kind === 'minmax' && a !== undefined) || ((kind === 'zscore' || kind === 'dicom-window') && b !== undefined);
-  const r = IntensitySchema.safeParse(raw);
-  if (extra || !r.success || (r.data.kind === 'range' && !(r.data.high > r.data.low))) {
-    throw new InvalidArgumentError('must be minmax, zscore[:CLIP], range:LOW:HIGH, window:CENTER:WIDTH or dicom-window[:minmax|zscore].');
-  }
-  return r.data;
-};
-
 export function buildProgram(): Command {
   return new Command('import')
     .description('Import an ONNX segmentation model (e.g. a PyTorch export) into the model repository: checks it, writes model.json + model.onnx, serves one test image.')
@@ -600,7 +574,12 @@ export function buildProgram(): Command {
     .requiredOption('--name <name>', 'model name (letters, digits, . _ -)', fromSchema(ModelManifestSchema.shape.name))
     .option('--version <version>', 'model version', fromSchema(ModelManifestSchema.shape.version), '1')
     .option('--labels <a,b,...>', 'one label per output channel (default: mask, or class1..N)', labelList)
-    .addOption(new Option('--activation <kind>', "what the output is (default: sigmoid when the graph ends in a Sigmoid node, else logits)").choices(IMPORT_ACTIVATIONS))
+    .addOption(
+      new Option('--activation <kind>', 'what the output is: logits (sigmoid applied per channel), sigmoid (probabilities), softmax (class logits; default: sigmoid when the graph ends in a Sigmoid node, else logits)').choices(
+        IMPORT_ACTIVATIONS,
+      ),
+    )
+    .option('--background <label>', 'softmax models: the background label (default: the first)')
     .option('--imagenet', 'grey DICOM into an RGB ImageNet model: --channels 3, mean 0.485,0.456,0.406, std 0.229,0.224,0.225', false)
     .option('--channels <n>', 'model input channels, 1..4; the grey image is replicated (default: the graph\'s)', int(1, 4))
     .option('--mean <m,...>', 'dataset mean per channel (or one for all), in 0..1 units, subtracted after the intensity mapping', numberList)
@@ -653,6 +632,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
     version: o.version,
     labels: o.labels,
     activation: o.activation,
+    background: o.background,
     intensity: o.intensity,
     mean: o.mean,
     std: o.std,

@@ -19,12 +19,14 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidArgumentError, Option } from 'commander';
-import { positiveIntList, namedNumbers, type CliMeta } from '../core/cli/args.ts';
+import { intensity, positiveIntList, namedNumbers, type CliMeta } from '../core/cli/args.ts';
 import { IntensitySchema, ResizeMethodSchema, type Intensity } from '../core/preprocess/spec.ts';
 import { DEFAULT_MIN_AREA, DEFAULT_THRESHOLD, MinAreaSchema, ThresholdSchema } from '../core/segmentation/postprocessing.ts';
 import { DEFAULT_AUGMENT, type AugmentConfig } from './augment.ts';
 import { CACHE_DTYPES } from './data/quantize.ts';
-import { DEFAULT_LOSS_WEIGHTS, LOSS_NAMES, lossWeightsError, type LossName } from './model/loss.ts';
+import { isMulticlassLayout, type Layout } from './data/types.ts';
+import { DEFAULT_LOSS_WEIGHTS } from './model/loss.ts';
+import { LOSS_SETS, lossSet, termWeightsError, type TermValues } from './model/loss-set.ts';
 import { validateUNetConfig } from './model/unet.ts';
 import { SIIM_GAMMA, SIIM_MILESTONES, validateSchedule } from './schedule.ts';
 
@@ -50,21 +52,26 @@ const intAtLeast = (lo: number) => z.number().refine((v) => Number.isInteger(v) 
 const positive = () => z.number().refine((v) => Number.isFinite(v) && v > 0, { error: (i) => `must be a positive number, got ${String(i.input)}` });
 const fileName = (re: RegExp) => z.string().refine((v) => re.test(v), { error: (i) => `must be letters, digits, . _ - (got ${JSON.stringify(i.input)})` });
 
-const LossWeightsSchema = z.object(Object.fromEntries(LOSS_NAMES.map((n) => [n, z.number()])) as Record<LossName, z.ZodNumber>);
+/**
+ * Loss weights by term name, or (the command line) the numbers in term order; the layout decides
+ * the terms: bce,dice,focal for single-label layouts, ce,dice,focal for the multi-class ones.
+ */
+const LossWeightsSchema = z.union([z.array(z.number()), z.record(z.string(), z.number())]);
+const TERMS_HELP = `${LOSS_SETS.sigmoid.names.join(',')} (multi-class layouts: ${LOSS_SETS.softmax.names.join(',')})`;
+const lossWeightsArg = (v: string): number[] => {
+  const xs = v.split(',').map((x) => (x.trim() === '' ? Number.NaN : Number(x)));
+  if (xs.length !== LOSS_SETS.sigmoid.names.length || xs.some((n) => !Number.isFinite(n) || n < 0)) {
+    throw new InvalidArgumentError(`must be ${LOSS_SETS.sigmoid.names.length} non-negative numbers: ${TERMS_HELP}.`);
+  }
+  return xs;
+};
+const LAYOUTS = ['siim', 'pairs', 'labelmap', 'kaggle-multiclass'] as const satisfies readonly Layout[];
 const OutputPriorSchema = z.union([z.literal('auto'), z.literal('none'), z.number().refine((p) => p > 0 && p < 1, { error: (i) => `must be auto, none or a probability in (0, 1), got ${String(i.input)}` })]);
 /** Augmentation as the augment module defines it; null turns it off. */
 const AugmentSchema = z.custom<AugmentConfig>((v) => typeof v === 'object' && v !== null && 'hflip' in v, 'must be an augmentation config');
 
 const RUNS_DIR = '.cache/unet-train/runs';
 
-const parseIntensity = (v: string): Intensity => {
-  const [kind, a, b] = v.split(':');
-  const raw =
-    kind === 'range' ? { kind, low: Number(a), high: Number(b) } : kind === 'window' ? { kind, center: Number(a), width: Number(b) } : kind === 'zscore' ? { kind, clip: a === undefined ? 3 : Number(a) } : { kind };
-  const r = IntensitySchema.safeParse(raw);
-  if (!r.success || (kind === 'range' && !(Number(b) > Number(a)))) throw new InvalidArgumentError('must be minmax, zscore[:CLIP], range:LOW:HIGH, window:CENTER:WIDTH or dicom-window.');
-  return r.data;
-};
 const parseOutputPrior = (v: string): number | 'auto' | 'none' => {
   if (v === 'auto' || v === 'none') return v;
   const n = Number(v);
@@ -74,8 +81,13 @@ const parseOutputPrior = (v: string): number | 'auto' | 'none' => {
 
 /** Every setting of a run, in --help order. */
 export const TrainFields = {
-  data: setting(z.string().min(1), 'dataset root (siim: dicom-images-train/ + train-rle.csv; pairs: <stem>.png with <stem>_mask.png, recursive)', { cli: flag('--data <dir>') }),
-  layout: setting(z.enum(['siim', 'pairs']).default('siim'), 'dataset layout', { cli: flag('--layout <layout>'), resume: true }),
+  data: setting(
+    z.string().min(1),
+    'dataset root (siim: dicom-images-train/ + train-rle.csv; pairs: <stem>.png with <stem>_mask.png, recursive; labelmap: images/ + masks/<stem>_mask.png + classes.json; kaggle-multiclass: train_images/ + train.csv + classes.json)',
+    { cli: flag('--data <dir>') },
+  ),
+  layout: setting(z.enum(LAYOUTS).default('siim'), 'dataset layout (labelmap and kaggle-multiclass train a softmax multi-class model)', { cli: flag('--layout <layout>'), resume: true }),
+  classes: setting(z.array(z.string().min(1)).min(2).optional(), 'multi-class layouts: class names, index 0 = background (default: <data>/classes.json, read when the run starts)', { resume: true }),
   height: setting(intAtLeast(1).default(256), 'model input height (--image-size)', { resume: true }),
   width: setting(intAtLeast(1).default(256), 'model input width (--image-size)', { resume: true }),
   epochs: setting(intAtLeast(1).default(24), 'epochs to train (with --resume: the total, including epochs already done)', { cli: flag('--epochs <n>') }),
@@ -86,8 +98,11 @@ export const TrainFields = {
   milestones: setting(z.array(intAtLeast(1)).default([...SIIM_MILESTONES]), 'MultiStepLR milestones, comma-separated epochs', { cli: flag('--milestones <epochs>', { parse: positiveIntList, defaultText: SIIM_MILESTONES.join(',') }), resume: true }),
   gamma: setting(positive().default(SIIM_GAMMA), 'MultiStepLR decay factor', { cli: flag('--gamma <factor>'), resume: true }),
   seed: setting(intAtLeast(0).default(42), 'seed for folds, shuffling, augmentation and weight init', { cli: flag('--seed <n>'), resume: true, manifest: 'seed' }),
-  loss: setting(LossWeightsSchema.default(DEFAULT_LOSS_WEIGHTS), 'loss term weights', {
-    cli: flag(`--loss-weights <${LOSS_NAMES.join(',')}>`, { parse: namedNumbers(LOSS_NAMES, Object.values(DEFAULT_LOSS_WEIGHTS)), defaultText: Object.values(DEFAULT_LOSS_WEIGHTS).join(',') }),
+  loss: setting(LossWeightsSchema.optional(), `loss term weights: ${TERMS_HELP}`, {
+    cli: flag('--loss-weights <w1,w2,w3>', {
+      parse: lossWeightsArg,
+      defaultText: `${Object.values(LOSS_SETS.sigmoid.defaults).join(',')}; multi-class ${Object.values(LOSS_SETS.softmax.defaults).join(',')}`,
+    }),
     resume: true,
     manifest: 'lossWeights',
   }),
@@ -102,7 +117,7 @@ export const TrainFields = {
   baseChannels: setting(intAtLeast(1).default(8), 'channels of the first UNet level (doubling per level)', { cli: flag('--base-channels <n>'), resume: true }),
   upsample: setting(z.enum(['transpose', 'nearest', 'bilinear']).default('transpose'), 'decoder upsampling', { cli: flag('--upsample <mode>'), resume: true }),
   intensity: setting(IntensitySchema.default({ kind: 'minmax' }), 'intensity mapping to 0..1: minmax | zscore[:CLIP] | range:LOW:HIGH | window:C:W | dicom-window', {
-    cli: flag('--intensity <mapping>', { parse: parseIntensity, defaultText: 'minmax' }),
+    cli: flag('--intensity <mapping>', { parse: intensity, defaultText: 'minmax' }),
     resume: true,
   }),
   resize: setting(ResizeMethodSchema.default('bilinear'), 'resize method to model resolution', { cli: flag('--resize <method>'), resume: true }),
@@ -121,7 +136,7 @@ export const TrainFields = {
   prefetch: setting(intAtLeast(0).default(2), 'batches read ahead'),
   threshold: setting(ThresholdSchema.default(DEFAULT_THRESHOLD), 'probability threshold for masks', { cli: flag('--threshold <p>') }),
   minArea: setting(MinAreaSchema.default(DEFAULT_MIN_AREA), 'report masks smaller than this (original pixels) as empty', { cli: flag('--min-area <px>') }),
-  labels: setting(z.array(z.string().min(1)).min(1).optional(), 'output label (default: pneumothorax for siim, foreground for pairs)', { cli: flag('--label <name>', { parse: (v) => [v] }) }),
+  labels: setting(z.array(z.string().min(1)).min(1).optional(), 'output label (default: pneumothorax for siim, foreground for pairs; multi-class layouts: the classes)', { cli: flag('--label <name>', { parse: (v) => [v] }) }),
   description: setting(z.string().default(''), 'model description for model.json', { cli: flag('--description <text>') }),
   intendedUse: setting(z.string().default('Research and demonstration only; not a medical device.'), 'intended-use statement for model.json', { cli: flag('--intended-use <text>') }),
   validateOriginalEachEpoch: setting(z.boolean().default(true), 'score original-resolution Dice only for the final model, not every epoch', { cli: flag('--no-val-original') }),
@@ -143,35 +158,51 @@ export const TrainConfigSchema = z
   .object(TrainFields)
   .transform((c) => {
     const name = c.name ?? `unet-${c.layout}`;
+    const multiclass = isMulticlassLayout(c.layout);
+    const set = lossSet(multiclass);
+    // Numbers from the command line take the layout's term names in order (a wrong count is reported by the cross-field check).
+    const loss: TermValues = c.loss === undefined ? { ...set.defaults } : Array.isArray(c.loss) ? Object.fromEntries(c.loss.map((v, i) => [set.names[i] ?? `#${i + 1}`, v])) : c.loss;
     return {
       ...c,
       name,
-      labels: c.labels ?? [c.layout === 'siim' ? 'pneumothorax' : 'foreground'],
+      loss,
+      // Multi-class: one label per class (background first), known once classes.json is read (resolveClasses).
+      labels: multiclass ? (c.classes ?? []) : (c.labels ?? [c.layout === 'siim' ? 'pneumothorax' : 'foreground']),
+      labelsGiven: c.labels,
       workDir: c.workDir ?? join(RUNS_DIR, `${name}-${c.version}-fold${c.fold}`),
     };
   })
   .superRefine((c, ctx) => {
     const e = crossFieldError(c);
     if (e) ctx.addIssue({ code: 'custom', message: e });
-  });
+  })
+  .transform(({ labelsGiven: _, ...c }) => c);
 
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
+
+/** Multi-class layouts train a softmax model (classes from classes.json, background = index 0). */
+export const isMulticlass = (c: Pick<TrainConfig, 'layout'>): boolean => isMulticlassLayout(c.layout);
 /** What a caller may leave out: everything with a default. */
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 
 /** Rules between settings; undefined when they hold. */
-function crossFieldError(c: TrainConfig): string | undefined {
+function crossFieldError(c: Omit<TrainConfig, 'labels'> & { labels: string[]; labelsGiven?: string[] }): string | undefined {
   if (c.fold >= c.folds) return `--fold must be in 0..${c.folds - 1}, got ${c.fold}`;
   const s = validateSchedule({ lr: c.lr, milestones: c.milestones, gamma: c.gamma });
   if (s) return s;
-  const lossError = lossWeightsError(c.loss);
-  if (lossError) return lossError;
+  const multiclass = isMulticlassLayout(c.layout);
+  const lossError = termWeightsError(lossSet(multiclass), c.loss);
+  if (lossError) return `--loss-weights: ${lossError}`;
+  if (multiclass && c.labelsGiven !== undefined && JSON.stringify(c.labelsGiven) !== JSON.stringify(c.classes)) {
+    return `--label is for single-label layouts; the ${c.layout} layout takes its class names from classes.json`;
+  }
+  if (!multiclass && c.classes !== undefined) return `classes are for the multi-class layouts (labelmap, kaggle-multiclass), not ${c.layout}`;
   const m = 2 ** c.depth;
   if (c.depth <= 8 && (c.height % m !== 0 || c.width % m !== 0)) {
     return `--image-size ${c.height === c.width ? c.height : `${c.height}x${c.width}`} must be a multiple of 2^depth = ${m} (--depth ${c.depth})`;
   }
   try {
-    validateUNetConfig({ depth: c.depth, baseChannels: c.baseChannels, inChannels: 1, classes: c.labels.length, upsample: c.upsample }, c.height, c.width);
+    validateUNetConfig({ depth: c.depth, baseChannels: c.baseChannels, inChannels: 1, classes: Math.max(1, c.labels.length), upsample: c.upsample }, c.height, c.width);
   } catch (e) {
     return (e as Error).message.replace('unet.depth', '--depth').replace('unet.baseChannels', '--base-channels');
   }
@@ -203,7 +234,16 @@ export function validateConfig(c: TrainConfig): void {
 
 const schemaDefaults = TrainConfigSchema.parse({ data: '.' });
 /** Every default (with a placeholder `data`), plus the two the CLI composes (`--image-size`, the run directory). */
-export const DEFAULTS = { ...schemaDefaults, imageSize: schemaDefaults.height, runsDir: RUNS_DIR };
+export const DEFAULTS = { ...schemaDefaults, loss: DEFAULT_LOSS_WEIGHTS, imageSize: schemaDefaults.height, runsDir: RUNS_DIR };
+
+/**
+ * A multi-class config with its classes: read from <data>/classes.json unless the config names them
+ * (a resumed or programmatic run). Single-label configs are returned as they are.
+ */
+export async function resolveClasses(c: TrainConfig, read: (root: string) => Promise<string[]>): Promise<TrainConfig> {
+  if (!isMulticlass(c) || c.classes) return c;
+  return parseConfig({ ...c, classes: await read(c.data), labels: undefined });
+}
 
 const keysWith = (pick: (m: OptionMeta) => unknown): (keyof typeof TrainFields)[] =>
   (Object.keys(TrainFields) as (keyof typeof TrainFields)[]).filter((k) => pick(OPTIONS.get(TrainFields[k]) ?? {}));

@@ -9,6 +9,7 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
+import { IntensitySchema, type Intensity } from '../preprocess/spec.ts';
 
 export type ArgParser<T> = (value: string) => T;
 
@@ -181,3 +182,42 @@ export function optionValues(shape: OptionShape, cliOf: (key: string) => CliMeta
   }
   return out;
 }
+
+/** Comma-separated finite numbers (core/cli/args.ts has no plain number-list parser yet). */
+export const numberList: ArgParser<number[]> = (value) => {
+  const xs = value.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s)));
+  if (xs.length === 0 || xs.some((n) => !Number.isFinite(n))) throw new InvalidArgumentError('must be comma-separated numbers (e.g. 0.485,0.456,0.406).');
+  return xs;
+};
+
+/** Comma-separated labels, non-empty. */
+export const labelList: ArgParser<string[]> = (value) => {
+  const xs = value.split(',').map((s) => s.trim());
+  if (xs.some((s) => s === '')) throw new InvalidArgumentError('must be comma-separated non-empty labels (e.g. lung,heart).');
+  return xs;
+};
+
+/**
+ * An intensity mapping, the trainer's --intensity syntax: minmax | zscore[:CLIP] | range:LOW:HIGH |
+ * window:CENTER:WIDTH | dicom-window[:minmax|zscore], as the trainer and the import tool take it.
+ */
+export const intensity: ArgParser<Intensity> = (value) => {
+  const [kind, a, b, ...rest] = value.split(':');
+  const n = (s: string | undefined) => (s === undefined || s.trim() === '' ? Number.NaN : Number(s));
+  const raw =
+    kind === 'range'
+      ? { kind, low: n(a), high: n(b) }
+      : kind === 'window'
+        ? { kind, center: n(a), width: n(b) }
+        : kind === 'zscore'
+          ? { kind, ...(a === undefined ? {} : { clip: n(a) }) }
+          : kind === 'dicom-window'
+            ? { kind, ...(a === undefined ? {} : { fallback: a }) }
+            : { kind };
+  const extra = rest.length > 0 || (kind === 'minmax' && a !== undefined) || ((kind === 'zscore' || kind === 'dicom-window') && b !== undefined);
+  const r = IntensitySchema.safeParse(raw);
+  if (extra || !r.success || (r.data.kind === 'range' && !(r.data.high > r.data.low))) {
+    throw new InvalidArgumentError('must be minmax, zscore[:CLIP], range:LOW:HIGH, window:CENTER:WIDTH or dicom-window[:minmax|zscore].');
+  }
+  return r.data;
+};

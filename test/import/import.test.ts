@@ -92,6 +92,7 @@ describe('npm run import', () => {
     bin: ['binary_1ch.onnx', '--name', 'bin'],
     rgb: ['imagenet_3ch.onnx', '--name', 'rgb', '--imagenet', '--version', '2'],
     multi: ['multiclass_3ch.onnx', '--name', 'multi', '--imagenet', '--size', '64', '--labels', 'background,lung,heart,lesion'],
+    softmax: ['multiclass_3ch.onnx', '--name', 'classes', '--imagenet', '--size', '64', '--labels', 'background,lung,heart,lesion', '--activation', 'softmax'],
   };
 
   before(async () => {
@@ -143,13 +144,18 @@ describe('npm run import', () => {
     assert.deepEqual(multi.output.shape, ['batch', 4, 64, 64]);
     assert.deepEqual(multi.labels, ['background', 'lung', 'heart', 'lesion']);
     assert.equal(multi.output.activation, 'logits');
+
+    const classes = reports.get('softmax')!.manifest;
+    assert.equal(classes.output.activation, 'softmax');
+    assert.equal(classes.background, 'background', 'the first label by default');
   });
 
   test('the report carries the test inference: one mask per label on the synthetic DICOM, with areas and time', () => {
     for (const report of reports.values()) {
       assert.deepEqual(
         report.test.masks.map((m) => m.label),
-        report.manifest.labels,
+        report.manifest.labels.filter((l) => l !== report.manifest.background),
+        'one mask per label; softmax models none for the background',
       );
       assert.match(report.test.source, /synthetic chest DICOM/);
       assert.ok(report.test.totalMs > 0);
@@ -232,7 +238,7 @@ describe('npm run import', () => {
     assert.equal(image.rows, 64);
     const engine = await Engine.start({ modelRepository: repo, provider: 'cpu', workers: 1, intraOpThreads: 1, maxBatch: 1, maxDelayMs: 0 }, pino({ level: 'silent' }));
     try {
-      for (const key of ['bin', 'rgb', 'multi']) {
+      for (const key of ['bin', 'rgb', 'multi', 'softmax']) {
         const m: ModelManifest = reports.get(key)!.manifest;
         const served = await engine.segment({ dicom: dicom.bytes, model: m.name, version: m.version });
         const tensor = await toTensor(image, m.preprocessing);
@@ -245,6 +251,24 @@ describe('npm run import', () => {
           await session.release();
         }
         const plane = h * w;
+        if (m.output.activation === 'softmax') {
+          // Each pixel belongs to the channel with the largest logit (softmax is monotonic); near-ties skipped.
+          const classes = m.labels.filter((l) => l !== m.background);
+          assert.deepEqual(served.masks.map((x) => x.label), classes);
+          let counted = 0;
+          for (let i = 0; i < plane; i++) {
+            const logits = m.labels.map((_, k) => out[k * plane + i]!);
+            const sorted = [...logits].sort((a, b) => b - a);
+            if (sorted[0]! - sorted[1]! < 1e-5) continue;
+            const winner = m.labels[logits.indexOf(sorted[0]!)]!;
+            for (const x of served.masks) assert.equal(x.mask.data[i], x.label === winner ? 1 : 0, `${key}/${x.label} at ${i}`);
+            counted++;
+          }
+          assert.ok(counted > plane * 0.99);
+          const area = served.masks.reduce((a, x) => a + x.area, 0);
+          assert.ok(area > 0 && area < plane, `softmax: non-background area ${area} is partial`);
+          continue;
+        }
         assert.equal(served.masks.length, m.labels.length);
         let foreground = 0;
         for (let k = 0; k < m.labels.length; k++) {
