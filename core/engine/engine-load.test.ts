@@ -7,26 +7,40 @@ import assert from 'node:assert/strict';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { chestDicom } from '../../synth/index.ts';
 import { NotReadyError, OverloadedError, WorkerCrashedError } from './errors.ts';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelManifest } from '../manifest.ts';
 import { startEngine } from './testing/engine-fixtures.ts';
+import { assertMatchesReference, assertPartialAsymmetric, partialThreshold, referenceMask, referenceProbabilities, releaseReferenceSessions } from './testing/reference.ts';
 import type { PoolWorker, WorkerPool } from './worker-pool.ts';
 
 const dicom = (await chestDicom(3, { size: 256, lesions: 1 })).bytes;
 
-test('a burst is grouped into batches of up to maxBatch, and every request gets its own answer', async () => {
-  const fx = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, maxBatch: 4, maxDelayMs: 30 });
+test('a burst of different images is grouped into batches of up to maxBatch, and every request gets its own answer', async () => {
+  const fx = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, maxBatch: 4, maxDelayMs: 200 });
   try {
-    const single = await fx.engine.segment({ dicom });
+    // Five different images (different content and sizes), two requests each, interleaved so one
+    // batch holds different images; every other request asks for TTA.
+    const sizes = [256, 64, 160, 96, 200];
+    const images = await Promise.all(sizes.map(async (size, i) => (await chestDicom(100 + i, { size, lesions: (i % 3) as 0 | 1 | 2 })).bytes));
+    const dir = join(fx.dir, 'unet', '1');
+    const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelManifest;
+    const requests = Array.from({ length: 10 }, (_, k) => ({ image: k % 5, tta: k % 2 === 1 }));
+    const refs = await Promise.all(requests.map((r) => referenceProbabilities(join(dir, 'model.onnx'), manifest, images[r.image]!, { tta: r.tta })));
+    const threshold = partialThreshold(refs);
+    refs.forEach((ref, k) => assertPartialAsymmetric(referenceMask(ref, threshold).data, ref.rows, ref.cols, `reference ${k}`));
     fx.batches.length = 0;
-    const rs = await Promise.all(Array.from({ length: 10 }, () => fx.engine.segment({ dicom })));
+    const rs = await Promise.all(requests.map((r) => fx.engine.segment({ dicom: images[r.image]!, tta: r.tta, threshold })));
     assert.equal(rs.length, 10);
-    assert.equal(fx.batches.reduce((a, b) => a + b, 0), 10, 'every image ran exactly once');
-    assert.ok(Math.max(...fx.batches) > 1, `requests were batched: ${fx.batches}`);
+    assert.equal(fx.batches.reduce((a, b) => a + b, 0), 15, 'every image ran exactly once (5 requests with TTA count twice)');
+    assert.ok(fx.batches.length < requests.length, `requests were batched together (fewer batches than requests): ${fx.batches}`);
     assert.ok(Math.max(...fx.batches) <= 4, `no batch above maxBatch: ${fx.batches}`);
-    for (const r of rs) assert.deepEqual(r.masks[0]!.mask.data, single.masks[0]!.mask.data, 'batching does not change a result');
+    rs.forEach((r, k) => assertMatchesReference(r.masks[0]!.mask, refs[k]!, threshold, `request ${k} (image ${requests[k]!.image}, tta ${requests[k]!.tta})`));
     assert.equal(fx.engine.queueDepth(), 0);
     assert.equal(fx.depths.at(-1), 0, 'the observer saw the queue empty again');
   } finally {
     await fx.cleanup();
+    await releaseReferenceSessions();
   }
 });
 

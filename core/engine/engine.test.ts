@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeDicom } from '../dicom/decode.ts';
 import { DicomError } from '../dicom/errors.ts';
@@ -11,6 +11,16 @@ import { InvalidRequestError, ModelNotFoundError, NotReadyError } from './errors
 import { maskStats } from '../segmentation/postprocess.ts';
 import { makePreview } from './preview.ts';
 import { startEngine, type EngineFixture } from './testing/engine-fixtures.ts';
+import type { ModelManifest } from '../manifest.ts';
+import {
+  assertMatchesReference,
+  assertPartialAsymmetric,
+  partialThreshold,
+  referenceMask,
+  referenceProbabilities,
+  releaseReferenceSessions,
+  type Reference,
+} from './testing/reference.ts';
 
 let fx: EngineFixture;
 let dicom: Uint8Array;
@@ -33,7 +43,15 @@ before(async () => {
 
 after(async () => {
   await fx?.cleanup();
+  await releaseReferenceSessions();
 });
+
+/** The independent reference (testing/reference.ts) for `dicom` through the default model, unet:10. */
+async function unetReference(tta: boolean): Promise<Reference> {
+  const dir = join(fx.dir, 'unet', '10');
+  const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelManifest;
+  return referenceProbabilities(join(dir, 'model.onnx'), manifest, dicom, { tta });
+}
 
 test('serves the newest version of each model; CUDA on a CPU-only machine falls back to CPU with one warning per model', () => {
   assert.equal(fx.engine.ready(), true);
@@ -99,21 +117,28 @@ test('segment(): masks at the original size, consistent area/bbox, deterministic
   assert.equal(arena[0], 7);
 });
 
-test('threshold and min-area overrides change the mask as documented', async () => {
-  const low = await fx.engine.segment({ dicom, threshold: 0.01 });
-  const high = await fx.engine.segment({ dicom, threshold: 0.99 });
-  assert.ok(low.masks[0]!.area >= high.masks[0]!.area, 'a lower threshold never shrinks the mask');
-  assert.equal(low.masks[0]!.threshold, 0.01);
-  const area = low.masks[0]!.area;
-  if (area > 0) {
-    const gated = await fx.engine.segment({ dicom, threshold: 0.01, minArea: area + 1 });
-    assert.equal(gated.masks[0]!.empty, true);
-    assert.equal(gated.masks[0]!.area, 0);
-    assert.equal(gated.masks[0]!.bbox, null);
-    assert.equal(gated.masks[0]!.minArea, area + 1);
-    const kept = await fx.engine.segment({ dicom, threshold: 0.01, minArea: area });
-    assert.equal(kept.masks[0]!.area, area);
+test('threshold and min-area overrides change the mask as documented (partial masks, checked against the reference pipeline)', async () => {
+  const ref = await unetReference(false);
+  // Two thresholds that both leave partial masks: the median probability and one a little above it.
+  const lowT = partialThreshold([ref]);
+  const highT = Math.round((lowT + 0.02) * 1000) / 1000;
+  const low = await fx.engine.segment({ dicom, threshold: lowT });
+  const high = await fx.engine.segment({ dicom, threshold: highT });
+  for (const [r, t] of [[low, lowT], [high, highT]] as const) {
+    assertPartialAsymmetric(referenceMask(ref, t).data, ref.rows, ref.cols, `reference at threshold ${t}`);
+    assertMatchesReference(r.masks[0]!.mask, ref, t, `threshold ${t}`);
+    assert.equal(r.masks[0]!.threshold, t);
   }
+  assert.ok(low.masks[0]!.area > high.masks[0]!.area, `a lower threshold gives a larger mask (${low.masks[0]!.area} vs ${high.masks[0]!.area})`);
+  const area = low.masks[0]!.area;
+  const gated = await fx.engine.segment({ dicom, threshold: lowT, minArea: area + 1 });
+  assert.equal(gated.masks[0]!.empty, true);
+  assert.equal(gated.masks[0]!.area, 0);
+  assert.equal(gated.masks[0]!.bbox, null);
+  assert.equal(gated.masks[0]!.minArea, area + 1);
+  const kept = await fx.engine.segment({ dicom, threshold: lowT, minArea: area });
+  assert.equal(kept.masks[0]!.area, area, 'a mask of exactly minArea pixels is kept');
+  assert.ok(masksEqual(kept.masks[0]!.mask, low.masks[0]!.mask));
 });
 
 test('preview: made in the worker from its own decode, equal to makePreview of the decoded frame; only when asked', async () => {
@@ -128,20 +153,28 @@ test('preview: made in the worker from its own decode, equal to makePreview of t
   await assert.rejects(fx.engine.segment({ dicom, preview: { maxSide: 1.5 } }), (e: unknown) => e instanceof InvalidRequestError && e.field === 'preview');
 });
 
-test('TTA runs the flipped image in the same batch and averages', async () => {
+test('TTA runs the flipped image in the same batch and averages its output, flipped back, with the original', async () => {
+  const ref = await unetReference(true);
+  const threshold = partialThreshold([ref]);
+  assertPartialAsymmetric(referenceMask(ref, threshold).data, ref.rows, ref.cols, 'TTA reference');
   const before = fx.batches.length;
-  const r = await fx.engine.segment({ dicom, tta: true });
+  const r = await fx.engine.segment({ dicom, tta: true, threshold });
   assert.equal(r.masks[0]!.mask.rows, 256);
   assert.ok(fx.batches.slice(before).includes(2), `a batch of 2 images ran (batches: ${fx.batches.slice(before)})`);
-  const again = await fx.engine.segment({ dicom, tta: true });
+  // The reference un-flips the flipped image's probabilities itself: an output left flipped, or the
+  // original counted twice, differs from it in thousands of pixels at this threshold.
+  assertMatchesReference(r.masks[0]!.mask, ref, threshold, 'TTA mask');
+  const plain = await fx.engine.segment({ dicom, threshold });
+  assert.ok(!masksEqual(r.masks[0]!.mask, plain.masks[0]!.mask), 'TTA changes the mask (so the check above is not the plain mask)');
+  const again = await fx.engine.segment({ dicom, tta: true, threshold });
   assert.ok(masksEqual(r.masks[0]!.mask, again.masks[0]!.mask));
 });
 
 test('name:version addressing loads an older version on demand; a PyTorch-named model serves', async () => {
   const before = fx.engine.model('unet', '1')!;
   assert.equal(before.version, '1');
-  assert.equal(before.manifest.version, '1', 'the listing shows that version\'s own manifest');
-  assert.deepEqual(before.manifest.input.shape, ['N', 1, 32, 32]);
+  assert.equal(before.manifest?.version, '1', 'the listing shows that version\'s own manifest');
+  assert.deepEqual(before.manifest?.input.shape, ['N', 1, 32, 32]);
   assert.equal(before.ready, false);
   assert.equal(fx.engine.model('unet', '7'), undefined);
   const r = await fx.engine.segment({ dicom, model: 'unet', version: '1' });
@@ -163,7 +196,7 @@ test('typed errors: unknown model/version, bad overrides, not-ready model; Dicom
   await assert.rejects(fx.engine.segment({ dicom, model: 'broken' }), (e: unknown) => e instanceof NotReadyError && /pixels/.test(e.message));
   await assert.rejects(fx.engine.segment({ dicom: new TextEncoder().encode('certainly not a DICOM file, just text') }), (e: unknown) => {
     assert.ok(e instanceof DicomError, `got ${String(e)}`);
-    assert.equal(typeof e.code, 'string');
+    assert.equal(e.code, 'NOT_DICOM');
     return true;
   });
   await assert.rejects(fx.engine.segment({ dicom, frame: 5 }), (e: unknown) => e instanceof DicomError && e.code === 'FRAME_OUT_OF_RANGE');
