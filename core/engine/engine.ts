@@ -14,14 +14,14 @@ import type { SegmentResult } from '../segmentation/records.ts';
 import { EngineConfigSchema, type EngineConfig, type EngineConfigInput } from './config.ts';
 import { InvalidRequestError, NotReadyError } from './errors.ts';
 import { SegmentPipeline, type EngineObserver } from './pipeline.ts';
-import { ModelRegistry, type ModelInfo, type ReloadResult } from './registry.ts';
+import { ModelRegistry, type ModelInfo, type ModelListing, type ReloadResult } from './registry.ts';
 import type { SegmentRequest } from './request.ts';
 import { WorkerPool } from './worker-pool.ts';
 import type { InferenceWorkerData } from './worker-protocol.ts';
 
 export type { EngineConfig, EngineConfigInput } from './config.ts';
 export type { EngineObserver } from './pipeline.ts';
-export type { ModelInfo, ReloadResult } from './registry.ts';
+export type { InvalidModelInfo, ModelInfo, ModelListing, ModelStatus, ReloadResult } from './registry.ts';
 export type { SegmentRequest } from './request.ts';
 export type { SegmentResult } from '../segmentation/records.ts';
 
@@ -85,12 +85,39 @@ export class Engine {
     return engine;
   }
 
+  /**
+   * Ready (for /readyz): accepting requests, at least one live worker, and the default model (the one
+   * a request naming none gets) loaded. Another model failing to load does not make the engine
+   * unready: it is listed (listing(), models()) with its error, and requests for it fail on their own.
+   */
   ready(): boolean {
-    return this.accepting && !this.closed && this.pool.liveCount() > 0 && this.registry.served().length > 0;
+    return this.readiness().ready;
+  }
+
+  /** ready(), with the reason when not (for the /readyz body and logs). */
+  readiness(): { ready: true } | { ready: false; reason: string } {
+    if (this.closed) return { ready: false, reason: 'engine is closed' };
+    if (!this.accepting) return { ready: false, reason: 'engine is draining' };
+    if (this.pool.liveCount() === 0) return { ready: false, reason: 'no inference worker is running' };
+    const name = this.registry.defaultModelName();
+    if (!name) return { ready: false, reason: 'the model repository holds no model' };
+    const info = this.registry.describe(name);
+    if (!info || info.status !== 'ready') return { ready: false, reason: `default model ${name} is not ready${info?.error ? `: ${info.error}` : ''}` };
+    return { ready: true };
   }
 
   models(): ModelInfo[] {
     return this.registry.models();
+  }
+
+  /** Every model, including versions whose manifest is invalid (manifest null, status 'invalid', error). */
+  listing(): ModelListing[] {
+    return this.registry.listing();
+  }
+
+  /** One model's state (its default version, or `version`), whether or not its manifest is valid. */
+  describe(name: string, version?: string): ModelListing | undefined {
+    return this.registry.describe(name, version);
   }
 
   model(name: string, version?: string): ModelInfo | undefined {

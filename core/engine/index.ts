@@ -1,5 +1,15 @@
 export { EngineConfigSchema, MAX_PIXELS_DEFAULT, type EngineConfig, type EngineConfigInput } from './config.ts';
-export { Engine, type EngineObserver, type ModelInfo, type SegmentRequest, type SegmentResult, type ReloadResult } from './engine.ts';
+export {
+  Engine,
+  type EngineObserver,
+  type ModelInfo,
+  type ModelListing,
+  type InvalidModelInfo,
+  type ModelStatus,
+  type SegmentRequest,
+  type SegmentResult,
+  type ReloadResult,
+} from './engine.ts';
 export {
   EngineError,
   ModelNotFoundError,
@@ -7,9 +17,13 @@ export {
   NotReadyError,
   InvalidRequestError,
   WorkerCrashedError,
+  WorkerRestartedError,
+  DeadlineExceededError,
+  RequestCancelledError,
   InferenceError,
   ModelInvalidError,
   type EngineErrorCode,
+  type DeadlineStage,
 } from './errors.ts';
 export { parseModelRef, compareVersions, listRepository, readModelVersion, checkSessionIo } from './repository.ts';
 export { planThreads, type Provider } from '../runtime/session.ts';

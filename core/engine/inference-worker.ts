@@ -3,6 +3,7 @@
  * (DICOM decode incl. synchronous wasm codecs, preprocessing, session.run, postprocessing) so the main
  * thread never blocks on them. Messages are answered one at a time, in order (see worker-rpc.ts).
  */
+import { createHash } from 'node:crypto';
 import { workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { decodeDicom } from '../dicom/decode.ts';
@@ -11,7 +12,7 @@ import type { ModelManifest } from '../manifest.ts';
 import type { PreprocessSpec } from '../preprocess/index.ts';
 import { SegmentationProcessor } from '../segmentation/processor.ts';
 import type { ImageFacts } from '../segmentation/records.ts';
-import { InferenceError } from './errors.ts';
+import { InferenceError, ModelInvalidError } from './errors.ts';
 import { makePreview } from './preview.ts';
 import { checkSessionIo } from './repository.ts';
 import { openSession, type Provider } from '../runtime/session.ts';
@@ -89,7 +90,10 @@ async function runBatch(m: Loaded, images: Float32Array[]): Promise<{ outputs: F
 
 async function load(msg: LoadMsg): Promise<Reply<LoadResult>> {
   const t0 = performance.now();
-  const opened = await openSession(msg.onnxPath, cfg);
+  // Open only the bytes the main thread verified, and check they arrived as verified.
+  const sha256 = createHash('sha256').update(msg.onnx).digest('hex');
+  if (sha256 !== msg.sha256) throw new ModelInvalidError(msg.key, `${msg.key}: the model bytes handed to the worker hash to ${sha256.slice(0, 12)}…, not the verified ${msg.sha256.slice(0, 12)}…`);
+  const opened = await openSession(msg.onnx, cfg);
   try {
     checkSessionIo(msg.key, msg.manifest, opened.session.inputMetadata, opened.session.outputMetadata);
   } catch (e) {
@@ -126,7 +130,7 @@ async function load(msg: LoadMsg): Promise<Reply<LoadResult>> {
   const old = models.get(msg.key);
   models.set(msg.key, m);
   if (old) await old.session.release();
-  const result: LoadResult = { key: msg.key, provider: m.provider, loadMs, warmupMs: performance.now() - t1 };
+  const result: LoadResult = { key: msg.key, sha256, provider: m.provider, loadMs, warmupMs: performance.now() - t1 };
   if (opened.fallbackReason) result.fallbackReason = opened.fallbackReason;
   return { result };
 }

@@ -8,10 +8,20 @@ import type { Logger } from 'pino';
 import type { ModelManifest } from '../manifest.ts';
 import type { Provider } from '../runtime/session.ts';
 import type { EngineConfig } from './config.ts';
-import { ModelInvalidError, ModelNotFoundError, NotReadyError } from './errors.ts';
+import { DeadlineExceededError, ModelInvalidError, ModelNotFoundError, NotReadyError, WorkerCrashedError } from './errors.ts';
 import { compareVersions, listRepository, modelKey, readManifest, readModelVersion, type ModelVersionEntry } from './repository.ts';
 import type { LoadMsg, LoadResult } from './worker-protocol.ts';
 import type { PoolWorker, WorkerPool } from './worker-pool.ts';
+
+/**
+ * One model's serving state (its default version, or the version asked for):
+ * - `ready`: loaded on the workers and at least one worker is live;
+ * - `unavailable`: loaded, but no worker is live right now (transient: 503 + Retry-After);
+ * - `not-loaded`: a valid older version, loaded on its first request;
+ * - `invalid`: cannot be served as the repository holds it (manifest, checksum, graph; `error` says
+ *   which): a request for it fails with ModelInvalidError (409) until the files are fixed and reloaded.
+ */
+export type ModelStatus = 'ready' | 'unavailable' | 'not-loaded' | 'invalid';
 
 export interface ModelInfo {
   name: string;
@@ -20,9 +30,21 @@ export interface ModelInfo {
   manifest: ModelManifest;
   executionProvider: 'cpu' | 'cuda' | null;
   ready: boolean;
+  status: ModelStatus;
   loadedAt: string;
+  /** sha256 of the weights the workers hold (verified against the manifest when read); null when not loaded. */
+  sha256: string | null;
   error?: string;
 }
+
+/**
+ * A version whose manifest itself cannot be read or validated: listed (by `listing()`) with its
+ * error, but with no manifest. `models()`/`model()` keep returning ModelInfo with a manifest.
+ */
+export type InvalidModelInfo = Omit<ModelInfo, 'manifest'> & { manifest: null; status: 'invalid'; ready: false; error: string };
+
+/** Every model as `listing()` shows it: served or not, valid manifest or not. */
+export type ModelListing = ModelInfo | InvalidModelInfo;
 
 export interface ReloadResult {
   /** `name:version` of every version newly loaded (or reloaded because its files changed). */
@@ -51,6 +73,19 @@ interface ModelState {
   error?: string;
   /** Every version's manifest that parsed at the last scan (for listings of versions not loaded). */
   manifests: Map<string, ModelManifest>;
+  /**
+   * Why a version could not be served, since the last scan: `permanent` for faults of the files
+   * (ModelInvalidError and the like: asking for it is a 409 until fixed and reloaded), otherwise a
+   * transient one (no worker, a deadline) that the next attempt retries.
+   */
+  failures: Map<string, { error: string; permanent: boolean }>;
+}
+
+const hasManifest = (m: ModelListing): m is ModelInfo => m.manifest !== null;
+
+/** A failure that will not go away by retrying (the files are at fault), as opposed to the moment. */
+function isPermanent(e: unknown): boolean {
+  return !(e instanceof NotReadyError || e instanceof WorkerCrashedError || e instanceof DeadlineExceededError);
 }
 
 /** A request's model, resolved: a version only when the request named one. */
@@ -71,7 +106,7 @@ export class ModelRegistry {
   private reloadChain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly cfg: Pick<EngineConfig, 'modelRepository' | 'defaultModel' | 'maxBatch' | 'deviceId' | 'provider'>,
+    private readonly cfg: Pick<EngineConfig, 'modelRepository' | 'defaultModel' | 'maxBatch' | 'deviceId' | 'provider'> & Partial<Pick<EngineConfig, 'models'>>,
     private readonly logger: Logger,
   ) {}
 
@@ -87,8 +122,9 @@ export class ModelRegistry {
     return [...this.state.values()].flatMap((s) => (s.current ? [s.current] : []));
   }
 
-  models(): ModelInfo[] {
-    const out: ModelInfo[] = [];
+  /** Every model of the repository (or of EngineConfig.models), including those whose manifest is invalid. */
+  listing(): ModelListing[] {
+    const out: ModelListing[] = [];
     for (const s of this.state.values()) {
       const info = this.infoFor(s, this.currentVersion(s));
       if (info) out.push(info);
@@ -96,11 +132,22 @@ export class ModelRegistry {
     return out;
   }
 
-  model(name: string, version?: string): ModelInfo | undefined {
+  /** As listing(), less the versions with no valid manifest. */
+  models(): ModelInfo[] {
+    return this.listing().filter(hasManifest);
+  }
+
+  /** One model (its default version, or `version`), whatever its state; undefined when unknown. */
+  describe(name: string, version?: string): ModelListing | undefined {
     const s = this.state.get(name);
     if (!s) return undefined;
     if (version !== undefined && !s.versions.includes(version)) return undefined;
     return this.infoFor(s, version ?? this.currentVersion(s));
+  }
+
+  model(name: string, version?: string): ModelInfo | undefined {
+    const info = this.describe(name, version);
+    return info && hasManifest(info) ? info : undefined;
   }
 
   defaultModelName(): string | undefined {
@@ -113,30 +160,39 @@ export class ModelRegistry {
     return s.current ? this.loaded.get(s.current)!.entry.version : undefined;
   }
 
-  private infoFor(s: ModelState, version: string | undefined): ModelInfo | undefined {
+  private infoFor(s: ModelState, version: string | undefined): ModelListing | undefined {
     const lm = version !== undefined ? this.loaded.get(modelKey(s.name, version)) : undefined;
     if (lm) {
+      const live = this.pool.liveCount() > 0;
       const info: ModelInfo = {
         name: s.name,
         version: lm.entry.version,
         versions: [...s.versions],
         manifest: lm.entry.manifest,
         executionProvider: lm.provider,
-        ready: this.pool.liveCount() > 0,
+        ready: live,
+        status: live ? 'ready' : 'unavailable',
         loadedAt: lm.loadedAt,
+        sha256: lm.entry.sha256,
       };
-      if (s.error && s.current === lm.entry.key) info.error = s.error;
+      // The served version's own files failing a re-check (e.g. swapped on disk) is named here too:
+      // it keeps serving the bytes verified when they were loaded.
+      const own = s.failures.get(lm.entry.version);
+      if (s.current === lm.entry.key && (s.error || own)) info.error = own ? `${own.error} (still serving the weights verified at ${lm.loadedAt}, sha256 ${lm.entry.sha256.slice(0, 12)}…)` : s.error;
       return info;
     }
-    // Not loaded: a model none of whose versions loads (shown by its newest readable manifest), or an
-    // older version that is loaded on its first request.
-    const v = version ?? [...s.versions].reverse().find((x) => s.manifests.has(x));
-    const manifest = v !== undefined ? s.manifests.get(v) : undefined;
-    if (!manifest || v === undefined) return undefined;
-    const info: ModelInfo = { name: s.name, version: v, versions: [...s.versions], manifest, executionProvider: null, ready: false, loadedAt: '' };
-    if (!s.current) {
-      if (s.error) info.error = s.error;
-    } else info.error = 'not loaded; loads on its first request';
+    // Not loaded: a model none of whose versions loads (shown by its newest version, even one whose
+    // manifest does not parse), or an older version that is loaded on its first request.
+    const v = version ?? s.versions.at(-1);
+    if (v === undefined) return undefined;
+    const failure = s.failures.get(v);
+    const manifest = s.manifests.get(v);
+    const common = { name: s.name, version: v, versions: [...s.versions], executionProvider: null, ready: false as const, loadedAt: '', sha256: null };
+    if (!manifest) return { ...common, manifest: null, status: 'invalid', error: failure?.error ?? `${modelKey(s.name, v)}: no valid manifest` };
+    const info: ModelInfo = { ...common, manifest, status: failure?.permanent ? 'invalid' : s.current ? 'not-loaded' : 'unavailable' };
+    if (failure) info.error = failure.error;
+    else if (!s.current && s.error) info.error = s.error;
+    else if (s.current) info.error = 'not loaded; loads on its first request';
     return info;
   }
 
@@ -150,9 +206,19 @@ export class ModelRegistry {
     if (!s) throw new ModelNotFoundError(name, version);
     if (version !== undefined) {
       if (!s.versions.includes(version)) throw new ModelNotFoundError(name, version, `available versions: ${s.versions.join(', ')}`);
+      const f = s.failures.get(version);
+      // Known broken (and not merely loaded from before its files were swapped): say why, 409.
+      if (f?.permanent && !this.loaded.has(modelKey(name, version))) throw new ModelInvalidError(modelKey(name, version), f.error, s.manifests.get(version));
       return { name, version };
     }
-    if (!s.current) throw new NotReadyError(`model ${name} is not ready${s.error ? `: ${s.error}` : ''}`);
+    if (!s.current) {
+      const failures = [...s.failures.values()];
+      // Every version is broken on disk: a 409 naming the newest failure; otherwise not ready (503).
+      if (failures.length > 0 && failures.length >= s.versions.length && failures.every((f) => f.permanent)) {
+        throw new ModelInvalidError(name, `model ${name} cannot be served: ${s.error ?? failures[0]!.error}`);
+      }
+      throw new NotReadyError(`model ${name} is not ready${s.error ? `: ${s.error}` : ''}`);
+    }
     return { name };
   }
 
@@ -184,6 +250,17 @@ export class ModelRegistry {
     if (!p) {
       p = readModelVersion(this.cfg.modelRepository, name, version)
         .then((entry) => this.loadVersion(entry))
+        .then(
+          (lm) => {
+            this.state.get(name)?.failures.delete(version);
+            return lm;
+          },
+          (e: unknown) => {
+            // Remembered (listed with the version, and a fast 409 next time when the files are at fault).
+            this.state.get(name)?.failures.set(version, { error: e instanceof ModelInvalidError && e.message.startsWith(key) ? e.message : `${key}: ${msg(e)}`, permanent: isPermanent(e) });
+            throw e;
+          },
+        )
         .finally(() => this.loading.delete(key));
       this.loading.set(key, p);
     }
@@ -197,7 +274,7 @@ export class ModelRegistry {
     // batching produces every size from 1 to maxBatch: warm them all before ready. On CPU the first run
     // at a new size is cheap, so the two ends suffice.
     const warmupBatches = this.cfg.provider === 'cuda' ? Array.from({ length: lm.maxBatch }, (_, i) => i + 1) : [1, lm.maxBatch];
-    return { type: 'load', key: lm.entry.key, onnxPath: lm.entry.onnxPath, manifest: lm.entry.manifest, warmupBatches };
+    return { type: 'load', key: lm.entry.key, onnx: lm.entry.onnx, sha256: lm.entry.sha256, manifest: lm.entry.manifest, warmupBatches };
   }
 
   /** A new (or replacement) worker loads every model currently served before taking requests. */
@@ -249,7 +326,9 @@ export class ModelRegistry {
         });
         results.push(...rs);
       }
-      if (results.length === 0) throw new ModelInvalidError(entry.key, `${entry.key}: no inference worker is running`);
+      if (results.length === 0) throw new NotReadyError(`${entry.key}: no inference worker is running`);
+      const odd = results.find((r) => r.sha256 !== entry.sha256);
+      if (odd) throw new ModelInvalidError(entry.key, `${entry.key}: a worker opened weights with sha256 ${odd.sha256.slice(0, 12)}…, not the verified ${entry.sha256.slice(0, 12)}…`);
     } catch (e) {
       // Keep a previously loaded session of this key only where the workers still hold it.
       if (!this.loaded.has(entry.key)) {
@@ -290,6 +369,9 @@ export class ModelRegistry {
   private async reloadNow(): Promise<ReloadResult> {
     const out: ReloadResult = { loaded: [], failed: [], removed: [] };
     const listing = await listRepository(this.cfg.modelRepository);
+    // EngineConfig.models: only the models named are loaded and served (the CLI's --model).
+    const only = this.cfg.models;
+    if (only) for (const name of [...listing.keys()]) if (!only.includes(name)) listing.delete(name);
     for (const [name, versions] of listing) await this.rescanModel(name, versions, out);
     this.retireGone(listing, out);
     return out;
@@ -298,17 +380,22 @@ export class ModelRegistry {
   /** One model's versions at a re-scan: refresh its manifests, then choose (and load) its default. */
   private async rescanModel(name: string, versions: string[], out: ReloadResult): Promise<void> {
     let s = this.state.get(name);
-    if (!s) this.state.set(name, (s = { name, versions, manifests: new Map() }));
+    if (!s) this.state.set(name, (s = { name, versions, manifests: new Map(), failures: new Map() }));
     s.versions = versions;
     s.manifests = new Map();
+    s.failures = new Map();
     for (const v of versions) {
-      const m = await readManifest(this.cfg.modelRepository, name, v).catch(() => undefined);
-      if (m) s.manifests.set(v, m);
+      try {
+        s.manifests.set(v, await readManifest(this.cfg.modelRepository, name, v));
+      } catch (e) {
+        // A version whose manifest does not validate is still listed, with why.
+        s.failures.set(v, { error: msg(e), permanent: true });
+      }
     }
     const previous = s.current ? this.loaded.get(s.current) : undefined;
     // A served version whose directory is gone cannot stay the default.
     const current = previous && versions.includes(previous.entry.version) ? previous : undefined;
-    const { chosen, firstError } = await this.chooseVersion(name, versions, current, out);
+    const { chosen, firstError } = await this.chooseVersion(s, versions, current, out);
     s.error = firstError;
     if (s.current && s.current !== chosen?.entry.key) {
       out.removed.push(s.current);
@@ -319,25 +406,31 @@ export class ModelRegistry {
 
   /** Newest first, down to the served one: the first version that loads (or the served one, unchanged). */
   private async chooseVersion(
-    name: string,
+    s: ModelState,
     versions: string[],
     current: LoadedModel | undefined,
     out: ReloadResult,
   ): Promise<{ chosen: LoadedModel | undefined; firstError: string | undefined }> {
+    const name = s.name;
     let firstError: string | undefined;
     for (const v of [...versions].reverse()) {
       const key = modelKey(name, v);
       if (current && compareVersions(v, current.entry.version) < 0) break;
       try {
         const entry = await readModelVersion(this.cfg.modelRepository, name, v);
-        if (current && key === current.entry.key && entry.manifest.onnx.sha256 === current.entry.manifest.onnx.sha256) return { chosen: current, firstError };
+        // Compare the file as it is now with the weights actually loaded (not the manifests): a file
+        // changed in place and verified by a new manifest loads; the same bytes need nothing.
+        if (current && key === current.entry.key && entry.sha256 === current.entry.sha256) return { chosen: current, firstError };
         const lm = this.loaded.get(key);
-        const chosen = lm && !lm.retired && lm.entry.manifest.onnx.sha256 === entry.manifest.onnx.sha256 ? lm : await this.loadVersion(entry);
-        if (chosen !== lm) out.loaded.push(key);
+        const reuse = lm !== undefined && !lm.retired && lm.entry.sha256 === entry.sha256;
+        const chosen = reuse ? lm : await this.loadVersion(entry);
+        // Reported also when reloaded in place (loadVersion keeps the same record for its holders).
+        if (!reuse) out.loaded.push(key);
         return { chosen, firstError };
       } catch (e) {
         const m = e instanceof ModelInvalidError && e.message.startsWith(key) ? e.message : `${key}: ${msg(e)}`;
         firstError ??= m;
+        s.failures.set(v, { error: m, permanent: isPermanent(e) });
         out.failed.push({ model: key, error: m });
         this.logger.error({ model: key, err: m }, 'model version cannot be served');
       }

@@ -20,6 +20,13 @@ export interface ModelVersionEntry {
   dir: string;
   onnxPath: string;
   manifest: ModelManifest;
+  /**
+   * The ONNX file's bytes as read once and hashed (equal to the manifest's sha256): what every worker
+   * opens, first ones and replacements alike, so no worker ever reads the file again unverified.
+   */
+  onnx: Uint8Array;
+  /** sha256 of `onnx` (hex). */
+  sha256: string;
 }
 
 /** Numeric-aware ordering: 2 < 10, 1.9.0 < 1.10.0, v2 < v10; ties fall back to plain comparison. */
@@ -107,9 +114,14 @@ export async function readManifest(root: string, name: string, version: string):
   return manifest;
 }
 
+export function sha256Bytes(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /**
  * Validate one version directory: the manifest (readManifest), the ONNX file present and its sha256
- * equal to the manifest's. Throws ModelInvalidError naming the fault.
+ * equal to the manifest's. The file is read once; the bytes hashed are the bytes returned (`onnx`),
+ * so what is served is exactly what was verified. Throws ModelInvalidError naming the fault.
  */
 export async function readModelVersion(root: string, name: string, version: string): Promise<ModelVersionEntry> {
   const key = modelKey(name, version);
@@ -119,13 +131,16 @@ export async function readModelVersion(root: string, name: string, version: stri
   if (!onnxPath.startsWith(dir + '/')) {
     throw new ModelInvalidError(key, `${key}: onnx.file '${manifest.onnx.file}' points outside the version directory`, manifest);
   }
+  let onnx: Uint8Array;
   try {
     const st = await stat(onnxPath);
     if (!st.isFile()) throw new Error('not a file');
+    const buf = await readFile(onnxPath);
+    onnx = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch {
     throw new ModelInvalidError(key, `${key}: missing ONNX file ${manifest.onnx.file}`, manifest);
   }
-  const actual = await sha256File(onnxPath);
+  const actual = sha256Bytes(onnx);
   if (actual !== manifest.onnx.sha256) {
     throw new ModelInvalidError(
       key,
@@ -133,7 +148,7 @@ export async function readModelVersion(root: string, name: string, version: stri
       manifest,
     );
   }
-  return { name, version, key, dir, onnxPath, manifest };
+  return { name, version, key, dir, onnxPath, manifest, onnx, sha256: actual };
 }
 
 /** What an opened session reports about one input/output (the subset of ORT's ValueMetadata used). */

@@ -11,13 +11,18 @@ export interface InferenceWorkerData {
 export interface LoadMsg {
   type: 'load';
   key: string;
-  onnxPath: string;
+  /** The model's verified bytes (read and hashed once on the main thread), never a path to re-read. */
+  onnx: Uint8Array;
+  /** Their sha256: the worker hashes what it got again before opening it. */
+  sha256: string;
   manifest: ModelManifest;
   /** Batch sizes to run once each before the model counts as loaded (e.g. 1 and maxBatch). */
   warmupBatches: number[];
 }
 export interface LoadResult {
   key: string;
+  /** sha256 of the bytes the session was opened from. */
+  sha256: string;
   provider: Provider;
   fallbackReason?: string;
   loadMs: number;
