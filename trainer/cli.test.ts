@@ -95,7 +95,7 @@ test('the command line parses into the schema config: defaults, composed flags, 
 test('resume fingerprint and manifest training block come from the schema', async () => {
   const { DEFAULTS, resumeFingerprint, manifestTraining } = await import('./config.ts');
   // The options that change what an epoch computes (the list the hand-written fingerprint had).
-  const want = ['layout', 'height', 'width', 'batchSize', 'fold', 'folds', 'lr', 'milestones', 'gamma', 'seed', 'depth', 'baseChannels', 'upsample', 'loss', 'weightDecay', 'intensity', 'resize', 'normalize', 'outputPrior', 'augment', 'limit', 'cacheDtype'];
+  const want = ['layout', 'classes', 'height', 'width', 'batchSize', 'fold', 'folds', 'lr', 'milestones', 'gamma', 'seed', 'depth', 'baseChannels', 'upsample', 'loss', 'weightDecay', 'intensity', 'resize', 'normalize', 'outputPrior', 'augment', 'limit', 'cacheDtype'];
   const fp = resumeFingerprint(DEFAULTS);
   assert.deepEqual(Object.keys(fp).sort(), want.sort());
   assert.equal(fp.limit, null, 'an unset option is recorded as null');
@@ -109,4 +109,21 @@ test('a programmatic config is checked by the same schema, one line naming the o
   assert.throws(() => validateConfig({ ...DEFAULTS, threshold: 1 }), /--threshold/);
   assert.throws(() => validateConfig({ ...DEFAULTS, loss: { bce: 0, dice: 0, focal: 0 } }), /at least one loss weight/);
   assert.throws(() => validateConfig({ ...DEFAULTS, height: 100 }), /multiple of 2\^depth/);
+  assert.throws(() => validateConfig({ ...DEFAULTS, loss: { ce: 1, dice: 1, focal: 0 } }), /--loss-weights: loss weights of the sigmoid loss are bce,dice,focal; got ce,dice,focal/);
+});
+
+test('multi-class layouts: loss weights take the ce,dice,focal names, classes come from classes.json', async () => {
+  const { parseConfig, resolveClasses, validateConfig } = await import('./config.ts');
+  const d = await parse(['--data', 'x', '--layout', 'labelmap']);
+  assert.deepEqual(d.config.loss, { ce: 1, dice: 1, focal: 0 });
+  assert.deepEqual(d.config.labels, [], 'unknown until classes.json is read');
+  const w = await parse(['--data', 'x', '--layout', 'kaggle-multiclass', '--loss-weights', '2,1,0.5']);
+  assert.deepEqual(w.config.loss, { ce: 2, dice: 1, focal: 0.5 });
+  const r = await resolveClasses(w.config, async () => ['background', 'lung', 'heart']);
+  assert.deepEqual([r.classes, r.labels], [['background', 'lung', 'heart'], ['background', 'lung', 'heart']]);
+  validateConfig(r);
+  assert.deepEqual(await resolveClasses(d.config.layout === 'labelmap' ? parseConfig({ data: 'x' }) : d.config, async () => ['x', 'y']), parseConfig({ data: 'x' }), 'single-label configs are unchanged');
+  await assert.rejects(parse(['--data', 'x', '--layout', 'labelmap', '--label', 'lung']), /--label is for single-label layouts/);
+  await assert.rejects(parse(['--data', 'x', '--loss-weights', '1,2']), /must be 3 non-negative numbers: bce,dice,focal \(multi-class layouts: ce,dice,focal\)/);
+  assert.throws(() => parseConfig({ data: 'x', classes: ['a', 'b'] }), /classes are for the multi-class layouts/);
 });

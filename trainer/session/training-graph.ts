@@ -2,9 +2,11 @@ import { gradients, type GradOptions } from '../graph/autodiff.ts';
 import { Graph, type Value } from '../graph/builder.ts';
 import { encodeModel } from '../graph/onnx/encode.ts';
 import { BATCH_DIM } from '../model/inference-graph.ts';
-import { buildLoss, LOSS_NAMES, TOTAL, type LossWeights } from '../model/loss.ts';
+import { buildLoss, TOTAL, type LossWeights } from '../model/loss.ts';
+import { lossSet, type TermValues } from '../model/loss-set.ts';
+import { buildMulticlassLoss, type MulticlassLossWeights } from '../model/multiclass-loss.ts';
 import { buildUNetForward, unetParamSpecs, validateUNetConfig, type ParamSpec, type UNetConfig } from '../model/unet.ts';
-import type { AdamConfig } from './types.ts';
+import type { AdamConfig, SoftmaxObjective } from './types.ts';
 
 export const TRAIN_OPSET = 17;
 
@@ -16,8 +18,8 @@ export const IO = {
   stepSize: 'adam.step_size',
   /** 1 / sqrt(1 - beta2^t) */
   invSqrtBc2: 'adam.inv_sqrt_bc2',
-  /** The total, then one output per loss term. */
-  losses: [TOTAL, ...LOSS_NAMES],
+  /** The total, then one output per loss term of the objective. */
+  losses: (softmax: boolean): string[] => [TOTAL, ...lossSet(softmax).names],
   m: (name: string) => `adam.m.${name}`,
   v: (name: string) => `adam.v.${name}`,
   next: (name: string) => `next.${name}`,
@@ -38,7 +40,9 @@ export interface TrainingGraphOptions {
   unet: UNetConfig;
   height: number;
   width: number;
-  loss: LossWeights;
+  loss: LossWeights | TermValues;
+  /** Softmax objective (multi-class loss, background channel); default: sigmoid ComboLoss. */
+  softmax?: SoftmaxObjective;
   adam: AdamConfig;
   diceSmooth: number;
   grad?: Partial<GradOptions>;
@@ -68,7 +72,10 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
   const moments = new Map(trainable.map((s) => [s.name, { m: g.input(IO.m(s.name), 'float32', s.dims), v: g.input(IO.v(s.name), 'float32', s.dims) }]));
 
   const { logits, runningStats } = buildUNetForward(g, o.unet, image, (n) => params.get(n)!, 'train');
-  const loss = buildLoss(g, logits, mask, o.loss, o.diceSmooth);
+  const loss = o.softmax
+    ? buildMulticlassLoss(g, logits, mask, { weights: o.loss as MulticlassLossWeights, diceSmooth: o.diceSmooth, background: o.softmax.background })
+    : buildLoss(g, logits, mask, o.loss as LossWeights, o.diceSmooth);
+  const termNames = lossSet(o.softmax !== undefined).names;
   const grads = gradients(
     g,
     loss.total,
@@ -77,7 +84,7 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
   );
 
   g.output(loss.total, TOTAL);
-  for (const name of LOSS_NAMES) g.output(loss.terms[name], name);
+  for (const name of termNames) g.output((loss.terms as Record<string, Value>)[name]!, name);
   for (const s of trainable) {
     const { m, v } = moments.get(s.name)!;
     const u = adamUpdate(g, params.get(s.name)!, grads.get(s.name)!, m, v, stepSize, invSqrtBc2, o.adam);

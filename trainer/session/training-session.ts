@@ -13,7 +13,8 @@ import { openSession, type OpenedSession, type Provider } from '../../core/runti
 import type { GradOptions } from '../graph/autodiff.ts';
 import { buildInferenceOnnx } from '../model/inference-graph.ts';
 import { countTrainable, initUNetParams, validateUNetConfig, type ParamSpec } from '../model/unet.ts';
-import { lossValues, TOTAL, validateLossWeights } from '../model/loss.ts';
+import { TOTAL } from '../model/loss.ts';
+import { lossSet, termValues, termWeightsError } from '../model/loss-set.ts';
 import { CheckpointMismatchError } from './checkpoint.ts';
 import { buildTrainingGraphs, IO } from './training-graph.ts';
 import type { AdamConfig, Checkpoint, CheckpointConfig, StepResult, TrainingSession, TrainingSessionOptions } from './types.ts';
@@ -63,7 +64,14 @@ async function openGraph(model: Uint8Array, opts: TrainingSessionOptions, log: L
 export async function createTrainingSession(opts: TrainingSessionOptions & { grad?: Partial<GradOptions> }): Promise<TrainingSession> {
   const log = opts.logger ?? pino({ name: 'training-session', level: 'info' });
   validateUNetConfig(opts.unet, opts.height, opts.width);
-  validateLossWeights(opts.loss);
+  const set = lossSet(opts.softmax !== undefined);
+  const lossError = termWeightsError(set, opts.loss);
+  if (lossError) throw new TrainingInputError(lossError);
+  if (opts.softmax) {
+    const bg = opts.softmax.background;
+    if (opts.unet.classes < 2) throw new TrainingInputError(`a softmax model needs at least 2 classes (background + 1), got ${opts.unet.classes}`);
+    if (!Number.isInteger(bg) || bg < 0 || bg >= opts.unet.classes) throw new TrainingInputError(`softmax.background must be a class index in 0..${opts.unet.classes - 1}, got ${bg}`);
+  }
   if (opts.device !== 'cpu' && opts.device !== 'cuda') throw new TrainingInputError(`device must be 'cpu' or 'cuda', got '${String(opts.device)}'`);
   if (!Number.isInteger(opts.seed)) throw new TrainingInputError(`seed must be an integer, got ${opts.seed}`);
   const adam: AdamConfig = { ...DEFAULT_ADAM, ...(opts.adam ?? {}) };
@@ -75,6 +83,7 @@ export async function createTrainingSession(opts: TrainingSessionOptions & { gra
     height: opts.height,
     width: opts.width,
     loss: { ...opts.loss },
+    ...(opts.softmax ? { softmax: { ...opts.softmax } } : {}),
     adam,
     diceSmooth: opts.diceSmooth ?? 1,
   };
@@ -125,7 +134,7 @@ class OrtTrainingSession implements TrainingSession {
     // He-initialised weights from the seed, BN at identity; Adam moments start at zero.
     const init = initUNetParams(config.unet, seed);
     for (const [name, data] of init) (this.current.get(name)!.data as Float32Array).set(data);
-    this.lossFetches = Object.fromEntries(IO.losses.map((n) => [n, new ort.Tensor('float32', new Float32Array(1), [])]));
+    this.lossFetches = Object.fromEntries(IO.losses(config.softmax !== undefined).map((n) => [n, new ort.Tensor('float32', new Float32Array(1), [])]));
   }
 
   private checkAlive(): void {
@@ -171,7 +180,7 @@ class OrtTrainingSession implements TrainingSession {
     for (const [name, tensor] of this.spare) fetches[IO.next(name)] = tensor;
     const out = await this.train.run(feeds, fetches);
     const read = (n: string) => Number((out[n] ?? this.lossFetches[n]!).data[0]);
-    const result: StepResult = { loss: read(TOTAL), ...lossValues(read) };
+    const result: StepResult = { loss: read(TOTAL), ...termValues(lossSet(this.config.softmax !== undefined), read) };
     if (!Number.isFinite(result.loss)) {
       // Keep the last good state: a NaN step must not poison the weights.
       this.log.error({ step: t, ...result }, 'non-finite loss; state not updated');
@@ -232,6 +241,9 @@ class OrtTrainingSession implements TrainingSession {
     }
     if (theirs?.height !== mine.height || theirs?.width !== mine.width) {
       diffs.push(`input size: checkpoint ${theirs?.height}x${theirs?.width}, session ${mine.height}x${mine.width}`);
+    }
+    if (JSON.stringify(theirs?.softmax ?? null) !== JSON.stringify(mine.softmax ?? null)) {
+      diffs.push(`objective: checkpoint ${theirs?.softmax ? `softmax (background ${theirs.softmax.background})` : 'sigmoid'}, session ${mine.softmax ? `softmax (background ${mine.softmax.background})` : 'sigmoid'}`);
     }
     if (diffs.length) throw new CheckpointMismatchError(`checkpoint does not fit this session: ${diffs.join('; ')}`);
     if (JSON.stringify(theirs.loss) !== JSON.stringify(mine.loss) || JSON.stringify(theirs.adam) !== JSON.stringify(mine.adam)) {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { LossValues, LossWeights } from '../model/loss.ts';
+import type { LossWeights } from '../model/loss.ts';
+import type { TermValues } from '../model/loss-set.ts';
 import type { UNetConfig } from '../model/unet.ts';
 
 export type { UNetConfig, UpsampleMode } from '../model/unet.ts';
@@ -13,11 +14,20 @@ export interface AdamConfig {
   weightDecay: number;
 }
 
+/** Softmax training: mutually exclusive classes, one of them the background. */
+export interface SoftmaxObjective {
+  /** Index of the background channel (the multi-class Dice leaves it out). */
+  background: number;
+}
+
 export interface TrainingSessionOptions {
   unet: UNetConfig;
   height: number;
   width: number;
-  loss: LossWeights;
+  /** Term weights of the objective's loss: LossWeights (bce/dice/focal), or with `softmax` ce/dice/focal. */
+  loss: LossWeights | TermValues;
+  /** Train a softmax model with the multi-class loss (model/multiclass-loss.ts); default: the binary ComboLoss on per-channel sigmoids. */
+  softmax?: SoftmaxObjective;
   adam?: Partial<AdamConfig>;
   device: 'cpu' | 'cuda';
   deviceId?: number;
@@ -38,14 +48,15 @@ export interface TrainingSessionOptions {
   enableProfiling?: boolean;
 }
 
-/** The total under `loss`, and each term of LOSS_TERMS under its name. */
-export type StepResult = { loss: number } & LossValues;
+/** The total under `loss`, and each term of the objective's loss under its name. */
+export type StepResult = { loss: number } & TermValues;
 
 export interface CheckpointConfig {
   unet: UNetConfig;
   height: number;
   width: number;
-  loss: LossWeights;
+  loss: LossWeights | TermValues;
+  softmax?: SoftmaxObjective;
   adam: AdamConfig;
   diceSmooth: number;
 }
@@ -62,7 +73,7 @@ export interface TrainingSession {
   /** What actually runs (after fallback). */
   readonly executionProvider: 'cpu' | 'cuda';
   readonly parameterCount: number;
-  /** images: N*C*H*W float32; masks: N*classes*H*W in {0,1}; lr for this step (scheduler lives in the shell). */
+  /** images: N*C*H*W float32; masks: N*classes*H*W in {0,1} (softmax: one-hot); lr for this step (scheduler lives in the shell). */
   step(images: Float32Array, masks: Float32Array, batch: number, lr: number): Promise<StepResult>;
   /** Logits (what the exported model emits) with BatchNorm in inference mode (running stats): N*classes*H*W. */
   predict(images: Float32Array, batch: number): Promise<Float32Array>;
