@@ -470,14 +470,16 @@ try {
 
 const f1 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(1));
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+/** a / b, or '–' when either side measured nothing (no answer completed inside its window). */
+const ratio = (x: number, y: number | undefined, unit = 'x') => (y !== undefined && x > 0 && y > 0 && Number.isFinite(x / y) ? `${(x / y).toFixed(2)}${unit}` : '–');
 const rawRow = rows.find((r) => r.input === 'none')!;
 console.log(`\n${header}`);
 console.log(`\n| input | what | images/s | p50 ms | p99 ms | CPU ms/image | stage ms/image: decode / preprocess / inference / post | mean batch | peak RSS MiB | errors | mask area, image 1 | load avg (start / end) |`);
 console.log(`|${' --- |'.repeat(12)}`);
 for (const r of rows) {
   const st = r.stages ? `${f1(r.stages.decode)} / ${f1(r.stages.preprocess)} / ${f1(r.stages.inference)} / ${f1(r.stages.postprocess)}` : '';
-  const lat = r.input === 'none' ? `${f1(r.p50Ms)} (batch)` : String(r.p50Ms);
-  const lat99 = r.input === 'none' ? `${f1(r.p99Ms)} (batch)` : String(r.p99Ms);
+  const lat = r.input === 'none' ? `${f1(r.p50Ms)} (batch)` : r.p50Ms == null ? '–' : String(r.p50Ms);
+  const lat99 = r.input === 'none' ? `${f1(r.p99Ms)} (batch)` : r.p99Ms == null ? '–' : String(r.p99Ms);
   console.log(`| ${r.input === 'none' ? 'model input 256², random' : INPUT_LABEL[r.input]} | ${r.what} | ${f2(r.imagesPerSecond)} | ${lat} | ${lat99} | ${f1(r.cpuMsPerImage)} | ${st} | ${r.meanBatch ? f2(r.meanBatch) : ''} | ${r.rssMiB.toFixed(0)} | ${r.errors} | ${r.area ?? ''} | ${r.load} |`);
 }
 console.log(`\n| input | ours, setting | images/s | ours / FastAPI | ours / raw ORT | CPU ms/image ours / FastAPI |`);
@@ -485,7 +487,7 @@ console.log(`|${' --- |'.repeat(6)}`);
 for (const kind of inputs) {
   const py = rows.find((r) => r.input === kind && r.what.startsWith('FastAPI'));
   for (const r of rows.filter((x) => x.input === kind && x.what.startsWith('ours'))) {
-    console.log(`| ${kind} | ${r.what.slice(6)} | ${f2(r.imagesPerSecond)} | ${py ? f2(r.imagesPerSecond / py.imagesPerSecond) + 'x' : '–'} | ${f2(r.imagesPerSecond / rawRow.imagesPerSecond)}x | ${py ? f2(r.cpuMsPerImage / py.cpuMsPerImage) : '–'} |`);
+    console.log(`| ${kind} | ${r.what.slice(6)} | ${f2(r.imagesPerSecond)} | ${ratio(r.imagesPerSecond, py?.imagesPerSecond)} | ${ratio(r.imagesPerSecond, rawRow.imagesPerSecond)} | ${ratio(r.cpuMsPerImage, py?.cpuMsPerImage, '')} |`);
   }
 }
 console.log(
