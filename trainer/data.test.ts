@@ -162,3 +162,39 @@ test('loader normalisation is bit-identical to toTensor with the same normalize 
   const theirs = await toTensor(image, { ...spec, normalize: norm });
   assert.deepEqual(mine, theirs);
 });
+
+test('pairs layout: each sample carries its patient (folder) as its fold group; one flat folder has none', async (t) => {
+  const root = await tempDir(t);
+  const gen = await generatePairsDataset({ outDir: join(root, 'kaggle_3m'), cases: 3, slicesPerCase: 2, size: 32, seed: 4 });
+  const scan = await scanDataset('pairs', root);
+  assert.equal(scan.samples.length, 6);
+  for (const s of scan.samples) {
+    const pair = gen.pairs.find((p) => s.id === `kaggle_3m/${p.image.replace(/\.png$/, '')}`)!;
+    assert.equal(s.group, `kaggle_3m/${pair.caseId}`);
+  }
+  // Everything in one folder: no patient structure to keep together.
+  const flat = await scanDataset('pairs', join(root, 'kaggle_3m', gen.pairs[0]!.caseId));
+  assert.ok(flat.samples.length === 2 && flat.samples.every((s) => s.group === undefined));
+});
+
+test('an intensity window that clamps every pixel is refused with the data range in one line (issue 15, defect 14)', async (t) => {
+  const root = await tempDir(t);
+  await generatePairsDataset({ outDir: root, cases: 2, slicesPerCase: 3, size: 32, seed: 6 });
+  const scan = await scanDataset('pairs', root);
+  for (const dtype of ['float32', 'uint8'] as const) {
+    const above = PreprocessSpecSchema.parse({ ...spec, intensity: { kind: 'window', center: 2500, width: 1000 } });
+    const cache = new TensorCache({ dir: join(root, `.cache-${dtype}`), spec: above, dtype, decode: countingDecoder() });
+    await assert.rejects(cache.prepare(scan.samples), (e: Error) => {
+      assert.ok(e instanceof DataError, String(e));
+      assert.match(e.message, /window:2500:1000 \(values 2000\.\.3000\) turns every pixel of all 6 image\(s\) into the constant 0: nothing to train on; the images' values span 0\.\.\d+/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    });
+    // Cached records (a second run) are refused the same way.
+    await assert.rejects(cache.prepare(scan.samples), DataError);
+  }
+  // A window that overlaps the 8-bit data is fine.
+  const overlapping = PreprocessSpecSchema.parse({ ...spec, intensity: { kind: 'window', center: 100, width: 200 } });
+  const ok = await new TensorCache({ dir: join(root, '.cache-ok'), spec: overlapping, dtype: 'float32', decode: countingDecoder() }).prepare(scan.samples);
+  assert.equal(ok.prepared.length, 6);
+});

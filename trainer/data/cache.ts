@@ -22,7 +22,7 @@ import { toTensor, maskToModel } from '../../core/preprocess/index.ts';
 import type { PreprocessSpec } from '../../core/preprocess/spec.ts';
 import { createMask, maskArea, type Mask } from '../../core/mask.ts';
 import { bytesPerValue, dequantise, quantise, type CacheDtype } from './quantize.ts';
-import type { LabelMap, SampleDecoder, SampleRef } from './types.ts';
+import { DataError, type LabelMap, type SampleDecoder, type SampleRef } from './types.ts';
 
 const MAGIC = 'UTC1';
 const FORMAT_VERSION = 1;
@@ -41,6 +41,12 @@ export interface RecordMeta {
   /** Mask pixels at original resolution (multi-class: non-background pixels). */
   area: number;
   origMaskBytes: number;
+  /** Range of the model-resolution tensor before quantisation (absent in records made before it was kept). */
+  min?: number;
+  max?: number;
+  /** Range of the decoded image's values (modality units), before the intensity mapping. */
+  imageMin?: number;
+  imageMax?: number;
   /** Multi-class records: the masks are class-index maps (H*W and rows*cols), not 0/1 planes. */
   target?: 'labels';
   /** Multi-class records: pixels of each class at original resolution. */
@@ -186,7 +192,33 @@ export class TensorCache {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 2) }, worker));
-    return { prepared: prepared.filter((p): p is PreparedSample => p !== undefined), failed, hits, misses };
+    const ok = prepared.filter((p): p is PreparedSample => p !== undefined);
+    this.refuseConstantInput(ok);
+    return { prepared: ok, failed, hits, misses };
+  }
+
+  /**
+   * An intensity mapping that turns every image into a constant (a window entirely above or below
+   * the data, e.g. window:2000:3000 on 8-bit images) leaves nothing to learn: the dataset std is 0
+   * (clamped to 1e-6) and training silently fits the label prior. Refused here, where every
+   * record's range is known, with the data's actual range in the message.
+   */
+  private refuseConstantInput(samples: readonly PreparedSample[]): void {
+    if (samples.length === 0) return;
+    let value: number | undefined;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const s of samples) {
+      const r = tensorRange(s.meta);
+      if (!r || r.max - r.min > 1e-6 * Math.max(1, Math.abs(r.max))) return;
+      value ??= r.min;
+      if (s.meta.imageMin !== undefined && s.meta.imageMin < lo) lo = s.meta.imageMin;
+      if (s.meta.imageMax !== undefined && s.meta.imageMax > hi) hi = s.meta.imageMax;
+    }
+    const range = lo <= hi ? `; the images' values span ${lo}..${hi}` : '';
+    throw new DataError(
+      `intensity mapping ${describeIntensity(this.spec.intensity)} turns every pixel of all ${samples.length} image(s) into the constant ${value}: nothing to train on${range}; choose a window that overlaps the data`,
+    );
   }
 
   private async build(ref: SampleRef, path: string): Promise<RecordMeta> {
@@ -202,6 +234,7 @@ export class TensorCache {
     if (tensor.length !== channels * height * width) throw new Error(`${ref.id}: toTensor returned ${tensor.length} values, expected ${channels}x${height}x${width}`);
     if (small.data.length !== height * width) throw new Error(`${ref.id}: maskToModel returned ${small.rows}x${small.cols}, expected ${height}x${width}`);
     const q = quantise(tensor, this.dtype);
+    const r = valueRange(tensor);
     const area = maskArea(mask);
     const packedMask = deflateRawSync(mask.data, { level: 6 });
     const meta: RecordMeta = {
@@ -212,6 +245,10 @@ export class TensorCache {
       dtype: this.dtype,
       lo: q.lo,
       hi: q.hi,
+      min: r.min,
+      max: r.max,
+      imageMin: image.min,
+      imageMax: image.max,
       origRows: mask.rows,
       origCols: mask.cols,
       hasMask: area > 0,
@@ -239,6 +276,7 @@ export class TensorCache {
     if (tensor.length !== channels * height * width) throw new Error(`${ref.id}: toTensor returned ${tensor.length} values, expected ${channels}x${height}x${width}`);
     const small = resizeLabels(labels, height, width);
     const q = quantise(tensor, this.dtype);
+    const r = valueRange(tensor);
     const packed = deflateRawSync(labels.data, { level: 6 });
     const area = labels.data.length - classAreas[0]!;
     const meta: RecordMeta = {
@@ -249,6 +287,10 @@ export class TensorCache {
       dtype: this.dtype,
       lo: q.lo,
       hi: q.hi,
+      min: r.min,
+      max: r.max,
+      imageMin: image.min,
+      imageMax: image.max,
       origRows: labels.rows,
       origCols: labels.cols,
       hasMask: area > 0,
@@ -280,6 +322,28 @@ export class TensorCache {
     }
     return out;
   }
+}
+
+function valueRange(x: Float32Array): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+/** The tensor's value range: recorded, or for older quantised records their [lo, hi]; undefined when unknown. */
+function tensorRange(meta: RecordMeta): { min: number; max: number } | undefined {
+  if (meta.min !== undefined && meta.max !== undefined) return { min: meta.min, max: meta.max };
+  return meta.dtype === 'float32' ? undefined : { min: meta.lo, max: meta.hi };
+}
+
+function describeIntensity(intensity: PreprocessSpec['intensity']): string {
+  if (intensity.kind === 'window') return `window:${intensity.center}:${intensity.width} (values ${intensity.center - intensity.width / 2}..${intensity.center + intensity.width / 2})`;
+  return canonicalJson(intensity);
 }
 
 async function writeRecord(path: string, meta: RecordMeta, image: Uint8Array, modelMask: Uint8Array, packedOriginal: Uint8Array): Promise<void> {

@@ -110,12 +110,13 @@ export async function scanPairs(rootIn: string): Promise<DatasetScan> {
       continue;
     }
     const id = relative(root, key).split(sep).join('/');
-    const folder = id.includes('/') ? id.slice(0, id.lastIndexOf('/')) : '';
-    samples.push({ id, imagePath, format: 'image', label: { kind: 'file', path: maskPath }, group: folder });
+    const ref: SampleRef = { id, imagePath, format: 'image', label: { kind: 'file', path: maskPath } };
+    if (id.includes('/')) ref.group = id.slice(0, id.lastIndexOf('/'));
+    samples.push(ref);
   }
   // Folders are patients (LGG: <root>/<patient>/<patient>_<n>.tif). When every image sits in one
   // folder there is no patient structure to keep together: each image is its own group.
-  if (new Set(samples.map((s) => s.group)).size <= 1) for (const s of samples) delete s.group;
+  if (new Set(samples.map((s) => s.group).filter((g) => g !== undefined)).size <= 1) for (const s of samples) delete s.group;
   let labelsWithoutImage = 0;
   for (const key of masks.keys()) if (!images.has(key)) labelsWithoutImage++;
   return { layout: 'pairs', root, samples, counts: { images: samples.length, imagesWithoutLabel, labelsWithoutImage, duplicates } };
