@@ -36,6 +36,7 @@ export interface SegmentCliOptions {
   report?: string;
   progress: boolean;
   verbose: boolean;
+  allowFailures: boolean;
 }
 
 const DICOM_EXTENSIONS = new Set(['.dcm', '.dicom', '.dic']);
@@ -114,7 +115,8 @@ export interface SegmentCliSummary {
   meanDice: number | null;
   seconds: number;
   imagesPerSecond: number;
-  failures: Array<{ file: string; code?: string; error: string }>;
+  /** Every image that failed; each is also in submission.csv as `-1` (no mask), so the CSV lists every image. */
+  failures: Array<{ file: string; imageId: string; code?: string; error: string }>;
   perImage: Array<{ imageId: string; area: number; dice?: number; truthArea?: number }>;
 }
 
@@ -124,7 +126,16 @@ function maskArea(m: Mask): number {
   return n;
 }
 
-export async function runSegment(inputs: string[], o: SegmentCliOptions, log: (line: string) => void): Promise<SegmentCliSummary> {
+/**
+ * Segment every input and write the CSV (and report). `log` gets the summary lines (stdout), `warn`
+ * the failures (stderr). The CSV lists every image: one that failed gets `-1` (no mask), like an empty one.
+ */
+export async function runSegment(
+  inputs: string[],
+  o: SegmentCliOptions,
+  log: (line: string) => void,
+  warn: (line: string) => void = (l) => void process.stderr.write(l + '\n'),
+): Promise<SegmentCliSummary> {
   const files = await collectInputs(inputs);
   if (files.length === 0) throw new Error(`no DICOM files (${[...DICOM_EXTENSIONS].join(', ')}) found in ${inputs.join(', ')}`);
   let truth: SiimRleTable | undefined;
@@ -143,7 +154,8 @@ export async function runSegment(inputs: string[], o: SegmentCliOptions, log: (l
     intraOpThreads: o.intraOpThreads ?? 0,
     maxBatch: o.maxBatch,
     maxQueue: inflight * 2,
-    ...(ref ? { defaultModel: ref.name } : {}),
+    // --model names one model: load only that one, not every model of the repository.
+    ...(ref ? { defaultModel: ref.name, models: [ref.name] } : {}),
   } satisfies EngineConfigInput);
   const engine = await Engine.start(cfg, logger);
   const t0 = performance.now();
@@ -201,7 +213,9 @@ export async function runSegment(inputs: string[], o: SegmentCliOptions, log: (l
   }
 
   const ok = outcomes.filter((x) => x.line !== undefined);
-  const csv = ['ImageId,EncodedPixels', ...ok.map((x) => x.line!)].join('\n') + '\n';
+  // A submission must list every image: one that failed is written as -1 (no mask), and reported.
+  const empty = (id: string) => `${id},-1`;
+  const csv = ['ImageId,EncodedPixels', ...outcomes.map((x) => x.line ?? empty(x.imageId))].join('\n') + '\n';
   await writeFile(o.out, csv);
   const scoredRows = ok.filter((x) => x.dice !== undefined);
   const seconds = (performance.now() - t0) / 1000;
@@ -215,11 +229,12 @@ export async function runSegment(inputs: string[], o: SegmentCliOptions, log: (l
     meanDice: scoredRows.length ? scoredRows.reduce((a, x) => a + x.dice!, 0) / scoredRows.length : null,
     seconds,
     imagesPerSecond: ok.length / seconds,
-    failures: outcomes.filter((x) => x.error).map((x) => ({ file: x.file, ...(x.error!.code ? { code: x.error!.code } : {}), error: x.error!.message })),
+    failures: outcomes.filter((x) => x.error).map((x) => ({ file: x.file, imageId: x.imageId, ...(x.error!.code ? { code: x.error!.code } : {}), error: x.error!.message })),
     perImage: ok.map((x) => ({ imageId: x.imageId, area: x.area!, ...(x.dice !== undefined ? { dice: x.dice, truthArea: x.truthArea! } : {}) })),
   };
   log(`${ok.length}/${files.length} images segmented with ${summary.model.name}:${summary.model.version} (${summary.model.executionProvider}) in ${seconds.toFixed(1)} s, ${summary.positives} positive -> ${o.out}`);
-  for (const f of summary.failures) log(`  failed: ${f.file}: ${f.code ? `${f.code}: ` : ''}${f.error}`);
+  for (const f of summary.failures) warn(`failed: ${f.file}: ${f.code ? `${f.code}: ` : ''}${f.error} (written as ${f.imageId},-1)`);
+  if (failed > 0) warn(`${failed} of ${files.length} images failed; each is in ${o.out} as -1 (no mask)${o.allowFailures ? '' : '; exit code 1 (--allow-failures to exit 0)'}`);
   if (truth) {
     const missing = ok.length - scoredRows.length;
     log(
@@ -238,10 +253,14 @@ export async function runSegment(inputs: string[], o: SegmentCliOptions, log: (l
 
 export function buildProgram(): Command {
   return new Command('segment')
-    .description('Segment DICOM files with a served model and write a submission CSV (ImageId,EncodedPixels).')
+    .description(
+      'Segment DICOM files with a served model and write a submission CSV (ImageId,EncodedPixels).\n' +
+        'Every image gets a row: an image that fails (unreadable, unsupported, too large, ...) is written as -1 (no mask),\n' +
+        'named on stderr and in the JSON report (failures), and makes the exit code 1 unless --allow-failures.',
+    )
     .argument('<inputs...>', 'DICOM files and/or folders (searched recursively for .dcm/.dicom/.dic)')
     .option('-o, --out <file>', 'submission CSV to write', 'submission.csv')
-    .option('-m, --model <name[:version]>', 'model to use (default: the repository default, newest version)')
+    .option('-m, --model <name[:version]>', 'model to use; only this model is loaded (default: the repository default, newest version)')
     .option('--models <dir>', 'model repository (env MODEL_REPOSITORY)', process.env.MODEL_REPOSITORY || 'models')
     .addOption(new Option('--rle <format>', 'RLE of EncodedPixels').choices(['siim', 'kaggle']).default('siim'))
     .option('--threshold <p>', 'probability threshold (default: the manifest)', probability)
@@ -257,6 +276,7 @@ export function buildProgram(): Command {
     .option('--truth <csv>', 'train-rle.csv to score against (mean Dice; images without a row are not scored)')
     .addOption(new Option('--truth-rle <format>', 'RLE of the truth file').choices(['siim', 'kaggle']).default('siim'))
     .option('--report <file>', 'JSON report (default with --truth: <out>.report.json)')
+    .option('--allow-failures', 'exit 0 even when some images failed (they are still written as -1 and reported)', false)
     .option('--no-progress', 'no progress bar')
     .option('--verbose', 'log engine info to stderr', false);
 }
@@ -274,7 +294,8 @@ export async function main(argv: string[]): Promise<number> {
   const opts = program.opts<SegmentCliOptions>();
   try {
     const summary = await runSegment(program.processedArgs[0] as string[], opts, (l) => process.stdout.write(l + '\n'));
-    return summary.succeeded === 0 ? 1 : 0;
+    // Exit 1 when any image failed (its row is -1, which would silently score as "no finding").
+    return summary.succeeded === 0 || (summary.failed > 0 && !opts.allowFailures) ? 1 : 0;
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message.split('\n')[0]}\n`);
     return 1;
