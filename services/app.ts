@@ -18,6 +18,7 @@ import type { ResultStore } from './store/index.ts';
 import healthRoutes from './routes/health.ts';
 import metricsRoutes from './routes/metrics.ts';
 import modelRoutes from './routes/models.ts';
+import v2InferRoutes from './routes/v2-infer.ts';
 import segmentRoutes from './routes/segment.ts';
 import segmentationRoutes from './routes/segmentations.ts';
 import docsRoutes from './routes/docs.ts';
@@ -144,6 +145,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   await app.register(modelRoutes);
+  await app.register(v2InferRoutes);
   await app.register(segmentRoutes);
   await app.register(segmentationRoutes);
   await app.register(docsRoutes);

@@ -28,6 +28,9 @@ export const openApiYaml = (document: unknown) => stringify(document, { lineWidt
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+/** package.json's version (process.env.npm_package_version is unset when node runs without npm). */
+export const SERVER_VERSION = pkg.version;
+
 export const TAGS = { segmentation: 'segmentation', models: 'models', oip: 'oip', operations: 'operations' } as const;
 
 export const OPENAPI_FRAME: NonNullable<FastifyDynamicSwaggerOptions['openapi']> = {

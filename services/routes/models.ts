@@ -13,7 +13,8 @@ import {
   ReloadResultSchema,
   type ModelSummary,
 } from '../contract/models.ts';
-import { TAGS } from '../contract/openapi.ts';
+import { OIP_EXTENSIONS } from '../contract/oip.ts';
+import { SERVER_VERSION, TAGS } from '../contract/openapi.ts';
 import { guarded, json, Problems } from '../contract/problem.ts';
 import { Problem } from '../problem.ts';
 
@@ -138,8 +139,16 @@ of that model keeps serving.`,
   const oip = [TAGS.oip];
   app.get(
     '/v2',
-    { schema: { tags: oip, operationId: 'oipServerMetadata', summary: 'OIP server metadata', response: { 200: json('Server name and version.', OipServerMetadataSchema), ...guarded } } },
-    async () => ({ name: 'unet-seg', version: process.env.npm_package_version ?? '0.1.0', extensions: [] as string[] }),
+    {
+      schema: {
+        tags: oip,
+        operationId: 'oipServerMetadata',
+        summary: 'OIP server metadata',
+        description: 'Server name, version and the protocol extensions it implements (`binary_tensor_data`: see the infer routes).',
+        response: { 200: json('Server name, version and extensions.', OipServerMetadataSchema), ...guarded },
+      },
+    },
+    async () => ({ name: 'unet-seg', version: SERVER_VERSION, extensions: [...OIP_EXTENSIONS] }),
   );
 
   const metadataResponses = { 200: json('Model metadata.', OipModelMetadataSchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable };

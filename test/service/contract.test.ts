@@ -173,9 +173,24 @@ describe('OpenAPI contract', () => {
     await check('GET', '/segmentations/x/mask.png', fetch(`${u}/segmentations/nope/mask.png`));
     await check('GET', '/models/nope', fetch(`${u}/models/nope`));
     await check('GET', '/v2/models/nope', fetch(`${u}/v2/models/nope`));
+    // OIP inference: JSON and binary tensor forms, and its errors (problem+json with `error`).
+    const oip = (path: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+      fetch(u + path, { method: 'POST', headers, body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) });
+    const b64 = Buffer.from(dicom).toString('base64');
+    const jsonInfer = { id: 'c1', inputs: [{ name: 'dicom', shape: [1], datatype: 'BYTES', data: [b64] }], outputs: [{ name: 'mask' }, { name: 'labels' }] };
+    await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', jsonInfer));
+    await check('POST', '/v2/models/tiny/versions/1/infer', oip('/v2/models/tiny/versions/1/infer', jsonInfer));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(dicom.length);
+    const head = Buffer.from(JSON.stringify({ inputs: [{ name: 'dicom', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: dicom.length + 4 } }], parameters: { binary_data_output: true } }));
+    await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', Buffer.concat([head, len, dicom]), { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length) }));
+    await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', { inputs: [] }));
+    await check('POST', '/v2/models/nope/infer', oip('/v2/models/nope/infer', jsonInfer));
+    await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', { inputs: [{ name: 'image', shape: [1, 1, 64, 64], datatype: 'FP32', data: [] }] }));
+    await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', { inputs: [{ name: 'd', shape: [1], datatype: 'BYTES', data: [Buffer.alloc(300).toString('base64')] }] }));
     assert.deepEqual(failures, []);
     // The run covered success and error statuses of the main routes.
-    for (const s of ['POST /segment 200', 'POST /segment 400', 'POST /segment 404', 'POST /segment 413', 'POST /segment 415', 'POST /segment 422', 'GET /segmentations/{id} 404']) {
+    for (const s of ['POST /v2/models/{name}/infer 200', 'POST /v2/models/{name}/infer 400', 'POST /v2/models/{name}/infer 404', 'POST /v2/models/{name}/infer 415', 'POST /v2/models/{name}/infer 501', 'POST /segment 200', 'POST /segment 400', 'POST /segment 404', 'POST /segment 413', 'POST /segment 415', 'POST /segment 422', 'GET /segmentations/{id} 404']) {
       assert.ok(statuses.has(s), `not exercised: ${s}`);
     }
   });
