@@ -471,7 +471,7 @@ try {
 const f1 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(1));
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 /** a / b, or '–' when either side measured nothing (no answer completed inside its window). */
-const ratio = (x: number, y: number | undefined, unit = 'x') => (y !== undefined && x > 0 && y > 0 && Number.isFinite(x / y) ? `${(x / y).toFixed(2)}${unit}` : '–');
+const ratio = (x: number, y: number | undefined, unit = 'x') => (y !== undefined && x > 0 && y > 0 && Number.isFinite(x) && Number.isFinite(y) ? `${(x / y).toFixed(2)}${unit}` : '–');
 const rawRow = rows.find((r) => r.input === 'none')!;
 console.log(`\n${header}`);
 console.log(`\n| input | what | images/s | p50 ms | p99 ms | CPU ms/image | stage ms/image: decode / preprocess / inference / post | mean batch | peak RSS MiB | errors | mask area, image 1 | load avg (start / end) |`);
