@@ -83,7 +83,7 @@ export async function prepareData(cfg: TrainConfig, obs: TrainObserver, deps: Tr
   const samples = prep.prepared;
   if (samples.length < cfg.folds) throw new DataError(`only ${samples.length} readable labelled image(s); need at least ${cfg.folds} for ${cfg.folds} folds`);
 
-  const foldOf = assignFolds(samples.map((s) => ({ id: s.id, hasMask: s.meta.hasMask })), cfg.folds, cfg.seed);
+  const foldOf = assignFolds(samples.map((s) => ({ id: s.id, hasMask: s.meta.hasMask, ...(s.group !== undefined ? { group: s.group } : {}) })), cfg.folds, cfg.seed);
   const trainSet: PreparedSample[] = [];
   const valSet: PreparedSample[] = [];
   samples.forEach((s, i) => (foldOf[i] === cfg.fold ? valSet : trainSet).push(s));
