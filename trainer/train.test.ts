@@ -8,19 +8,40 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { generateSiimDataset } from '../synth/index.ts';
+import { generateSiimDataset, siimImage } from '../synth/index.ts';
+import { referenceMask, referenceProbabilities, releaseReferenceSessions } from '../core/engine/testing/reference.ts';
+import { assignFolds } from './folds.ts';
 import { parseManifest } from '../core/manifest.ts';
 import { NO_AUGMENT } from './augment.ts';
 import { DEFAULTS, type TrainConfig } from './config.ts';
 
 import { train } from './train.ts';
 
+/** Low enough that this 4-epoch model's validation Dice is neither 0 nor 1 and moves between epochs (best epoch 3 of 4). */
+const THRESHOLD = 0.05;
+const DATASET = { negativeFraction: 0.3, minLesionFraction: 0.02 };
+
+/** Kaggle's per-image Dice: 1 when both masks are empty. */
+function imageDice(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let inter = 0;
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ? 1 : 0;
+    const y = b[i] ? 1 : 0;
+    inter += x & y;
+    sa += x;
+    sb += y;
+  }
+  return sa + sb === 0 ? 1 : (2 * inter) / (sa + sb);
+}
+
 async function setup(t: { after: (fn: () => Promise<void>) => void }) {
   const dir = await mkdtemp(join(tmpdir(), 'trainer-e2e-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const data = join(dir, 'data');
-  await generateSiimDataset({ outDir: data, count: 20, size: 96, seed: 11, negativeFraction: 0.3, minLesionFraction: 0.02 });
-  return { dir, data };
+  const ds = await generateSiimDataset({ outDir: data, count: 20, size: 96, seed: 11, ...DATASET });
+  return { dir, data, ds };
 }
 
 function tinyConfig(dir: string, data: string, over: Partial<TrainConfig> = {}): TrainConfig {
@@ -57,7 +78,7 @@ function tinyConfig(dir: string, data: string, over: Partial<TrainConfig> = {}):
     workDir: join(dir, 'run'),
     decodeConcurrency: 2,
     prefetch: 2,
-    threshold: 0.5,
+    threshold: THRESHOLD,
     minArea: 0,
     labels: ['pneumothorax'],
     description: '',
@@ -71,14 +92,43 @@ function tinyConfig(dir: string, data: string, over: Partial<TrainConfig> = {}):
 }
 
 test('tiny run: loss falls, export passes parity, manifest validates, report written', async (t) => {
-  const { dir, data } = await setup(t);
+  const { dir, data, ds } = await setup(t);
   const warnings: string[] = [];
   const r = await train(tinyConfig(dir, data), { warn: (m) => warnings.push(m) });
   assert.equal(r.history.length, 4);
-  assert.ok(r.history[3]!.trainLoss < r.history[0]!.trainLoss, `loss ${r.history.map((h) => h.trainLoss.toFixed(3)).join(' -> ')}`);
-  assert.ok(r.parity.maxAbsDiff <= 1e-4, `parity ${r.parity.maxAbsDiff}`);
+  const losses = r.history.map((h) => h.trainLoss);
+  assert.ok(losses[3]! < 0.8 * losses[0]!, `the loss falls by at least 20 % in 4 epochs: ${losses.map((l) => l.toFixed(3)).join(' -> ')}`);
   assert.equal(r.counts.train + r.counts.val, 20);
   assert.deepEqual(warnings, []);
+
+  // The best epoch is the first with the highest validation Dice, and each epoch's `best` flag says
+  // whether it improved on every earlier one.
+  const dices = r.history.map((h) => h.valDice);
+  assert.equal(r.bestEpoch, dices.indexOf(Math.max(...dices)) + 1, `best epoch of ${dices.join(', ')}`);
+  assert.equal(r.bestDice, dices[r.bestEpoch - 1]);
+  r.history.forEach((h, i) => assert.equal(h.best, h.valDice > Math.max(-Infinity, ...dices.slice(0, i)), `epoch ${i + 1} best flag`));
+  assert.equal(r.bestDiceOriginal, r.history[r.bestEpoch - 1]!.valDiceOriginal);
+
+  // The exported model, run outside the trainer (decode -> toTensor -> plain ORT session -> float64
+  // sigmoid -> own bilinear -> p > threshold) on the validation fold against the phantoms' own masks,
+  // reproduces the best epoch's validation Dice at original resolution: so export parity holds for
+  // the images that were scored, and the trainer's Dice is the Kaggle per-image mean.
+  const exported = parseManifest(JSON.parse(await readFile(r.files.manifest, 'utf8')));
+  const trainImages = ds.images.filter((im) => im.split === 'train');
+  const fold = assignFolds(trainImages.map((im) => ({ id: im.imageId, hasMask: im.components > 0 })), 5, 3);
+  const val = trainImages.map((im, index) => ({ im, index })).filter((_, k) => fold[k] === 0);
+  assert.equal(val.length, r.counts.val);
+  let sum = 0;
+  for (const { im, index } of val) {
+    const phantom = siimImage(11, 'train', index, 96, DATASET);
+    assert.equal(phantom.sopInstanceUid, im.imageId, 'the phantom regenerated is this image');
+    const ref = await referenceProbabilities(r.files.onnx, exported, new Uint8Array(await readFile(join(data, im.file))));
+    sum += imageDice(referenceMask(ref, THRESHOLD).data, phantom.phantom.mask.data);
+  }
+  await releaseReferenceSessions();
+  const recomputed = sum / val.length;
+  assert.ok(Math.abs(recomputed - r.bestDiceOriginal) < 5e-3, `validation Dice (original size) ${r.bestDiceOriginal}, recomputed from the exported model ${recomputed}`);
+  assert.ok(r.parity.maxAbsDiff <= 1e-4, `parity ${r.parity.maxAbsDiff}`);
 
   const manifest = parseManifest(JSON.parse(await readFile(r.files.manifest, 'utf8')));
   assert.equal(manifest.name, 'tiny');
