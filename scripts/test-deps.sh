@@ -11,3 +11,16 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "installing test dependencies: ${need[*]}" >&2
 $SUDO apt-get update -qq >/dev/null
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Hospital tests (issue 13): dciodvfy (dicom3tools) validates DICOM SEG output; Orthanc + its DICOMweb plugin
+# is the PACS of the round trips (started on free ports by scripts/orthanc.sh, never as a system service).
+hosp=()
+command -v dciodvfy >/dev/null 2>&1 || hosp+=(dicom3tools)
+command -v Orthanc >/dev/null 2>&1 || hosp+=(orthanc)
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || hosp+=(orthanc-dicomweb)
+if [ "${#hosp[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing test dependencies: ${hosp[*]}" >&2
+  $SUDO apt-get update -qq >/dev/null
+  # policy-rc.d keeps the package's own Orthanc service from starting where invoke-rc.d honours it.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${hosp[@]}" >/dev/null
+fi
