@@ -70,13 +70,16 @@ describe('SIGHUP and CUDA fallback (real process)', () => {
     try {
       await waitFor(srv.url);
       const models = (await (await fetch(`${srv.url}/models`)).json()) as Models;
-      assert.equal(models.models[0]!.executionProvider, 'cpu');
+      // The fallback is asserted only where it happens: on a CUDA host the model serves on CUDA.
+      const provider = models.models[0]!.executionProvider;
+      assert.ok(provider === 'cpu' || provider === 'cuda', provider);
       assert.equal(models.models[0]!.requestedExecutionProvider, 'cuda');
       const metrics = await (await fetch(`${srv.url}/metrics`)).text();
-      assert.match(metrics, /model_execution_provider\{model="tiny",version="1",provider="cpu",requested="cuda"\} 1/);
+      assert.match(metrics, new RegExp(`model_execution_provider\\{model="tiny",version="1",provider="${provider}",requested="cuda"\\} 1`));
       const seg = await postDicom(srv.url, testDicom());
-      assert.equal(((await seg.json()) as { model: { executionProvider: string } }).model.executionProvider, 'cpu');
-      assert.match(srv.stdout(), /CUDA requested but not available; serving on CPU/);
+      assert.equal(((await seg.json()) as { model: { executionProvider: string } }).model.executionProvider, provider);
+      if (provider === 'cpu') assert.match(srv.stdout(), /CUDA requested but not available; serving on CPU/);
+      else assert.doesNotMatch(srv.stdout(), /CUDA requested but not available/);
 
       await makeModelRepository(repo.dir, [{ ...SMALL_MODEL, version: '2', seed: 2 }]);
       srv.child.kill('SIGHUP');

@@ -154,7 +154,7 @@ test('predict matches the exported ONNX (BN kept and folded) in a fresh Inferenc
   }
 });
 
-test('device cuda on a machine without CUDA falls back to CPU with one warning', async () => {
+test('device cuda: on a machine without CUDA falls back to CPU with one warning; with CUDA runs on it without one', async () => {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -165,10 +165,15 @@ test('device cuda on a machine without CUDA falls back to CPU with one warning',
   const logger = pino({ level: 'warn' }, sink);
   const s = await createTrainingSession({ ...base, device: 'cuda', logger });
   try {
-    assert.equal(s.executionProvider, 'cpu');
     const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!.msg, /CUDA execution provider unavailable/);
+    // Branch on what the host has (as core/engine/engine.test.ts does): a CUDA host is not a failure.
+    if (s.executionProvider === 'cpu') {
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!.msg, /CUDA execution provider unavailable/);
+    } else {
+      assert.equal(s.executionProvider, 'cuda');
+      assert.deepEqual(warnings, []);
+    }
     const { images, masks } = squares(2, 1);
     assert.ok(Number.isFinite((await s.step(images, masks, 2, 1e-3)).loss));
   } finally {
