@@ -24,6 +24,9 @@ export interface SegmentCliOptions {
   rle: 'siim' | 'kaggle';
   threshold?: number;
   minArea?: number;
+  topThreshold?: number;
+  minComponentArea?: number;
+  keepLargest?: boolean;
   tta: boolean;
   provider: 'cpu' | 'cuda';
   deviceId: number;
@@ -180,8 +183,8 @@ export async function runSegment(
           req.model = ref.name;
           if (ref.version) req.version = ref.version;
         }
-        if (o.threshold !== undefined) req.threshold = o.threshold;
-        if (o.minArea !== undefined) req.minArea = o.minArea;
+        // Rules left undefined fall back to the manifest's.
+        Object.assign(req, { threshold: o.threshold, minArea: o.minArea, topThreshold: o.topThreshold, minComponentArea: o.minComponentArea, keepLargest: o.keepLargest });
         const r: SegmentResult = await engine.segment(req);
         modelUsed ??= r.model;
         const m = r.masks[labelIndex]!;
@@ -265,6 +268,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--rle <format>', 'RLE of EncodedPixels').choices(['siim', 'kaggle']).default('siim'))
     .option('--threshold <p>', 'probability threshold (default: the manifest)', probability)
     .option('--min-area <px>', 'report masks smaller than this (original pixels) as empty (default: the manifest)', nonNegativeInt)
+    .option('--top-threshold <p>', 'SIIM triplet: keep a mask only when --min-area pixels exceed this (default: the manifest)', probability)
+    .option('--min-component-area <px>', 'remove connected components smaller than this (default: the manifest)', nonNegativeInt)
+    .option('--keep-largest', 'keep only the largest connected component (default: the manifest)')
     .option('--tta', 'horizontal-flip test-time augmentation', false)
     .addOption(new Option('--provider <provider>', 'execution provider (cuda falls back to cpu with a warning)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--device-id <n>', 'CUDA device', nonNegativeInt, 0)

@@ -209,7 +209,7 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
     const t0 = performance.now();
     const output = outputs[k++]!;
     const flipped = e.tensors.length === 2 ? outputs[k++]! : undefined;
-    const masks = await m.processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, threshold: e.threshold, minArea: e.minArea });
+    const masks = await m.processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, ...e.rules });
     // The records cross as they are; each mask's pixels move rather than copy.
     for (const x of masks) transfer.push(x.mask.data.buffer as ArrayBuffer);
     entries.push({ masks, postprocessMs: performance.now() - t0 });

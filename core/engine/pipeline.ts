@@ -68,7 +68,7 @@ export class SegmentPipeline {
     const choice = this.registry.resolve(req.model, req.version);
     const lm = this.registry.current(choice);
     // Cheap checks before admission (on-demand versions are checked once loaded).
-    if (lm) validateRequest(req, lm.entry.manifest);
+    if (lm) validateRequest(req);
     // One signal for everything that ends the request early: the caller's, or the request deadline.
     const ctl = new AbortController();
     const ms = this.cfg.requestTimeoutMs;
@@ -92,7 +92,7 @@ export class SegmentPipeline {
 
   private async admitted(req: SegmentRequest, choice: ModelChoice, known: LoadedModel | undefined, t0: number, signal: AbortSignal): Promise<SegmentResult> {
     const lm = known ?? (await this.loadOnDemand(choice));
-    const { threshold, minArea, tta } = validateRequest(req, lm.entry.manifest);
+    const { rules, tta } = validateRequest(req);
     if (signal.aborted) throw signal.reason;
     const images = tta ? 2 : 1;
     const reservation = this.batcher.reserve(images);
@@ -101,7 +101,7 @@ export class SegmentPipeline {
       const prep = await this.prepare(req, lm, tta, signal);
       if (signal.aborted) throw signal.reason;
       const enqueuedAt = epochMs();
-      const entry: InferEntry = { tensors: prep.tensors, rows: prep.image.rows, cols: prep.image.columns, threshold, minArea };
+      const entry: InferEntry = { tensors: prep.tensors, rows: prep.image.rows, cols: prep.image.columns, rules };
       const outcome = await this.batcher.submit(lm.entry.key, { entry, signal }, reservation, images);
       if (!outcome) throw signal.reason;
       return assemble(lm, prep, outcome, enqueuedAt, t0);

@@ -1,6 +1,5 @@
 /** What a caller asks the engine for, and the checks a request passes before it is admitted. */
-import type { ModelManifest } from '../manifest.ts';
-import { MinAreaSchema, ThresholdSchema } from '../segmentation/postprocessing.ts';
+import { MaskRulesSchema, type MaskRules } from '../segmentation/postprocessing.ts';
 import { InvalidRequestError } from './errors.ts';
 import { MAX_PREVIEW_SIDE } from './preview.ts';
 
@@ -8,8 +7,12 @@ export interface SegmentRequest {
   dicom: Uint8Array;
   model?: string;
   version?: string;
+  /** Post-processing rules for every label, over the manifest's (core/segmentation/postprocessing.ts). */
   threshold?: number;
   minArea?: number;
+  topThreshold?: number;
+  minComponentArea?: number;
+  keepLargest?: boolean;
   tta?: boolean;
   frame?: number;
   /**
@@ -29,22 +32,30 @@ export interface SegmentRequest {
   signal?: AbortSignal;
 }
 
-/** A request's post-processing, with the manifest's defaults filled in. */
+/** A request's own post-processing rules (only those it set: the processor merges them over the manifest's). */
 export interface RequestOptions {
-  threshold: number;
-  minArea: number;
+  rules: Partial<MaskRules>;
   tta: boolean;
 }
 
-/** Check every field of `req` against `manifest`'s defaults; InvalidRequestError names the first bad field. */
-export function validateRequest(req: SegmentRequest, manifest: ModelManifest): RequestOptions {
+const RULE_MESSAGES: Record<keyof MaskRules, string> = {
+  threshold: 'a number in (0, 1)',
+  minArea: 'an integer >= 0',
+  topThreshold: 'a number in (0, 1)',
+  minComponentArea: 'an integer >= 0',
+  keepLargest: 'a boolean',
+};
+
+/** Check every field of `req`; InvalidRequestError names the first bad field. */
+export function validateRequest(req: SegmentRequest): RequestOptions {
   if (!(req.dicom instanceof Uint8Array)) throw new InvalidRequestError('dicom', 'dicom must be a Uint8Array of DICOM bytes');
-  const threshold = req.threshold ?? manifest.postprocessing.threshold;
-  if (!ThresholdSchema.safeParse(threshold).success) {
-    throw new InvalidRequestError('threshold', `threshold must be a number in (0, 1), got ${String(req.threshold)}`);
+  const rules: Partial<MaskRules> = {};
+  for (const key of Object.keys(RULE_MESSAGES) as (keyof MaskRules)[]) {
+    const value = req[key];
+    if (value === undefined) continue;
+    if (!MaskRulesSchema.shape[key].safeParse(value).success) throw new InvalidRequestError(key, `${key} must be ${RULE_MESSAGES[key]}, got ${String(value)}`);
+    (rules as Record<string, unknown>)[key] = value;
   }
-  const minArea = req.minArea ?? manifest.postprocessing.minArea;
-  if (!MinAreaSchema.safeParse(minArea).success) throw new InvalidRequestError('minArea', `minArea must be an integer >= 0, got ${String(req.minArea)}`);
   if (req.frame !== undefined && (!Number.isInteger(req.frame) || req.frame < 0)) {
     throw new InvalidRequestError('frame', `frame must be an integer >= 0, got ${String(req.frame)}`);
   }
@@ -55,7 +66,7 @@ export function validateRequest(req: SegmentRequest, manifest: ModelManifest): R
       throw new InvalidRequestError('preview', `preview.maxSide must be an integer in 1..${MAX_PREVIEW_SIDE}, got ${String(side)}`);
     }
   }
-  return { threshold, minArea, tta: req.tta ?? false };
+  return { rules, tta: req.tta ?? false };
 }
 
 /** The request's bytes as a buffer the worker may own: its own when it may be taken, else a copy. */

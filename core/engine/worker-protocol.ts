@@ -1,6 +1,7 @@
 /** Messages between the engine (main thread) and inference-worker.ts, and what each returns. */
 import type { ModelManifest } from '../manifest.ts';
 import type { PreprocessSpec } from '../preprocess/spec.ts';
+import type { MaskRules } from '../segmentation/postprocessing.ts';
 import type { ImageFacts, Preview, SegmentedMask } from '../segmentation/records.ts';
 import type { Provider, SessionConfig } from '../runtime/session.ts';
 
@@ -61,8 +62,8 @@ export interface InferEntry {
   tensors: Float32Array[];
   rows: number;
   cols: number;
-  threshold: number;
-  minArea: number;
+  /** The request's own rules; the model's processor fills in the manifest's. */
+  rules: Partial<MaskRules>;
 }
 
 export interface InferMsg {
