@@ -1,0 +1,19 @@
+/**
+ * The SEG for one engine result: the segmented frame of the source DICOM, one segment per label
+ * (a softmax model's background channel is left out), algorithm = the model's name and version.
+ */
+import type { ModelManifest } from '../manifest.ts';
+import type { SegmentResult } from '../segmentation/records.ts';
+import { writeSeg, type WriteSegResult } from './write-seg.ts';
+
+export const SEG_MEDIA_TYPE = 'application/dicom';
+
+export function segFor(result: SegmentResult, sourceBytes: Uint8Array, manifest?: Pick<ModelManifest, 'background' | 'description'>): WriteSegResult {
+  const kept = result.masks.filter((m) => m.label !== manifest?.background);
+  return writeSeg({
+    sources: [sourceBytes],
+    frames: [{ source: 0, frame: result.image.frame, masks: kept.map((m) => m.mask) }],
+    labels: kept.map((m) => m.label),
+    algorithm: { name: result.model.name, version: result.model.version },
+  });
+}

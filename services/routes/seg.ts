@@ -1,0 +1,57 @@
+/**
+ * GET /segmentations/{id}/seg.dcm: the DICOM SEG of a stored result.
+ *
+ * The SEG carries the source's patient/study identity, so it is stored as bytes beside the result, in
+ * the same store and with the same TTL, and never logged. The ResultStore has no method for it yet;
+ * this route uses `getSeg(id)` when the store has one (see SegBytesStore) and answers 404 otherwise.
+ */
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { TAGS } from '../contract/openapi.ts';
+import { guarded, Problems } from '../contract/problem.ts';
+import { ResultParamsSchema } from '../contract/segmentation.ts';
+import { Problem } from '../problem.ts';
+
+/** What the store needs to keep a result's SEG for the result's TTL (to be added to ResultStore). */
+export interface SegBytesStore {
+  putSeg(id: string, bytes: Uint8Array): Promise<void>;
+  getSeg(id: string): Promise<Uint8Array | undefined>;
+}
+
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const segRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/segmentations/:id/seg.dcm',
+    {
+      schema: {
+        tags: [TAGS.segmentation],
+        operationId: 'getSegmentationSeg',
+        summary: 'The result as a DICOM Segmentation object',
+        description: `DICOM SEG (Segmentation Storage 1.2.840.10008.5.1.4.1.1.66.4, BINARY, one segment per label)
+referencing the segmented image. It carries the source's patient and study attributes, so it is
+kept only for the result's TTL. 404 when the result is unknown or expired, or has no SEG.`,
+        params: ResultParamsSchema,
+        response: {
+          200: {
+            description: 'DICOM Part 10 file.',
+            content: { 'application/dicom': { schema: z.instanceof(Buffer).meta({ type: 'string', contentMediaType: 'application/dicom' } as Record<string, unknown>) } },
+          },
+          400: Problems.badParameter,
+          404: Problems.resultNotFound,
+          ...guarded,
+          503: Problems.unavailable,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const store = app.store as unknown as Partial<SegBytesStore>;
+      const bytes = ID.test(id) && typeof store.getSeg === 'function' ? await store.getSeg(id) : undefined;
+      if (!bytes) throw new Problem('result-not-found', `no DICOM SEG for segmentation ${JSON.stringify(id)}: unknown, expired after ${app.config.resultTtlSeconds} s, or stored without one`);
+      reply.type('application/dicom').header('cache-control', 'private, no-store').header('content-disposition', `attachment; filename="${id}.seg.dcm"`);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+  );
+};
+export default segRoutes;
