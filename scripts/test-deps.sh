@@ -6,6 +6,8 @@ need=()
 command -v dcmcjpeg >/dev/null 2>&1 || need+=(dcmtk)
 command -v opj_compress >/dev/null 2>&1 || need+=(libopenjp2-tools)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# chromium: the Swagger UI browser test (test/service/docs-browser.test.ts) drives Debian's build headless.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ "${#need[@]}" -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "installing test dependencies: ${need[*]}" >&2

@@ -41,6 +41,10 @@ const ENGINE_VARIABLES = {
   MAX_QUEUE: ['maxQueue', int()],
   /** Decoded image size limit (rows x columns x frames x samples): larger images get 413. */
   MAX_IMAGE_PIXELS: ['maxPixels', int()],
+  /** Longest one worker task (decode + preprocess of an image, or a batch's inference) may run; past it 503 DEADLINE_EXCEEDED and the worker is replaced. */
+  TASK_TIMEOUT_MS: ['taskTimeoutMs', int()],
+  /** Longest a request may spend in the engine (queue + both tasks); past it 503 DEADLINE_EXCEEDED. */
+  REQUEST_TIMEOUT_MS: ['requestTimeoutMs', int()],
 } as const satisfies Record<string, readonly [keyof EngineConfig, z.ZodType]>;
 type EngineVariable = keyof typeof ENGINE_VARIABLES;
 
@@ -51,6 +55,16 @@ const EnvSchema = z.object({
     [K in EngineVariable]: z.ZodOptional<(typeof ENGINE_VARIABLES)[K][1]>;
   }),
   BODY_LIMIT_BYTES: int(1024).default(64 * MiB),
+  /** The whole request body must arrive within this (from the end of the headers), else 408 and the connection is closed. */
+  BODY_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
+  /** A request body that sends no byte for this long is answered 408 and its connection closed (slow or stalled uploads). */
+  BODY_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(10_000),
+  /** The request line and headers must arrive within this (Node's headersTimeout). */
+  HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** A socket with no traffic either way for this long is closed; default REQUEST_TIMEOUT_MS + 30 s (a request may be silent while it runs). */
+  CONNECTION_TIMEOUT_MS: int(1000, 7_200_000).optional(),
+  /** Request bodies being received or held at once, in bytes (Content-Length, else BODY_LIMIT_BYTES each); beyond it 503 + Retry-After. Default 4 x BODY_LIMIT_BYTES. */
+  MAX_INFLIGHT_BODY_BYTES: int(1024).optional(),
   RESULT_TTL_SECONDS: int(1).default(3600),
   RESULT_CACHE_MAX: int(1).default(1000),
   /** Longer side of the stored 8-bit preview behind overlay.png (made by the engine worker from its decode); 0 = keep no preview. */
@@ -60,6 +74,8 @@ const EnvSchema = z.object({
     .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
     .optional(),
   API_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** true: /docs (Swagger UI) and /openapi.yaml need no token even when API_TOKEN is set (the page's Authorize button takes it). */
+  DOCS_PUBLIC: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   RATE_LIMIT_RPM: int(1).optional(),
   DRAIN_TIMEOUT_SECONDS: int(1, 3600).default(30),
   /** After SIGTERM, keep listening (readiness already false) this long before closing, for endpoint removal to propagate. */
@@ -83,11 +99,17 @@ const ServiceConfigSchema = EnvSchema.transform((e, ctx) => {
     host: e.HOST,
     ...engine.data,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    bodyTimeoutMs: e.BODY_TIMEOUT_MS,
+    bodyIdleTimeoutMs: e.BODY_IDLE_TIMEOUT_MS,
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+    connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS ?? engine.data.requestTimeoutMs + 30_000,
+    maxInflightBodyBytes: e.MAX_INFLIGHT_BODY_BYTES ?? 4 * e.BODY_LIMIT_BYTES,
     resultTtlSeconds: e.RESULT_TTL_SECONDS,
     resultCacheMax: e.RESULT_CACHE_MAX,
     previewMaxSide: e.PREVIEW_MAX_SIDE,
     redisUrl: e.REDIS_URL,
     apiToken: e.API_TOKEN,
+    docsPublic: e.DOCS_PUBLIC,
     rateLimitRpm: e.RATE_LIMIT_RPM,
     drainTimeoutSeconds: e.DRAIN_TIMEOUT_SECONDS,
     shutdownDelaySeconds: e.SHUTDOWN_DELAY_SECONDS,

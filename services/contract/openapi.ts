@@ -57,8 +57,9 @@ input is always a 4xx; 5xx means the server is overloaded/not ready (503, with \
 or failed (500).
 
 **Authentication** is optional: when the server is started with \`API_TOKEN\`, every route except
-the probes (\`/livez\`, \`/readyz\`, \`/startupz\`, \`/v2/health/*\`) and \`/metrics\` requires
-\`Authorization: Bearer <token>\`.`),
+the probes (\`/livez\`, \`/readyz\`, \`/startupz\`, \`/v2/health/*\`), \`/metrics\` and (unless the server
+runs with \`DOCS_PUBLIC=false\`) this documentation (\`/docs\`, \`/openapi.yaml\`) requires
+\`Authorization: Bearer <token>\`: in Swagger UI, press Authorize and paste the token.`),
     license: { name: 'MIT', identifier: 'MIT' },
   },
   // Relative: the server this document is served from, whatever its host, port or ingress path.
@@ -99,7 +100,7 @@ export const transform: SwaggerTransform = (doc) => {
   if (body) {
     out.schema.body = {
       ...(body.description ? { description: body.description } : {}),
-      content: Object.fromEntries(Object.entries(body.content).map(([media, { schema }]) => [media, { schema: stripRoot(toJson(schema)) }])),
+      content: Object.fromEntries(Object.entries(body.content).map(([media, { schema }]) => [media, { schema: toComponentRefs(stripRoot(toJson(schema))) }])),
     };
   }
   return out;
@@ -107,6 +108,16 @@ export const transform: SwaggerTransform = (doc) => {
 type FastifyDocumentedBody = NonNullable<import('fastify').FastifySchema['documentedBody']>;
 
 const stripRoot = ({ $schema: _s, ...rest }: Json) => rest;
+
+/**
+ * A documented body's schemas that carry an id (zod `.meta({ id })`) come out of z.toJSONSchema as
+ * local `#/$defs/<id>` references; in the document they are components (the type provider collects
+ * every schema with an id), so point the references there and drop the local copies.
+ */
+function toComponentRefs(schema: Json): Json {
+  const { $defs: _defs, ...rest } = schema;
+  return JSON.parse(JSON.stringify(rest).replace(/"#\/\$defs\/([^"]+)"/g, '"#/components/schemas/$1"')) as Json;
+}
 
 /** The type provider's components (every schema with an id), less the ones no path refers to. */
 export const transformObject: SwaggerTransformObject = (doc) => {
