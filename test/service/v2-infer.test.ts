@@ -84,7 +84,7 @@ describe('OIP (KServe v2) inference', () => {
     await repo?.remove();
   });
 
-  const infer = (path: string, body: BodyInit, headers: Record<string, string> = {}) => fetch(`${srv.url}${path}`, { method: 'POST', body, headers });
+  const infer = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) => fetch(`${srv.url}${path}`, { method: 'POST', body, headers });
   const json = (x: unknown) => ({ body: JSON.stringify(x), headers: { 'content-type': 'application/json' } });
 
   it('advertises binary_tensor_data in GET /v2', async () => {
@@ -192,7 +192,7 @@ describe('OIP (KServe v2) inference', () => {
 
   it('errors: every one has the protocol error member and a code', async () => {
     const b64 = Buffer.from(dicom).toString('base64');
-    const cases: Array<[string, BodyInit, Record<string, string>, number, RegExp]> = [
+    const cases: Array<[string, string | Uint8Array, Record<string, string>, number, RegExp]> = [
       ['/v2/models/tiny/infer', '{not json', { 'content-type': 'application/json' }, 400, /not valid JSON/],
       ['/v2/models/tiny/infer', JSON.stringify({ inputs: [{ name: 'd', shape: [1], datatype: 'BYTES', data: [b64] }], outputs: [{ name: 'nope' }] }), {}, 400, /unknown output "nope".*"mask"/],
       ['/v2/models/tiny/infer', JSON.stringify({ inputs: [{ name: 'd', shape: [1], datatype: 'BYTES', data: ['***'] }] }), {}, 400, /not base64/],
