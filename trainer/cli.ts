@@ -10,7 +10,7 @@ import { loadavg, cpus } from 'node:os';
 import { finiteNumber, optionValues, positiveNumber, schemaOptions, size, type CliMeta } from '../core/cli/args.ts';
 import { DEFAULT_AUGMENT } from './augment.ts';
 import { cliOf, ConfigError, DEFAULTS, parseConfig, TrainFields, type TrainConfig } from './config.ts';
-import { formatLosses } from './model/loss.ts';
+import { formatTerms as formatLosses } from './model/loss-set.ts';
 import { createConsoleObserver, formatDuration } from './progress.ts';
 
 /**
@@ -40,7 +40,9 @@ export type CliOptions = z.output<typeof CliSchema>;
 
 export function buildProgram(): Command {
   const program = new Command('train')
-    .description('Train a UNet on DICOM (SIIM-ACR layout) or image/mask pairs, export ONNX + model.json into a model repository, and write a training report.')
+    .description(
+      'Train a UNet on DICOM (SIIM-ACR layout), image/mask pairs, or multi-class data (label maps or a Kaggle multi-class CSV; softmax over classes), export ONNX + model.json into a model repository, and write a training report.',
+    )
     .allowExcessArguments(false);
   for (const o of [...schemaOptions(TrainFields, cliOf), ...schemaOptions(CliFields, cliOnly)]) program.addOption(o);
   return program;
@@ -85,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       '',
       `done in ${formatDuration(r.seconds)} on ${r.executionProvider.toUpperCase()} (${r.history.length} epochs, ${r.counts.train} train / ${r.counts.val} validation images)`,
       `best epoch ${r.bestEpoch}: validation Dice ${r.bestDice.toFixed(4)} at ${cfg.height}x${cfg.width}, ${r.bestDiceOriginal.toFixed(4)} at original resolution${best ? ` (train loss ${best.trainLoss.toFixed(4)}: ${formatLosses(best.trainLosses)})` : ''}`,
+      ...(best?.valClassDice ? [`per-class validation Dice: ${formatLosses(best.valClassDice)} at ${cfg.height}x${cfg.width}${best.valClassDiceOriginal ? `; ${formatLosses(best.valClassDiceOriginal)} at original resolution` : ''}`] : []),
       `parity: max |p_onnx - p_session| = ${r.parity.maxAbsDiff.toExponential(2)} over ${r.parity.images} validation images (tolerance ${r.parity.tolerance.toExponential(0)}): OK`,
       `model:       ${rel(r.files.onnx)}`,
       `manifest:    ${rel(r.files.manifest)}`,

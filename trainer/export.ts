@@ -32,19 +32,24 @@ export interface ParityResult {
   tolerance: number;
 }
 
+/** What the exported network emits: logits for per-channel sigmoids, or logits over softmax classes. */
+export type ExportActivation = 'logits' | 'softmax';
+
 /**
  * Run `onnx` in a fresh InferenceSession (CPU, as the service's fallback) on `images` and compare its
  * output with `session.predict`'s, both as probabilities (core/segmentation's activation: the
- * tolerance is on what the threshold sees).
+ * tolerance is on what the threshold, or for softmax models the argmax, sees).
  */
-export async function checkParity(onnx: Uint8Array, session: TrainingSession, images: Float32Array, n: number, tolerance: number, threads?: number): Promise<ParityResult> {
+export async function checkParity(onnx: Uint8Array, session: TrainingSession, images: Float32Array, n: number, tolerance: number, threads?: number, activation: ExportActivation = 'logits'): Promise<ParityResult> {
   const info = decodeModel(onnx);
   const input = info.inputs[0]!;
   const output = info.outputs[0]!;
   const per = images.length / n;
   const [, c, h, w] = input.shape as [unknown, number, number, number];
   if (c * h * w !== per) throw new ParityError(`exported input is ${c}x${h}x${w} but validation images have ${per} values`, Infinity);
-  const ref = toProbabilitiesInPlace(await session.predict(images, n), 'logits');
+  const [, classes, oh, ow] = output.shape as [unknown, number, number, number];
+  const plane = oh * ow;
+  const ref = toProbabilitiesInPlace((await session.predict(images, n)).slice(), activation, classes, plane);
   // Opened exactly as the service's CPU fallback opens it.
   const { session: fresh } = await openSession(onnx, { provider: 'cpu', ...(threads ? { intraOpThreads: threads } : {}) });
   let max = 0;
@@ -54,7 +59,7 @@ export async function checkParity(onnx: Uint8Array, session: TrainingSession, im
     for (let k = 0; k < n; k++) {
       const x = new ort.Tensor('float32', images.slice(k * per, (k + 1) * per), [1, c, h, w]);
       const out = await fresh.run({ [input.name]: x });
-      const probs = toProbabilitiesInPlace((out[output.name]!.data as Float32Array).slice(), 'logits');
+      const probs = toProbabilitiesInPlace((out[output.name]!.data as Float32Array).slice(), activation, classes, plane);
       const r = ref.subarray(k * probs.length, (k + 1) * probs.length);
       if (r.length !== probs.length) throw new ParityError(`exported model gives ${probs.length} outputs per image, the session ${r.length}`, Infinity);
       for (let i = 0; i < probs.length; i++) {
@@ -78,6 +83,9 @@ export interface ManifestInput {
   threshold: number;
   minArea: number;
   labels: string[];
+  /** Default 'logits' (per-channel sigmoid); 'softmax' needs `background`, one of the labels. */
+  activation?: ExportActivation;
+  background?: string;
   training: NonNullable<ModelManifest['training']>;
 }
 
@@ -94,10 +102,11 @@ export function buildManifest(onnx: Uint8Array, m: ManifestInput): ModelManifest
       description: m.description,
       intendedUse: m.intendedUse,
       input: { name: input.name, layout: 'NCHW', dtype: 'float32', shape: input.shape },
-      output: { name: output.name, activation: 'logits', shape: output.shape },
+      output: { name: output.name, activation: m.activation ?? 'logits', shape: output.shape },
       preprocessing: m.spec,
       postprocessing: { threshold: m.threshold, minArea: m.minArea },
       labels: m.labels,
+      ...(m.background !== undefined ? { background: m.background } : {}),
       training: m.training,
       onnx: { file: 'model.onnx', sha256: createHash('sha256').update(onnx).digest('hex'), opset: info.opset },
       createdAt: new Date().toISOString(),
@@ -120,7 +129,7 @@ export async function exportModel(
   o: { out: string; manifest: ManifestInput; parityImages: Float32Array; parityCount: number; tolerance: number; threads?: number },
 ): Promise<ExportResult> {
   const onnx = session.exportOnnx({ foldBatchNorm: true });
-  const parity = await checkParity(onnx, session, o.parityImages, o.parityCount, o.tolerance, o.threads);
+  const parity = await checkParity(onnx, session, o.parityImages, o.parityCount, o.tolerance, o.threads, o.manifest.activation ?? 'logits');
   if (!(parity.maxAbsDiff <= o.tolerance)) {
     throw new ParityError(
       `export parity FAILED: exported ONNX differs from the training session by ${parity.maxAbsDiff.toExponential(2)} (tolerance ${o.tolerance.toExponential(0)}); no model written`,

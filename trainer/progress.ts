@@ -4,7 +4,7 @@
  * readable and stderr holds nothing but warnings and the error, if any).
  */
 import cliProgress from 'cli-progress';
-import { formatLosses } from './model/loss.ts';
+import { formatTerms as formatLosses } from './model/loss-set.ts';
 import type { BatchProgress, EpochMetrics, TrainObserver } from './run/types.ts';
 
 export function formatDuration(s: number): string {
@@ -16,10 +16,12 @@ export function formatDuration(s: number): string {
 
 export function epochLine(m: EpochMetrics, epochs: number): string {
   const orig = Number.isFinite(m.valDiceOriginal) ? ` (original res ${m.valDiceOriginal.toFixed(4)})` : '';
+  // Multi-class: each non-background class's mean Dice after the mean over them.
+  const perClass = m.valClassDice ? ` [${formatLosses(m.valClassDice)}]` : '';
   return (
     `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  loss ${m.trainLoss.toFixed(4)} ` +
     `[${formatLosses(m.trainLosses)}]  ` +
-    `val Dice ${m.valDice.toFixed(4)}${orig}  lr ${m.lr.toExponential(2)}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}${m.best ? '  * best' : ''}`
+    `val Dice ${m.valDice.toFixed(4)}${perClass}${orig}  lr ${m.lr.toExponential(2)}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}${m.best ? '  * best' : ''}`
   );
 }
 

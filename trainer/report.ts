@@ -2,11 +2,14 @@
  * Training report written next to the model: training-curves.png (loss and validation Dice per
  * epoch, an SVG drawn here and rasterised by sharp), validation-overlays.png (image / truth /
  * prediction for a few validation images) and training-log.json (every per-epoch figure).
+ * Multi-class runs add each class's validation Dice to the curves and draw the overlays as class
+ * maps, one colour per class from the Okabe-Ito palette (distinguishable with the common forms of
+ * colour blindness), with a legend.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { LOSS_TERMS } from './model/loss.ts';
+import { LOSS_SETS, type LossSet } from './model/loss-set.ts';
 import type { EpochMetrics } from './run/types.ts';
 import { DEFAULT_THRESHOLD } from '../core/segmentation/postprocessing.ts';
 import { isForeground } from '../core/segmentation/threshold.ts';
@@ -80,28 +83,36 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, epoc
   return parts.join('\n');
 }
 
-export function curvesSvg(history: readonly EpochMetrics[], title: string): string {
+/** Okabe & Ito (2008) colour-blind-safe palette, without black (kept for text and outlines). */
+export const OKABE_ITO = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7'] as const;
+
+/** The colour of foreground class k (0-based among the non-background classes); cycles past 7 classes. */
+export const classColour = (k: number): string => OKABE_ITO[k % OKABE_ITO.length]!;
+
+export function curvesSvg(history: readonly EpochMetrics[], title: string, losses: LossSet = LOSS_SETS.sigmoid): string {
   const W = 1000;
   const H = 420;
   const epochs = history.map((h) => h.epoch);
   const best = history.filter((h) => h.best).pop();
+  const classLabels = Object.keys(history.find((h) => h.valClassDice)?.valClassDice ?? {});
   const body = [
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16">${esc(title)}</text>`,
-    panel(0, 30, W / 2, H - 30, 'training loss (ComboLoss)', epochs, [
+    panel(0, 30, W / 2, H - 30, losses.title, epochs, [
       { label: 'total', colour: '#1f77b4', values: history.map((h) => h.trainLoss) },
-      ...LOSS_TERMS.map((t, i) => ({ label: t.label, colour: TERM_COLOURS[i % TERM_COLOURS.length]!, values: history.map((h) => h.trainLosses[t.name]), dashed: true })),
+      ...losses.terms.map((t, i) => ({ label: t.label, colour: TERM_COLOURS[i % TERM_COLOURS.length]!, values: history.map((h) => h.trainLosses[t.name] ?? Number.NaN), dashed: true })),
     ]),
-    panel(W / 2, 30, W / 2, H - 30, 'validation Dice', epochs, [
-      { label: 'model resolution', colour: '#d62728', values: history.map((h) => h.valDice) },
-      { label: 'original resolution', colour: '#ff7f0e', values: history.map((h) => h.valDiceOriginal), dashed: true },
+    panel(W / 2, 30, W / 2, H - 30, classLabels.length ? 'validation Dice (mean over classes, and per class)' : 'validation Dice', epochs, [
+      { label: classLabels.length ? 'mean, model resolution' : 'model resolution', colour: '#d62728', values: history.map((h) => h.valDice) },
+      { label: classLabels.length ? 'mean, original resolution' : 'original resolution', colour: '#ff7f0e', values: history.map((h) => h.valDiceOriginal), dashed: true },
+      ...classLabels.map((l, k) => ({ label: l, colour: classColour(k), values: history.map((h) => h.valClassDice?.[l] ?? Number.NaN) })),
     ], [0, 1], best?.epoch, true),
   ];
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">\n${body.join('\n')}\n</svg>\n`;
 }
 
-export async function writeCurvesPng(path: string, history: readonly EpochMetrics[], title: string): Promise<void> {
-  await sharp(Buffer.from(curvesSvg(history, title))).png().toFile(path);
+export async function writeCurvesPng(path: string, history: readonly EpochMetrics[], title: string, losses?: LossSet): Promise<void> {
+  await sharp(Buffer.from(curvesSvg(history, title, losses))).png().toFile(path);
 }
 
 export interface OverlayExample {
@@ -165,6 +176,93 @@ export async function writeOverlaysPng(path: string, examples: readonly OverlayE
         if (edge) put(x3, y, 0, 230, 0);
         else if (p) put(x3, y, Math.round(g * 0.5 + 127), Math.round(g * 0.5), Math.round(g * 0.5));
         else put(x3, y, g, g, g);
+      }
+    }
+  });
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">${texts.join('')}</svg>`;
+  await sharp(rgb, { raw: { width: W, height: H, channels: 3 } })
+    .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
+    .png()
+    .toFile(path);
+}
+
+export interface ClassOverlayExample {
+  id: string;
+  /** H*W grey values (first channel of the model input, unnormalised 0..1). */
+  image: Float32Array;
+  /** H*W class indices: the truth, and the prediction (argmax of the softmax probabilities). */
+  truth: Uint8Array;
+  predicted: Uint8Array;
+  /** Mean Dice over the non-background classes, and each class's. */
+  dice: number;
+  classDice?: Record<string, number>;
+}
+
+const hexRgb = (h: string): [number, number, number] => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)) as [number, number, number];
+
+/**
+ * Multi-class overlays: rows of [image | truth | prediction], each class painted in its colour over
+ * the grey image (background left grey), with a legend naming the classes and colours.
+ */
+export async function writeClassOverlaysPng(path: string, examples: readonly ClassOverlayExample[], height: number, width: number, labels: readonly string[], background = 0): Promise<void> {
+  if (examples.length === 0) return;
+  const tile = Math.max(160, Math.min(256, Math.max(height, width)));
+  const scaleY = height / tile;
+  const scaleX = width / tile;
+  const cols = 3;
+  const gap = 4;
+  const label = 22;
+  const legendH = 26;
+  const top = 24 + legendH;
+  const W = cols * tile + (cols + 1) * gap;
+  const rowH = tile + label + gap;
+  const H = examples.length * rowH + gap + top;
+  const rgb = Buffer.alloc(W * H * 3, 255);
+  // Colour of class c: background none, the others Okabe-Ito in order.
+  const fgIndex = labels.map((_, c) => (c === background ? -1 : c < background ? c : c - 1));
+  const colours = labels.map((_, c) => (c === background ? null : hexRgb(classColour(fgIndex[c]!))));
+  const put = (x: number, y: number, r: number, g: number, b: number): void => {
+    const o = (y * W + x) * 3;
+    rgb[o] = r;
+    rgb[o + 1] = g;
+    rgb[o + 2] = b;
+  };
+  const texts: string[] = [];
+  ['image', 'truth', 'prediction'].forEach((t, c) => texts.push(`<text x="${gap + c * (tile + gap) + tile / 2}" y="16" text-anchor="middle" font-size="12">${esc(t)}</text>`));
+  // Legend: a swatch and the name of each non-background class.
+  let lx = gap;
+  labels.forEach((l, c) => {
+    const col = colours[c];
+    if (!col) return;
+    texts.push(`<rect x="${lx}" y="${24 + 4}" width="14" height="14" fill="${classColour(fgIndex[c]!)}" stroke="#333"/>`);
+    texts.push(`<text x="${lx + 18}" y="${24 + 16}" font-size="12">${esc(l)}</text>`);
+    lx += 26 + 7.5 * l.length;
+  });
+  texts.push(`<text x="${lx + 6}" y="${24 + 16}" font-size="11" fill="#555">(${esc(labels[background] ?? 'background')}: unpainted)</text>`);
+  examples.forEach((ex, r) => {
+    const y0 = top + r * rowH + label;
+    const per = ex.classDice ? '  (' + Object.entries(ex.classDice).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') + ')' : '';
+    texts.push(`<text x="${gap}" y="${y0 - 6}" font-size="12">${esc(ex.id.length > 40 ? '...' + ex.id.slice(-37) : ex.id)}   mean Dice ${ex.dice.toFixed(3)}${esc(per)}</text>`);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of ex.image) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const span = hi > lo ? hi - lo : 1;
+    const at = (arr: ArrayLike<number>, ty: number, tx: number): number => arr[Math.min(height - 1, Math.floor(ty * scaleY)) * width + Math.min(width - 1, Math.floor(tx * scaleX))]!;
+    for (let ty = 0; ty < tile; ty++) {
+      for (let tx = 0; tx < tile; tx++) {
+        const g = Math.round(((at(ex.image, ty, tx) - lo) / span) * 255);
+        const y = y0 + ty;
+        put(gap + tx, y, g, g, g);
+        for (const [col, map] of [[1, ex.truth], [2, ex.predicted]] as const) {
+          const c = at(map, ty, tx);
+          const rgbC = colours[c];
+          const x = (col + 1) * gap + col * tile + tx;
+          if (rgbC) put(x, y, Math.round(0.4 * g + 0.6 * rgbC[0]), Math.round(0.4 * g + 0.6 * rgbC[1]), Math.round(0.4 * g + 0.6 * rgbC[2]));
+          else put(x, y, g, g, g);
+        }
       }
     }
   });

@@ -6,7 +6,9 @@
  * observer.
  */
 import { loadavg } from 'node:os';
-import { validateConfig, type TrainConfig } from './config.ts';
+import { isMulticlass, resolveClasses, validateConfig, type TrainConfig } from './config.ts';
+import { readClasses } from './data/scan.ts';
+import { lossSet } from './model/loss-set.ts';
 import { evaluate, fitEpoch } from './run/fit.ts';
 import { finalise } from './run/finalise.ts';
 import { makeLoaders, prepareData, resolveNormalisation } from './run/prepare.ts';
@@ -16,8 +18,11 @@ import { learningRate } from './schedule.ts';
 
 export type { BatchProgress, EpochMetrics, TrainDeps, TrainObserver, TrainResult } from './run/types.ts';
 
-export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: TrainDeps = {}): Promise<TrainResult> {
+export async function train(cfgIn: TrainConfig, obs: TrainObserver = {}, deps: TrainDeps = {}): Promise<TrainResult> {
+  // Multi-class: the classes (and so the model's output channels) come from the dataset's classes.json.
+  const cfg = await resolveClasses(cfgIn, readClasses);
   validateConfig(cfg);
+  const terms = lossSet(isMulticlass(cfg));
   const start = { t0: performance.now(), load0: loadavg()[0]! };
 
   const data = await prepareData(cfg, obs, deps);
@@ -32,7 +37,7 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
     for (let epoch = run.startEpoch; epoch < cfg.epochs; epoch++) {
       const e0 = performance.now();
       const lr = learningRate(schedule, epoch);
-      const fit = await fitEpoch(session, loaders.train, epoch, lr, cfg.epochs, obs);
+      const fit = await fitEpoch(session, loaders.train, epoch, lr, cfg.epochs, obs, terms);
       run.globalStep += fit.steps;
       const val = await evaluate(session, loaders.val(cfg.validateOriginalEachEpoch), loaders.spec, cfg, obs, cfg.validateOriginalEachEpoch);
 
@@ -52,6 +57,8 @@ export async function train(cfg: TrainConfig, obs: TrainObserver = {}, deps: Tra
         trainLosses: fit.losses,
         valDice: val.dice,
         valDiceOriginal: val.diceOriginal ?? Number.NaN,
+        ...(val.classDice ? { valClassDice: val.classDice } : {}),
+        ...(val.classDiceOriginal ? { valClassDiceOriginal: val.classDiceOriginal } : {}),
         trainImagesPerSecond: fit.images / fit.seconds,
         seconds,
         best: improved,

@@ -3,6 +3,11 @@
  * resolution and at original resolution, both through core/segmentation's processor: the service's
  * own path from network output to a mask (activation, resampling to the grid asked for, the threshold
  * rule, the min-area gate).
+ *
+ * Softmax (multi-class) models: the processor's softmax + argmax gives one mask per non-background
+ * class; each is scored against that class's truth (empty/empty = 1), an image's Dice is the mean
+ * over the non-background classes, and the fold's figure the mean over images (so also the mean of
+ * the per-class means, which are reported too).
  */
 import { createMask, maskArea } from '../core/mask.ts';
 import { dice } from '../core/metrics/index.ts';
@@ -19,6 +24,9 @@ export interface ImageScore {
   hasMask: boolean;
   dice: number;
   diceOriginal?: number;
+  /** Softmax models: Dice of each non-background class, by label. */
+  classDice?: Record<string, number>;
+  classDiceOriginal?: Record<string, number>;
   /** Foreground pixels at model resolution: predicted (after the gate) and true. */
   predictedArea: number;
   truthArea: number;
@@ -28,6 +36,9 @@ export interface ValidationResult {
   dice: number;
   /** null when original-resolution scoring was skipped. */
   diceOriginal: number | null;
+  /** Softmax models: mean over images of each non-background class's Dice, by label. */
+  classDice?: Record<string, number>;
+  classDiceOriginal?: Record<string, number> | null;
   images: ImageScore[];
   seconds: number;
 }
@@ -42,8 +53,9 @@ export async function validate(
   loader: BatchLoader,
   spec: PreprocessSpec,
   post: Postprocessing,
-  o: { original: boolean; onBatch?: (done: number, total: number) => void; onPredictions?: (b: Batch, probs: Float32Array) => void },
+  o: { original: boolean; onBatch?: (done: number, total: number) => void; onPredictions?: (b: Batch, probs: Float32Array) => void; softmax?: SoftmaxLabels },
 ): Promise<ValidationResult> {
+  if (o.softmax) return validateSoftmax(session, loader, spec, post, { ...o, softmax: o.softmax });
   const t0 = performance.now();
   // The trainer's predict graph emits logits, as the exported model does.
   const processor = new SegmentationProcessor({ preprocessing: spec, activation: 'logits', labels: ['mask'], postprocessing: post });
@@ -78,6 +90,82 @@ export async function validate(
   return {
     dice: mean(images.map((s) => s.dice)),
     diceOriginal: o.original ? mean(images.map((s) => s.diceOriginal!)) : null,
+    images,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** A softmax model's labels (one per channel) and its background channel. */
+export interface SoftmaxLabels {
+  labels: readonly string[];
+  background: number;
+}
+
+/** Row-major 0/1 mask of the pixels of class `c` in a class-index map. */
+function classMask(rows: number, cols: number, labels: Uint8Array, c: number): ReturnType<typeof createMask> {
+  const out = new Uint8Array(rows * cols);
+  for (let i = 0; i < out.length; i++) out[i] = labels[i] === c ? 1 : 0;
+  return createMask(rows, cols, out);
+}
+
+async function validateSoftmax(
+  session: TrainingSession,
+  loader: BatchLoader,
+  spec: PreprocessSpec,
+  post: Postprocessing,
+  o: { original: boolean; onBatch?: (done: number, total: number) => void; onPredictions?: (b: Batch, probs: Float32Array) => void; softmax: SoftmaxLabels },
+): Promise<ValidationResult> {
+  const t0 = performance.now();
+  const { labels, background } = o.softmax;
+  const processor = new SegmentationProcessor({ preprocessing: spec, activation: 'softmax', labels, background: labels[background]!, postprocessing: post });
+  const fg = labels.map((_, c) => c).filter((c) => c !== background);
+  const images: ImageScore[] = [];
+  const total = loader.batchesPerEpoch();
+  let done = 0;
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  /** Per-class Dice of the processor's masks against a class-index map. */
+  const score = (masks: Awaited<ReturnType<SegmentationProcessor['postprocess']>>, truth: Uint8Array, rows: number, cols: number): Record<string, number> => {
+    const byLabel = new Map(masks.map((m) => [m.label, m.mask]));
+    return Object.fromEntries(fg.map((c) => [labels[c]!, dice(byLabel.get(labels[c]!)!, classMask(rows, cols, truth, c))]));
+  };
+  const C = labels.length;
+  const { height: h, width: w } = spec.size;
+  const hw = h * w;
+  for await (const b of loader.epoch(0)) {
+    if (!b.labels) throw new Error('softmax validation needs class-index targets (a multi-class layout)');
+    const logits = await session.predict(b.images, b.n);
+    if (logits.length !== b.n * C * hw) throw new Error(`the model gives ${logits.length / (b.n * hw)} channels, the labels are ${C}`);
+    for (let k = 0; k < b.n; k++) {
+      const s = b.samples[k]!;
+      const out = logits.subarray(k * C * hw, (k + 1) * C * hw);
+      const truth = b.labels.subarray(k * hw, (k + 1) * hw);
+      const gate = (post.minArea * hw) / (s.meta.origRows * s.meta.origCols);
+      const predicted = await processor.postprocess(out.slice(), undefined, { rows: h, cols: w, minArea: gate });
+      const classDice = score(predicted, truth, h, w);
+      let predictedArea = 0;
+      for (const m of predicted) predictedArea += m.area;
+      let truthArea = 0;
+      for (let i = 0; i < hw; i++) truthArea += truth[i] !== background ? 1 : 0;
+      const sc: ImageScore = { id: s.id, hasMask: s.meta.hasMask, dice: mean(Object.values(classDice)), classDice, predictedArea, truthArea };
+      if (o.original) {
+        const orig = b.cached?.[k]?.originalLabels;
+        if (!orig) throw new Error('validation at original resolution needs a loader with originalMasks');
+        const masks = await processor.postprocess(out.slice(), undefined, { rows: orig.rows, cols: orig.cols });
+        sc.classDiceOriginal = score(masks, orig.data, orig.rows, orig.cols);
+        sc.diceOriginal = mean(Object.values(sc.classDiceOriginal));
+      }
+      images.push(sc);
+    }
+    if (o.onPredictions) o.onPredictions(b, processor.probabilities(logits.slice()));
+    o.onBatch?.(++done, total);
+  }
+  const perClass = (pick: (s: ImageScore) => Record<string, number> | undefined): Record<string, number> =>
+    Object.fromEntries(fg.map((c) => [labels[c]!, mean(images.map((s) => pick(s)![labels[c]!]!))]));
+  return {
+    dice: mean(images.map((s) => s.dice)),
+    diceOriginal: o.original ? mean(images.map((s) => s.diceOriginal!)) : null,
+    classDice: perClass((s) => s.classDice),
+    classDiceOriginal: o.original ? perClass((s) => s.classDiceOriginal) : null,
     images,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -4,7 +4,7 @@
  */
 import { basename, resolve } from 'node:path';
 import { PreprocessSpecSchema, type PreprocessSpec } from '../../core/preprocess/spec.ts';
-import type { TrainConfig } from '../config.ts';
+import { isMulticlass, type TrainConfig } from '../config.ts';
 import { TensorCache, type PrepareResult, type PreparedSample } from '../data/cache.ts';
 import { decodeSample } from '../data/decode.ts';
 import { BatchLoader, datasetStatistics, type Normalisation } from '../data/loader.ts';
@@ -29,6 +29,13 @@ export interface PreparedData {
   scanCounts: DatasetScan['counts'];
   used: number;
   cacheStats: { hits: number; misses: number; decodes: number };
+  /** Multi-class: images containing each class (all readable samples), by label. */
+  classImages?: Record<string, number>;
+  /**
+   * What folds are stratified on and overlay examples split by: has-mask, or for multi-class data
+   * "has the class present in the fewest images" (the one a fold could otherwise miss).
+   */
+  stratum: (s: PreparedSample) => boolean;
 }
 
 export const positives = (xs: readonly PreparedSample[]): number => xs.filter((s) => s.meta.hasMask).length;
@@ -41,7 +48,7 @@ function limitSamples<T extends { id: string }>(items: readonly T[], limit: numb
 }
 
 function warnScanProblems(cfg: TrainConfig, c: DatasetScan['counts'], obs: TrainObserver): void {
-  const siim = cfg.layout === 'siim';
+  const siim = cfg.layout === 'siim' || cfg.layout === 'kaggle-multiclass';
   if (c.imagesWithoutLabel) obs.warn?.(`${c.imagesWithoutLabel} image(s) have no label (${siim ? 'not in train-rle.csv' : 'no _mask file'}); skipped`);
   if (c.labelsWithoutImage) obs.warn?.(`${c.labelsWithoutImage} label(s) have no image (${siim ? 'train-rle.csv rows without a .dcm' : '_mask files without an image'}); skipped`);
   if (c.duplicates) obs.warn?.(`${c.duplicates} duplicate id(s); kept the first of each`);
@@ -70,6 +77,9 @@ async function fillCache(cfg: TrainConfig, cache: TensorCache, refs: DatasetScan
 
 export async function prepareData(cfg: TrainConfig, obs: TrainObserver, deps: TrainDeps): Promise<PreparedData> {
   const scan = await scanDataset(cfg.layout, cfg.data);
+  if (scan.classes && JSON.stringify(scan.classes) !== JSON.stringify(cfg.classes)) {
+    throw new DataError(`${scan.root}/classes.json lists ${scan.classes.join(',')} but the run has classes ${cfg.classes?.join(',')}; train (or resume) with the dataset the run was made for`);
+  }
   warnScanProblems(cfg, scan.counts, obs);
   const refs = limitSamples(scan.samples, cfg.limit, cfg.seed);
   obs.info?.(`data: ${scan.samples.length} labelled images in ${scan.root} (${cfg.layout} layout)${refs.length < scan.samples.length ? `, using ${refs.length} (--limit)` : ''}`);
@@ -77,19 +87,29 @@ export async function prepareData(cfg: TrainConfig, obs: TrainObserver, deps: Tr
   const baseSpec = PreprocessSpecSchema.parse({ size: { height: cfg.height, width: cfg.width }, resize: cfg.resize, intensity: cfg.intensity, channels: 1 });
   const cacheStats = { hits: 0, misses: 0, decodes: 0 };
   const decode = deps.decode ?? decodeSample;
-  const cache = new TensorCache({ dir: resolve(cfg.cacheDir), spec: baseSpec, dtype: cfg.cacheDtype, decode: (r) => (cacheStats.decodes++, decode(r)) });
+  const cache = new TensorCache({ dir: resolve(cfg.cacheDir), spec: baseSpec, dtype: cfg.cacheDtype, decode: (r) => (cacheStats.decodes++, decode(r)), ...(isMulticlass(cfg) ? { classes: cfg.labels.length } : {}) });
   const prep = await fillCache(cfg, cache, refs, obs);
   Object.assign(cacheStats, { hits: prep.hits, misses: prep.misses });
   const samples = prep.prepared;
   if (samples.length < cfg.folds) throw new DataError(`only ${samples.length} readable labelled image(s); need at least ${cfg.folds} for ${cfg.folds} folds`);
 
-  const foldOf = assignFolds(samples.map((s) => ({ id: s.id, hasMask: s.meta.hasMask, ...(s.group !== undefined ? { group: s.group } : {}) })), cfg.folds, cfg.seed);
+  let stratum = (s: PreparedSample): boolean => s.meta.hasMask;
+  let classImages: Record<string, number> | undefined;
+  if (isMulticlass(cfg)) {
+    const withClass = cfg.labels.map((_, c) => samples.filter((s) => (s.meta.classAreas?.[c] ?? 0) > 0).length);
+    classImages = Object.fromEntries(cfg.labels.map((l, c) => [l, withClass[c]!]));
+    // The foreground class present in the fewest images (but in some): folds and overlays split on it.
+    const rare = withClass.map((n, c) => ({ n, c })).filter(({ n, c }) => c !== 0 && n > 0).sort((a, b) => a.n - b.n || a.c - b.c)[0]?.c;
+    if (rare !== undefined) stratum = (s) => (s.meta.classAreas?.[rare] ?? 0) > 0;
+    obs.info?.(`classes: ${cfg.labels.map((l, c) => `${c} ${l} (${withClass[c]} images)`).join(', ')}; background ${cfg.labels[0]}${rare !== undefined ? `; folds stratified on ${cfg.labels[rare]}` : ''}`);
+  }
+  const foldOf = assignFolds(samples.map((s) => ({ id: s.id, hasMask: stratum(s), ...(s.group !== undefined ? { group: s.group } : {}) })), cfg.folds, cfg.seed);
   const trainSet: PreparedSample[] = [];
   const valSet: PreparedSample[] = [];
   samples.forEach((s, i) => (foldOf[i] === cfg.fold ? valSet : trainSet).push(s));
   obs.info?.(`fold ${cfg.fold}/${cfg.folds}: train ${trainSet.length} (${positives(trainSet)} with mask), validation ${valSet.length} (${positives(valSet)} with mask)`);
   const counts = { ...scan.counts, unreadable: prep.failed.length, train: trainSet.length, val: valSet.length, positives: positives(samples), trainPositives: positives(trainSet), valPositives: positives(valSet) };
-  return { baseSpec, cache, samples, trainSet, valSet, counts, source: basename(scan.root), scanCounts: scan.counts, used: refs.length, cacheStats };
+  return { baseSpec, cache, samples, trainSet, valSet, counts, source: basename(scan.root), scanCounts: scan.counts, used: refs.length, cacheStats, stratum, ...(classImages ? { classImages } : {}) };
 }
 
 /** The training fold's per-channel mean/std with --normalize dataset (kept from the checkpoint on resume), else null. */

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import pino from 'pino';
 import type { PreprocessSpec } from '../../core/preprocess/spec.ts';
 import { fingerprintMismatch, loadRunCheckpoint, ResumeError, saveRunCheckpoint, type RunState } from '../checkpoint-file.ts';
-import { resumeFingerprint, type TrainConfig } from '../config.ts';
+import { isMulticlass, resumeFingerprint, type TrainConfig } from '../config.ts';
 import type { PreparedSample } from '../data/cache.ts';
 import type { Normalisation } from '../data/loader.ts';
 import { createTrainingSession } from '../session/training-session.ts';
@@ -99,6 +99,8 @@ export async function openSession(cfg: TrainConfig, spec: PreprocessSpec, deps: 
     height: cfg.height,
     width: cfg.width,
     loss: cfg.loss,
+    // Multi-class layouts: softmax over the classes, class 0 (classes.json's first) the background.
+    ...(isMulticlass(cfg) ? { softmax: { background: 0 } } : {}),
     adam: { weightDecay: cfg.weightDecay },
     device: cfg.device,
     deviceId: cfg.deviceId,
@@ -116,12 +118,44 @@ export async function openSession(cfg: TrainConfig, spec: PreprocessSpec, deps: 
 export function startWeights(session: TrainingSession, cfg: TrainConfig, run: Run, trainSet: readonly PreparedSample[], obs: TrainObserver): void {
   if (run.resumeCheckpoint) return session.restore(run.resumeCheckpoint);
   if (cfg.outputPrior === 'none') return;
+  if (isMulticlass(cfg)) {
+    const f = classFractions(trainSet, cfg.labels.length);
+    if (typeof cfg.outputPrior === 'number') obs.warn?.('a numeric --output-prior is for single-label models; multi-class runs use the class frequencies (auto)');
+    if (setOutputBias(session, f.map((p) => Math.log(p)))) obs.info?.(`output bias initialised to log class frequencies of the training fold (${cfg.labels.map((l, c) => `${l} ${f[c]!.toPrecision(3)}`).join(', ')})`);
+    else obs.warn?.('the model has no head.bias; --output-prior ignored');
+    return;
+  }
   const prior = cfg.outputPrior === 'auto' ? foregroundFraction(trainSet) : cfg.outputPrior;
   if (setOutputPrior(session, prior)) obs.info?.(`output bias initialised to logit(${prior.toPrecision(3)}) = ${logit(prior).toFixed(3)} (foreground prior${cfg.outputPrior === 'auto' ? ' of the training fold' : ''})`);
   else obs.warn?.('the model has no head.bias; --output-prior ignored');
 }
 
 const logit = (p: number): number => Math.log(p / (1 - p));
+
+/**
+ * Multi-class prior: each class's mean pixel fraction over the training images (at least 1e-4, then
+ * renormalised), so that softmax(bias) starts at the class frequencies.
+ */
+function classFractions(samples: readonly PreparedSample[], classes: number): number[] {
+  const f = new Array<number>(classes).fill(0);
+  for (const s of samples) {
+    const n = s.meta.origRows * s.meta.origCols;
+    for (let c = 0; c < classes; c++) f[c]! += (s.meta.classAreas?.[c] ?? 0) / n;
+  }
+  const clamped = f.map((v) => Math.max(1e-4, v / Math.max(1, samples.length)));
+  const sum = clamped.reduce((a, b) => a + b, 0);
+  return clamped.map((v) => v / sum);
+}
+
+/** Sets the output layer's bias, one value per class, through the checkpoint API. */
+function setOutputBias(session: TrainingSession, values: readonly number[]): boolean {
+  const ck = session.checkpoint();
+  const bias = ck.tensors['head.bias'];
+  if (!bias || bias.data.length !== values.length) return false;
+  bias.data.set(values);
+  session.restore(ck);
+  return true;
+}
 
 /** Mean fraction of mask pixels over the training images, kept inside [1e-4, 0.5]. */
 function foregroundFraction(samples: readonly PreparedSample[]): number {

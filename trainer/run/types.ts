@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { ExportResult } from '../export.ts';
 import type { SampleDecoder, ScanCounts } from '../data/types.ts';
-import type { LossValues } from '../model/loss.ts';
+import type { TermValues } from '../model/loss-set.ts';
 
 export interface EpochMetrics {
   /** 1-based. */
@@ -13,12 +13,16 @@ export interface EpochMetrics {
   lr: number;
   /** Mean total loss over the epoch's training images. */
   trainLoss: number;
-  /** Mean of each loss term (unweighted), by name. */
-  trainLosses: LossValues;
-  /** Mean per-image Dice at model resolution, threshold 0.5, empty/empty = 1. */
+  /** Mean of each loss term (unweighted), by name (the objective's terms: bce/dice/focal or ce/dice/focal). */
+  trainLosses: TermValues;
+  /** Mean per-image Dice at model resolution, threshold 0.5, empty/empty = 1 (softmax: each image's mean over non-background classes). */
   valDice: number;
   /** The same through the service's path: probabilities resized to the original grid, then thresholded (NaN when skipped). */
   valDiceOriginal: number;
+  /** Softmax models: mean Dice of each non-background class at model resolution, by label. */
+  valClassDice?: Record<string, number>;
+  /** ... and at original resolution (absent when skipped). */
+  valClassDiceOriginal?: Record<string, number>;
   trainImagesPerSecond: number;
   seconds: number;
   best: boolean;
@@ -31,7 +35,7 @@ export interface BatchProgress {
   /** Running mean of the total loss this epoch. */
   loss: number;
   /** Running mean of each term. */
-  losses: LossValues;
+  losses: TermValues;
   imagesPerSecond: number;
   lr: number;
 }
@@ -63,6 +67,9 @@ export interface TrainResult {
   bestEpoch: number;
   bestDice: number;
   bestDiceOriginal: number;
+  /** Multi-class runs: the final model's mean Dice of each non-background class (model and original resolution). */
+  bestClassDice?: Record<string, number>;
+  bestClassDiceOriginal?: Record<string, number>;
   parity: ExportResult['parity'];
   executionProvider: 'cpu' | 'cuda';
   parameterCount: number;
