@@ -7,7 +7,7 @@ import { DicomError } from '../dicom/errors.ts';
 import { masksEqual, maskArea } from '../mask.ts';
 import { chestDicom } from '../../synth/index.ts';
 import { makeModelRepository } from '../../test/helpers/model-fixture.ts';
-import { InvalidRequestError, ModelNotFoundError, NotReadyError } from './errors.ts';
+import { InvalidRequestError, ModelInvalidError, ModelNotFoundError, NotReadyError } from './errors.ts';
 import { maskStats } from '../segmentation/postprocess.ts';
 import { makePreview } from './preview.ts';
 import { startEngine, type EngineFixture } from './testing/engine-fixtures.ts';
@@ -193,7 +193,8 @@ test('typed errors: unknown model/version, bad overrides, not-ready model; Dicom
   await assert.rejects(fx.engine.segment({ dicom, threshold: 0 }), InvalidRequestError);
   await assert.rejects(fx.engine.segment({ dicom, minArea: -1 }), (e: unknown) => e instanceof InvalidRequestError && e.field === 'minArea');
   await assert.rejects(fx.engine.segment({ dicom, frame: -1 }), (e: unknown) => e instanceof InvalidRequestError && e.field === 'frame');
-  await assert.rejects(fx.engine.segment({ dicom, model: 'broken' }), (e: unknown) => e instanceof NotReadyError && /pixels/.test(e.message));
+  // A model that failed to load is the model's fault, not a passing state: 409 MODEL_INVALID naming it (not 503 NOT_READY).
+  await assert.rejects(fx.engine.segment({ dicom, model: 'broken' }), (e: unknown) => e instanceof ModelInvalidError && e.status === 409 && /broken:1/.test(e.message) && /pixels/.test(e.message));
   await assert.rejects(fx.engine.segment({ dicom: new TextEncoder().encode('certainly not a DICOM file, just text') }), (e: unknown) => {
     assert.ok(e instanceof DicomError, `got ${String(e)}`);
     assert.equal(e.code, 'NOT_DICOM');
