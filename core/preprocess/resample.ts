@@ -148,7 +148,7 @@ export function resampleFloat32(
     }
     return out;
   }
-  sweep(src, inH, inW, outH, outW, method, pre, out, false);
+  sweep({ src, pre }, inH, inW, outH, outW, method, out, false);
   return out;
 }
 
@@ -177,7 +177,87 @@ export function resampleRows(
     for (let y = 0; y < outH; y++) onRow(y, src.subarray(y * inW, (y + 1) * inW));
     return;
   }
-  sweep(src, inH, inW, outH, outW, method, pre, new Float32Array(outW), true, onRow);
+  sweep({ src, pre }, inH, inW, outH, outW, method, new Float32Array(outW), true, onRow);
+}
+
+/**
+ * The vertical pass of one output row over columns [x0, x1): acc[x] = v0*w0 + v1*w1 + ... in tap
+ * order, where tap t reads `rows` at bases[t] + x. The additions are the same, in the same order, as
+ * one pass per tap with the first assigning (((v0*w0 + v1*w1) + v2*w2) + ..., all float64; V8 never
+ * contracts to FMA), but up to four taps are summed per pass, so the accumulator is read and written
+ * once per four taps instead of once per tap.
+ */
+function verticalPass(rows: Float32Array, bases: Int32Array, weights: Float64Array, wo: number, n: number, acc: Float64Array, x0: number, x1: number): void {
+  let t = 0;
+  while (t < n) {
+    const k = n - t < 4 ? n - t : 4;
+    const b0 = bases[t];
+    const w0 = weights[wo + t];
+    if (t === 0) {
+      if (k === 4) {
+        const b1 = bases[1], b2 = bases[2], b3 = bases[3];
+        const w1 = weights[wo + 1], w2 = weights[wo + 2], w3 = weights[wo + 3];
+        for (let x = x0; x < x1; x++) acc[x] = rows[b0 + x] * w0 + rows[b1 + x] * w1 + rows[b2 + x] * w2 + rows[b3 + x] * w3;
+      } else if (k === 3) {
+        const b1 = bases[1], b2 = bases[2];
+        const w1 = weights[wo + 1], w2 = weights[wo + 2];
+        for (let x = x0; x < x1; x++) acc[x] = rows[b0 + x] * w0 + rows[b1 + x] * w1 + rows[b2 + x] * w2;
+      } else if (k === 2) {
+        const b1 = bases[1];
+        const w1 = weights[wo + 1];
+        for (let x = x0; x < x1; x++) acc[x] = rows[b0 + x] * w0 + rows[b1 + x] * w1;
+      } else {
+        for (let x = x0; x < x1; x++) acc[x] = rows[b0 + x] * w0;
+      }
+    } else if (k === 4) {
+      const b1 = bases[t + 1], b2 = bases[t + 2], b3 = bases[t + 3];
+      const w1 = weights[wo + t + 1], w2 = weights[wo + t + 2], w3 = weights[wo + t + 3];
+      for (let x = x0; x < x1; x++) acc[x] = acc[x] + rows[b0 + x] * w0 + rows[b1 + x] * w1 + rows[b2 + x] * w2 + rows[b3 + x] * w3;
+    } else if (k === 3) {
+      const b1 = bases[t + 1], b2 = bases[t + 2];
+      const w1 = weights[wo + t + 1], w2 = weights[wo + t + 2];
+      for (let x = x0; x < x1; x++) acc[x] = acc[x] + rows[b0 + x] * w0 + rows[b1 + x] * w1 + rows[b2 + x] * w2;
+    } else if (k === 2) {
+      const b1 = bases[t + 1];
+      const w1 = weights[wo + t + 1];
+      for (let x = x0; x < x1; x++) acc[x] = acc[x] + rows[b0 + x] * w0 + rows[b1 + x] * w1;
+    } else {
+      for (let x = x0; x < x1; x++) acc[x] = acc[x] + rows[b0 + x] * w0;
+    }
+    t += k;
+  }
+}
+
+/**
+ * Output x of the horizontal pass: 0 + acc[s0]*w0 + acc[s0+1]*w1 + ... in tap order, float64 (the
+ * leading 0 + is kept: it turns a -0 first product into +0, as the accumulate-from-zero loop did).
+ */
+function horizontalTap(acc: Float64Array, s0: number, m: number, weights: Float64Array, wx: number): number {
+  if (m === 8) {
+    return (
+      0 +
+      acc[s0] * weights[wx] +
+      acc[s0 + 1] * weights[wx + 1] +
+      acc[s0 + 2] * weights[wx + 2] +
+      acc[s0 + 3] * weights[wx + 3] +
+      acc[s0 + 4] * weights[wx + 4] +
+      acc[s0 + 5] * weights[wx + 5] +
+      acc[s0 + 6] * weights[wx + 6] +
+      acc[s0 + 7] * weights[wx + 7]
+    );
+  }
+  if (m === 4) return 0 + acc[s0] * weights[wx] + acc[s0 + 1] * weights[wx + 1] + acc[s0 + 2] * weights[wx + 2] + acc[s0 + 3] * weights[wx + 3];
+  // Bilinear enlarging (masks back to the image grid).
+  if (m === 2) return 0 + acc[s0] * weights[wx] + acc[s0 + 1] * weights[wx + 1];
+  let sum = 0;
+  for (let t = 0; t < m; t++) sum += acc[s0 + t] * weights[wx + t];
+  return sum;
+}
+
+/** Where the input rows come from: a float32 image, optionally through the affine clamp. */
+interface RowSource {
+  src: Float32Array;
+  pre: AffineClamp | undefined;
 }
 
 /**
@@ -185,15 +265,19 @@ export function resampleRows(
  * transformed rows, since the needed rows only move forward), combined vertically into a float64
  * row, then filtered horizontally into `out` (at row y's place, or at 0 when `perRow`, for a
  * one-row buffer handed to `onRow`).
+ *
+ * Rounding contract (the trainer's tensors depend on it, bit for bit): a transformed input value is
+ * rounded to float32 once (the ring); the vertical taps are summed in float64 in tap order, first
+ * tap assigning; the horizontal taps are summed in float64 from 0 in tap order; the result is
+ * rounded to float32 once. verticalPass and horizontalTap keep exactly those operations.
  */
 function sweep(
-  src: Float32Array,
+  source: RowSource,
   inH: number,
   inW: number,
   outH: number,
   outW: number,
   method: ResizeMethod,
-  pre: AffineClamp | undefined,
   out: Float32Array,
   perRow: boolean,
   onRow?: (y: number, row: Float32Array) => void,
@@ -207,10 +291,10 @@ function sweep(
 
   // Ring of input rows (already through the prologue), slot = row % ringSize.
   const ringSize = vStride;
-  const ring = pre ? new Float32Array(ringSize * inW) : null;
+  const ring = source.pre ? new Float32Array(ringSize * inW) : null;
+  const rows = ring ?? source.src;
   const slotRow = new Int32Array(ringSize).fill(-1);
-  const scale = pre ? pre.scale : 1;
-  const offset = pre ? pre.offset : 0;
+  const bases = new Int32Array(vStride);
 
   const acc = new Float64Array(inW);
   for (let y = 0; y < outH; y++) {
@@ -218,29 +302,19 @@ function sweep(
     const wo = y * vStride;
     for (let t = 0; t < n; t++) {
       const r = vStart[y] + t;
-      const w = vWeights[wo + t];
-      let rowBuf: Float32Array;
-      let base: number;
-      if (ring) {
-        const slot = r % ringSize;
-        base = slot * inW;
-        if (slotRow[slot] !== r) {
-          const srcBase = r * inW;
-          for (let x = 0; x < inW; x++) {
-            const v = src[srcBase + x] * scale + offset;
-            ring[base + x] = v < 0 ? 0 : v > 1 ? 1 : v;
-          }
-          slotRow[slot] = r;
-        }
-        rowBuf = ring;
-      } else {
-        rowBuf = src;
-        base = r * inW;
+      if (!ring) {
+        bases[t] = r * inW;
+        continue;
       }
-      // The first tap assigns, so the accumulator needs no clearing pass.
-      if (t === 0) for (let x = 0; x < inW; x++) acc[x] = rowBuf[base + x] * w;
-      else for (let x = 0; x < inW; x++) acc[x] += rowBuf[base + x] * w;
+      const slot = r % ringSize;
+      const base = slot * inW;
+      bases[t] = base;
+      if (slotRow[slot] !== r) {
+        fillRow(source, r * inW, inW, ring, base);
+        slotRow[slot] = r;
+      }
     }
+    verticalPass(rows, bases, vWeights, wo, n, acc, 0, inW);
     const o = perRow ? 0 : y * outW;
     if (!hp) {
       for (let x = 0; x < outW; x++) out[o + x] = acc[x];
@@ -251,21 +325,19 @@ function sweep(
     const hCount = hp.count;
     const hWeights = hp.weights;
     const hStride = hp.stride;
-    for (let x = 0; x < outW; x++) {
-      const s0 = hStart[x];
-      const m = hCount[x];
-      const wx = x * hStride;
-      let sum = 0;
-      if (m === 2) {
-        // Bilinear enlarging (masks back to the image grid): the same two additions, unrolled.
-        sum += acc[s0] * hWeights[wx];
-        sum += acc[s0 + 1] * hWeights[wx + 1];
-      } else {
-        for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
-      }
-      out[o + x] = sum;
-    }
+    for (let x = 0; x < outW; x++) out[o + x] = horizontalTap(acc, hStart[x], hCount[x], hWeights, x * hStride);
     if (onRow) onRow(y, out);
+  }
+}
+
+/** One input row through the prologue into the ring: the clamp's value rounded to float32. */
+function fillRow(source: RowSource, srcBase: number, inW: number, ring: Float32Array, base: number): void {
+  const src = source.src;
+  const scale = source.pre!.scale;
+  const offset = source.pre!.offset;
+  for (let x = 0; x < inW; x++) {
+    const v = src[srcBase + x] * scale + offset;
+    ring[base + x] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
 }
 
@@ -312,6 +384,7 @@ export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: numb
   const hp = inW === outW ? identityPlan(inW) : axisPlan(inW, outW, 'bilinear');
   const { start: hStart, count: hCount, weights: hWeights, stride: hStride } = hp;
   const acc = new Float64Array(inW);
+  const bases = new Int32Array(vp.stride);
   for (let y = 0; y < outH; y++) {
     const r0 = vp.start[y];
     const n = vp.count[y];
@@ -345,27 +418,10 @@ export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: numb
       if (hStart[x] + hCount[x] > a1) a1 = hStart[x] + hCount[x];
     }
     // The sweep's vertical pass (first tap assigns) over the columns those outputs read...
-    const wo = y * vp.stride;
-    for (let t = 0; t < n; t++) {
-      const base = (r0 + t) * inW;
-      const w = vp.weights[wo + t];
-      if (t === 0) for (let x = a0; x < a1; x++) acc[x] = src[base + x] * w;
-      else for (let x = a0; x < a1; x++) acc[x] += src[base + x] * w;
-    }
+    for (let t = 0; t < n; t++) bases[t] = (r0 + t) * inW;
+    verticalPass(src, bases, vp.weights, y * vp.stride, n, acc, a0, a1);
     // ...its horizontal pass, and the float32 rounding resampleFloat32 would store.
-    for (let x = x0; x <= x1; x++) {
-      const s0 = hStart[x];
-      const m = hCount[x];
-      const wx = x * hStride;
-      let sum = 0;
-      if (m === 2) {
-        sum += acc[s0] * hWeights[wx];
-        sum += acc[s0 + 1] * hWeights[wx + 1];
-      } else {
-        for (let t = 0; t < m; t++) sum += acc[s0 + t] * hWeights[wx + t];
-      }
-      out[o + x] = isForeground(Math.fround(sum), threshold) ? 1 : 0;
-    }
+    for (let x = x0; x <= x1; x++) out[o + x] = isForeground(Math.fround(horizontalTap(acc, hStart[x], hCount[x], hWeights, x * hStride)), threshold) ? 1 : 0;
   }
   return out;
 }
