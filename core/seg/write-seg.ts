@@ -110,7 +110,9 @@ function first(v: unknown): unknown {
 
 /** Reads a source's header (stops before Pixel Data) into a dcmjs naturalized dataset. */
 export function readHeader(bytes: Uint8Array): Dataset {
-  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  // dcmjs reads an ArrayBuffer; share it when the bytes span all of it (it does not write to it).
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const ab = whole ? (bytes.buffer as ArrayBuffer) : (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
   let dict;
   try {
     dict = dcmjs.data.DicomMessage.readFile(ab, { untilTag: '7FE00010', includeUntilTagValue: false, ignoreErrors: true });
@@ -193,6 +195,11 @@ export function packBits(frames: Uint8Array[], pixelsPerFrame: number): Uint8Arr
   return out;
 }
 
+function anySet(a: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return true;
+  return false;
+}
+
 const code = (CodeValue: string, CodingSchemeDesignator: string, CodeMeaning: string) => ({ CodeValue, CodingSchemeDesignator, CodeMeaning });
 const SOURCE_FOR_PROCESSING = code('121322', 'DCM', 'Source image for image processing operation');
 const SEGMENTATION_DERIVATION = code('113076', 'DCM', 'Segmentation');
@@ -232,7 +239,7 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
   }
 
   // Segments: every label, or only those with foreground somewhere.
-  const hasForeground = labels.map((_, li) => frames.some((f) => f.masks[li]!.data.some((v) => v !== 0)));
+  const hasForeground = labels.map((_, li) => frames.some((f) => anySet(f.masks[li]!.data)));
   const chosen = labels.map((label, li) => ({ label, li })).filter(({ li }) => input.segments !== 'nonEmpty' || hasForeground[li]);
   if (chosen.length === 0) chosen.push({ label: labels[0]!, li: 0 }); // a SEG needs at least one segment
   const segments: Array<SegSegment & { li: number }> = chosen.map(({ label, li }, i) => ({
@@ -270,7 +277,7 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
   const out: Array<{ seg: (typeof segments)[number]; fi: number }> = [];
   for (const seg of segments) {
     for (const fi of order) {
-      if (!omitEmpty || frames[fi]!.masks[seg.li]!.data.some((v) => v !== 0)) out.push({ seg, fi });
+      if (!omitEmpty || anySet(frames[fi]!.masks[seg.li]!.data)) out.push({ seg, fi });
     }
   }
   if (out.length === 0) out.push({ seg: segments[0]!, fi: order[0]! });

@@ -55,3 +55,11 @@ kept only for the result's TTL. 404 when the result is unknown or expired, or ha
   );
 };
 export default segRoutes;
+
+/** True when an Accept header asks for application/dicom (POST /segment then answers the SEG). */
+export function acceptsSeg(accept: string | undefined): boolean {
+  return (accept ?? '').split(',').some((t) => {
+    const [type, ...params] = t.trim().toLowerCase().split(';');
+    return type === 'application/dicom' && !params.some((p) => /^\s*q=0(\.0*)?\s*$/.test(p));
+  });
+}
