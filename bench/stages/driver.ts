@@ -4,12 +4,23 @@
  * from `--iters N`'s, leaving the stage's own instructions; without valgrind it prints CPU ms
  * (process.cpuUsage, less sensitive to a loaded machine than wall time) and wall ms per run.
  *
- *   node --import tsx bench/stages/driver.ts --stage decode|preprocess|postprocess|mask|rle [--iters 20] [--warmup 5]
+ *   node --import tsx bench/stages/driver.ts --stage STAGE [--iters 20] [--warmup 5]
+ *
+ * STAGE: decode (decodeDicom), preprocess (the processor's tensor), postprocess (the processor's
+ * masks + the service's coco-compressed RLE), mask, rle (its two parts); and the JPEG decoders alone
+ * on the frame's codestream: jpeg-extract (sharp, extractChannel(0), the old call), jpeg-bw (sharp,
+ * b-w colourspace), jpeg-ijg (dcmjs-codecs' IJG wasm).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { readJpegHeader } from '../../core/dicom/codecs/codestream.ts';
+import { decodeJpegIjg } from '../../core/dicom/codecs/jpeg-ijg.ts';
 import { decodeDicom } from '../../core/dicom/decode.ts';
+import { encapsulatedFrame } from '../../core/dicom/frames.ts';
+import { parseDataset, readTransferSyntaxOnly } from '../../core/dicom/parse.ts';
+import { readPixelModule } from '../../core/dicom/pixel-module.ts';
 import { encodeMask } from '../../core/rle/index.ts';
 import { SegmentationProcessor } from '../../core/segmentation/processor.ts';
 import { STAGE_PREPROCESSING } from './inputs.ts';
@@ -33,6 +44,12 @@ const output = new Float32Array(logits.length);
 const masks = await processor.postprocess(Float32Array.from(logits), undefined, { rows: 1024, cols: 1024 });
 const mask = masks[0]!.mask;
 
+const head = readTransferSyntaxOnly(bytes);
+const { dataSet } = parseDataset(bytes, head, 1 << 30);
+const pm = readPixelModule(dataSet, 1 << 30);
+const codestream = encapsulatedFrame(dataSet, dataSet.elements.x7fe00010!, pm, 0);
+const jpegInfo = readJpegHeader(codestream);
+
 let sink = 0;
 const stages: Record<string, () => Promise<void> | void> = {
   async decode() {
@@ -53,6 +70,15 @@ const stages: Record<string, () => Promise<void> | void> = {
   },
   rle() {
     sink += encodeMask(mask, 'coco-compressed').length;
+  },
+  async 'jpeg-extract'() {
+    sink += (await sharp(codestream, { failOn: 'warning' }).extractChannel(0).raw().toBuffer())[5]!;
+  },
+  async 'jpeg-bw'() {
+    sink += (await sharp(codestream, { failOn: 'warning' }).toColourspace('b-w').raw().toBuffer())[5]!;
+  },
+  async 'jpeg-ijg'() {
+    sink += (await decodeJpegIjg(codestream, pm, jpegInfo, 'JPEG (IJG)')).samples[5]!;
   },
 };
 const fn = stages[values.stage!];

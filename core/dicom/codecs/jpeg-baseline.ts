@@ -18,8 +18,11 @@ async function decodeWithSharp(data: Uint8Array, m: PixelModule, info: Codestrea
   let out: { data: Buffer; info: OutputInfo };
   try {
     const image = sharp(data, { failOn: 'warning', limitInputPixels: m.rows * m.columns + 1 });
-    // One component: keep it single-channel (sharp would otherwise replicate it into sRGB).
-    const pipeline = info.components === 1 ? image.extractChannel(0) : image.toColourspace('srgb');
+    // One component (MONOCHROME): libvips loads it as one 'b-w' band; asking for b-w output keeps
+    // it so, with no colour conversion at all. (The old call, extractChannel(0), let sharp replicate
+    // the band into sRGB and then copy band 0 back out: the same bytes, measured in bench/stages
+    // (jpeg-extract vs jpeg-bw) and checked over every 8-bit level in jpeg-baseline.test.ts.)
+    const pipeline = info.components === 1 ? image.toColourspace('b-w') : image.toColourspace('srgb');
     out = await pipeline.raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
