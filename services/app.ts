@@ -9,8 +9,10 @@ import { engineConfig, type ServiceConfig } from './config.ts';
 import errorHandling from './errors.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
-import { Problem } from './problem.ts';
-import auth from './auth.ts';
+import { Problem, sendProblem } from './problem.ts';
+import auth, { checkBearer } from './auth.ts';
+import { securityHeaders } from './security.ts';
+import bodyGuard from './segment/body-guard.ts';
 import docs from './plugins/docs.ts';
 import engine from './plugins/engine.ts';
 import store from './plugins/store.ts';
@@ -84,8 +86,39 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     // Requests that reach us on an open connection during a drain are served (Kubernetes may still
     // route a few before the endpoint removal propagates); the onSend hook below closes their socket.
     return503OnClosing: false,
-    // "querystring/threshold: Too big: ...", "querystring: Unrecognized key: \"treshold\"".
+    // "querystring/threshold: Too big: ...", "querystring: Unrecognized key: \"treshold\"" (the error
+    // handler rewrites unknown keys to name the parameter and list the allowed ones).
     schemaErrorFormatter: (errors, context) => new Error(errors.map((e) => `${context}${e.instancePath === '/' ? '' : e.instancePath}: ${e.message}`).join('; ')),
+    // Timeouts (issue 15, defect 3). The body's own deadlines are the body guard's (408 problem+json);
+    // Node's are the backstops: headers within HEADERS_TIMEOUT_MS, the whole request a little after the
+    // body guard would have answered, a silent socket closed after CONNECTION_TIMEOUT_MS (longer than
+    // a request may run in the engine), checked every second instead of Node's 30 s.
+    requestTimeout: config.headersTimeoutMs + config.bodyTimeoutMs + 5000,
+    connectionTimeout: config.connectionTimeoutMs,
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1000 },
+    // Ids are 36 characters; a longer path parameter is answered 414 by frameworkErrors below.
+    routerOptions: { maxParamLength: 128 },
+    // The router's own errors (a path that is not valid percent-encoded UTF-8, an over-long
+    // parameter) as problem+json with our codes, after the token check (defect 9).
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      securityHeaders(request, reply);
+      try {
+        if (config.apiToken) checkBearer(config.apiToken, request, reply);
+      } catch (e) {
+        return sendProblem(reply, e as Problem);
+      }
+      const path = request.url.split('?')[0]!;
+      const instance = path.length > 64 ? `${path.slice(0, 64)}...` : path;
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        return sendProblem(reply, new Problem('uri-too-long', 'a path parameter is longer than 128 characters', { code: 'URI_TOO_LONG', instance }));
+      }
+      if (error.code === 'FST_ERR_BAD_URL') {
+        return sendProblem(reply, new Problem('bad-request', 'the URL path is not valid percent-encoded UTF-8', { code: 'BAD_URL', instance }));
+      }
+      request.log.error({ err: error }, 'router error');
+      return sendProblem(reply, new Problem('internal-error', 'the server failed to route this request; the failure was logged', { code: 'INTERNAL', instance }));
+    },
   }).withTypeProvider<ZodTypeProvider>();
   // The routes' zod schemas validate requests (unknown query parameters are rejected: a typo such as
   // ?treshold= must not be silently ignored) and check every response body before it is sent.
@@ -105,7 +138,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
+    securityHeaders(request, reply);
     // While draining, end keep-alive connections after their current response so the listener's
     // close completes as soon as the accepted work is done.
     const phase = app.lifecycle.phase;
@@ -124,6 +158,13 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // Before any route: it collects them as they are added.
   await app.register(docs);
   await app.register(auth, { token: config.apiToken });
+  // After auth: an unauthenticated client never holds body budget.
+  await app.register(bodyGuard, {
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    bodyLimitBytes: config.bodyLimitBytes,
+    maxInflightBodyBytes: config.maxInflightBodyBytes,
+  });
   // Store first, engine second: they close in reverse order (engine drained, then the store).
   await app.register(store, { store: opts.store });
   await app.register(engine, { engine: opts.engine ?? engineConfig(config), lifecycle: opts.lifecycle });

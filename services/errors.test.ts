@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DicomError, type DicomErrorCode } from '../core/dicom/errors.ts';
-import { InferenceError, InvalidRequestError, ModelNotFoundError, NotReadyError, OverloadedError, WorkerCrashedError } from '../core/engine/errors.ts';
+import {
+  DeadlineExceededError,
+  InferenceError,
+  InvalidRequestError,
+  ModelInvalidError,
+  ModelNotFoundError,
+  NotReadyError,
+  OverloadedError,
+  RequestCancelledError,
+  WorkerCrashedError,
+  WorkerRestartedError,
+} from '../core/engine/errors.ts';
 import { PreprocessError } from '../core/preprocess/errors.ts';
 import { RleError } from '../core/rle/index.ts';
-import { toProblem } from './errors.ts';
+import { redactPaths, toProblem } from './errors.ts';
 import { StoreUnavailableError } from './store/types.ts';
 
 describe('toProblem', () => {
@@ -62,6 +73,37 @@ describe('toProblem', () => {
     assert.equal(toProblem(Object.assign(new Error('querystring/x'), { validation: [{}], statusCode: 400 })).status, 400);
     assert.equal(toProblem(new Error('Unexpected end of form')).status, 400);
     assert.equal(toProblem(Object.assign(new Error('teapot'), { statusCode: 418 })).status, 418);
+  });
+
+  it('maps the deadline, restart, invalid-model and cancellation errors with their statuses and retry hints', () => {
+    const d = toProblem(new DeadlineExceededError('prepare', 1500, 'decode/preprocessing task ran past its 1500 ms deadline', 2));
+    assert.equal(d.status, 503);
+    assert.equal(d.options.code, 'DEADLINE_EXCEEDED');
+    assert.equal(d.options.retryAfterSeconds, 2);
+    assert.match(d.detail, /stage: prepare/);
+    const r = toProblem(new WorkerRestartedError('worker 0 was replaced'));
+    assert.equal(r.status, 503);
+    assert.equal(r.options.code, 'WORKER_RESTARTED');
+    assert.equal(r.options.retryAfterSeconds, 1);
+    const n = toProblem(new NotReadyError('no worker', 7));
+    assert.equal(n.options.retryAfterSeconds, 7);
+    const i = toProblem(new ModelInvalidError('tiny:2', 'tiny:2: missing model.json in /srv/models/tiny/2'));
+    assert.equal(i.status, 409);
+    assert.equal(i.options.code, 'MODEL_INVALID');
+    assert.match(i.detail, /tiny:2/);
+    assert.doesNotMatch(i.detail, /\/srv/);
+    assert.equal(toProblem(new RequestCancelledError()).status, 499);
+    // Every Fastify code becomes one of ours.
+    for (const code of ['FST_ERR_CTP_BODY_TOO_LARGE', 'FST_ERR_CTP_INVALID_MEDIA_TYPE', 'FST_ERR_CTP_INVALID_CONTENT_LENGTH', 'FST_SOMETHING_NEW']) {
+      const p = toProblem(Object.assign(new Error('x'), { code, statusCode: 400 }));
+      assert.doesNotMatch(p.options.code ?? '', /^FST_/, code);
+    }
+  });
+
+  it('redacts file paths to the model/version/file under the repository, and any other path to its file name', () => {
+    assert.equal(redactPaths('tiny:2: missing model.json in /srv/models/tiny/2', '/srv/models'), 'tiny:2: missing model.json in tiny/2');
+    assert.equal(redactPaths("cannot open '/etc/secret/dir/model.onnx'"), "cannot open 'model.onnx'");
+    assert.equal(redactPaths('threshold 0.5 of 1/2 ok'), 'threshold 0.5 of 1/2 ok');
   });
 
   it('hides the message of unexpected errors', () => {

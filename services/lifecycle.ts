@@ -20,9 +20,16 @@ export class Lifecycle {
     if (this.phase === 'starting') this.phase = 'running';
   }
 
-  /** Ready = the engine is up with its models loaded and warmed, and we are not shutting down. */
+  /** Ready = the engine is up (a live worker, the default model loaded: Engine.readiness()), and we are not shutting down. */
   ready(): boolean {
-    return this.phase === 'running' && this.engine !== undefined && this.engine.ready();
+    return this.readiness().ready;
+  }
+
+  /** ready(), with the reason when not (the /readyz body). */
+  readiness(): { ready: true } | { ready: false; reason: string } {
+    if (this.phase === 'draining' || this.phase === 'stopped') return { ready: false, reason: `the service is ${this.phase}` };
+    if (!this.engine) return { ready: false, reason: this.startupError ? `engine failed to start: ${this.startupError}` : 'models are still loading' };
+    return this.engine.readiness();
   }
 
   /** Startup is complete once the engine started, whatever happens after (draining keeps it true). */

@@ -6,6 +6,11 @@ import type { Preview } from './store/types.ts';
 export async function renderMaskPng(masks: Mask[], rows: number, cols: number): Promise<Buffer> {
   const px = new Uint8Array(rows * cols);
   for (const m of masks) for (let i = 0; i < px.length; i++) if (m.data[i]) px[i] = 255;
+  return greyPng(px, rows, cols);
+}
+
+/** An 8-bit grey PNG of `px` (rows x cols); the encoding runs on libuv's pool, not the event loop. */
+export function greyPng(px: Uint8Array, rows: number, cols: number): Promise<Buffer> {
   return sharp(px, { raw: { width: cols, height: rows, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 6 }).toBuffer();
 }
 

@@ -1,6 +1,7 @@
 import type { Mask } from '../core/mask.ts';
 import { decodeMask, encodeMask, type RleFormat } from '../core/rle/index.ts';
 import { DEFAULT_RLE_FORMAT, type SegmentationView, type StoredMask, type StoredResult } from './contract/segmentation.ts';
+import type { MaskTask, MaskTaskResult, RleMask } from './segment/mask-work.ts';
 
 export { DEFAULT_RLE_FORMAT, type SegmentationView };
 
@@ -23,3 +24,20 @@ export function viewOf(result: StoredResult, format: RleFormat, stored: boolean,
     stored,
   };
 }
+
+/**
+ * viewOf for reads (GET /segmentations/{id}): the re-encoding goes through `run` (mask-offload.ts), so
+ * a large result is converted off the main thread.
+ */
+export async function viewOfStored(
+  result: StoredResult,
+  format: RleFormat,
+  run: (t: MaskTask) => Promise<MaskTaskResult>,
+): Promise<SegmentationView> {
+  const r = await run({ op: 'reencode', format, masks: result.masks.map(rleMask) });
+  if (r.op !== 'reencode') throw new Error('mask work answered the wrong task');
+  return { ...result, masks: result.masks.map((m, i) => ({ ...m, rle: { format, size: m.rle.size, counts: r.counts[i]! } })), stored: true };
+}
+
+/** A stored mask as mask work takes it. */
+export const rleMask = (m: StoredMask): RleMask => ({ counts: m.rle.counts, rows: m.rle.size[0], cols: m.rle.size[1] });

@@ -8,6 +8,7 @@ export const ReadinessSchema = z
   .object({
     status: z.enum(['ready', 'not-ready']),
     phase: PhaseSchema,
+    reason: z.string().optional().describe('Why not ready (e.g. the default model failed to load), when not.'),
     models: z.array(z.object({ name: z.string(), version: z.string(), ready: z.boolean() })),
     store: z.object({ kind: z.enum(['memory', 'redis']), healthy: z.boolean() }),
   })

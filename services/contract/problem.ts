@@ -80,7 +80,7 @@ export const Problems = {
     },
   }),
   payloadTooLarge: problem('The body exceeds BODY_LIMIT_BYTES, or the decoded image exceeds MAX_IMAGE_PIXELS (code TOO_LARGE).', {
-    examples: { body: example('payload-too-large', 'Payload too large', 413, 'Request body is too large', '/segment', 'FST_ERR_CTP_BODY_TOO_LARGE') },
+    examples: { body: example('payload-too-large', 'Payload too large', 413, 'Request body is too large', '/segment', 'BODY_TOO_LARGE') },
   }),
   unsupportedMediaType: problem(
     'Wrong Content-Type, a body that is not DICOM (code NOT_DICOM), or an unsupported transfer syntax (code UNSUPPORTED_TRANSFER_SYNTAX; the detail names the UID and its name).',

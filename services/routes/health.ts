@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { LivenessSchema, OipLiveSchema, OipReadySchema, ReadinessSchema, StartupSchema } from '../contract/health.ts';
 import { TAGS } from '../contract/openapi.ts';
 import { json, open as errors } from '../contract/problem.ts';
+import { redactPaths } from '../errors.ts';
 
 /**
  * Kubernetes probes and the Open Inference Protocol health endpoints. They read in-memory state
@@ -36,17 +37,20 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ops,
         operationId: 'readyz',
         summary: 'Readiness probe',
-        description: '200 once every model is loaded and warmed; 503 while loading and from the moment SIGTERM arrives (draining).',
+        description:
+          '200 iff the engine is ready: a live inference worker and the default model loaded and warmed (a non-default model that failed to load is listed, not blocking); 503 with `reason` while loading, when the default model cannot be served, and from the moment SIGTERM arrives (draining).',
         response: { 200: json('Ready.', ReadinessSchema), 503: json('Not ready.', ReadinessSchema), ...errors },
       },
     },
     async (_request, reply) => {
-      const ready = lc.ready();
-      const models = lc.engine?.models() ?? [];
+      const readiness = lc.readiness();
+      const ready = readiness.ready;
+      const models = lc.engine?.listing() ?? [];
       reply.code(ready ? 200 : 503);
       return {
         status: ready ? ('ready' as const) : ('not-ready' as const),
         phase: lc.phase,
+        ...(readiness.ready ? {} : { reason: redactPaths(readiness.reason) }),
         models: models.map((m) => ({ name: m.name, version: m.version, ready: m.ready })),
         store: { kind: app.store.kind, healthy: app.store.healthy() },
       };

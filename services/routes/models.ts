@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { ModelInfo } from '../../core/engine/index.ts';
+import type { ModelInfo, ModelListing } from '../../core/engine/index.ts';
 import {
   ModelListSchema,
   ModelParamsSchema,
@@ -16,14 +16,19 @@ import {
 import { OIP_EXTENSIONS } from '../contract/oip.ts';
 import { SERVER_VERSION, TAGS } from '../contract/openapi.ts';
 import { guarded, json, Problems } from '../contract/problem.ts';
+import { redactPaths } from '../errors.ts';
 import { Problem } from '../problem.ts';
 
 const dims = (shape: ReadonlyArray<number | string>) => shape.map((d) => (typeof d === 'number' ? d : -1));
 
-/** The public view of a model: manifest essentials and serving state, never file paths. */
-export function modelSummary(m: ModelInfo, requestedProvider: ModelSummary['requestedExecutionProvider'], isDefault: boolean): ModelSummary {
+/**
+ * The public view of a model: manifest essentials and serving state, never file paths (`repository`:
+ * the model repository, cut from any path in an error). A version whose manifest does not validate is
+ * listed with `manifest: null`, its status and error, and no manifest fields.
+ */
+export function modelSummary(m: ModelListing, requestedProvider: ModelSummary['requestedExecutionProvider'], isDefault: boolean, repository?: string): ModelSummary {
   const mf = m.manifest;
-  return {
+  const base = {
     name: m.name,
     version: m.version,
     versions: m.versions,
@@ -32,7 +37,13 @@ export function modelSummary(m: ModelInfo, requestedProvider: ModelSummary['requ
     executionProvider: m.executionProvider,
     requestedExecutionProvider: requestedProvider,
     loadedAt: m.loadedAt,
-    ...(m.error ? { error: m.error } : {}),
+    ...(m.error ? { error: redactPaths(m.error, repository) } : {}),
+    status: m.status,
+    sha256: m.sha256,
+  };
+  if (!mf) return { ...base, manifest: null };
+  return {
+    ...base,
     description: mf.description,
     intendedUse: mf.intendedUse,
     labels: mf.labels,
@@ -69,17 +80,34 @@ export async function reloadModels(app: Pick<FastifyInstance, 'lifecycle' | 'met
 
 const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   const requested = app.config.provider;
-  const lookup = (name: string, version?: string): ModelInfo => {
+  const repository = app.config.modelRepository;
+  /** Any listed version (invalid manifests included), or 404 naming the models there are. */
+  const describe = (name: string, version?: string): ModelListing => {
     const engine = app.lifecycle.requireEngine();
-    const m = engine.model(name, version);
-    if (!m) throw new Problem('model-not-found', `model ${version ? `${name}:${version}` : name} not found`, { code: 'MODEL_NOT_FOUND' });
+    const m = engine.describe(name, version);
+    if (!m) {
+      const names = [...new Set(engine.listing().map((x) => x.name))];
+      throw new Problem('model-not-found', `model ${version ? `${name}:${version}` : name} not found; available models: ${names.length > 0 ? names.join(', ') : '(none)'}`, {
+        code: 'MODEL_NOT_FOUND',
+      });
+    }
     return m;
+  };
+  /** A version with a manifest (OIP metadata needs its tensors); one whose manifest is invalid is 409. */
+  const lookup = (name: string, version?: string): ModelInfo => {
+    const m = describe(name, version);
+    if (!m.manifest) throw new Problem('model-invalid', `model ${m.name}:${m.version} cannot be served: ${redactPaths(m.error ?? 'invalid manifest', repository)}`, { code: 'MODEL_INVALID' });
+    return m as ModelInfo;
   };
   const summaries = () => {
     const engine = app.lifecycle.requireEngine();
     const def = engine.defaultModel();
-    const isDefault = (m: ModelInfo) => def?.name === m.name && def?.version === m.version;
-    return { def, of: (m: ModelInfo) => modelSummary(m, requested, isDefault(m)), all: () => engine.models().map((m) => modelSummary(m, requested, isDefault(m))) };
+    const isDefault = (m: ModelListing) => def?.name === m.name && def?.version === m.version;
+    return {
+      def,
+      of: (m: ModelListing) => modelSummary(m, requested, isDefault(m), repository),
+      all: () => engine.listing().map((m) => modelSummary(m, requested, isDefault(m), repository)),
+    };
   };
   const tags = [TAGS.models];
   const unavailable = { 503: Problems.unavailable };
@@ -113,7 +141,7 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: json('Manifest summary and serving state.', ModelSummarySchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable },
       },
     },
-    async (request) => summaries().of(lookup(request.params.name, request.query.version)),
+    async (request) => summaries().of(describe(request.params.name, request.query.version)),
   );
 
   app.post(
@@ -131,7 +159,8 @@ of that model keeps serving.`,
     },
     async () => {
       const outcome = await reloadModels(app);
-      return { loaded: outcome.loaded, failed: outcome.failed, models: summaries().all() };
+      // Failures name the model and version, never the repository's paths (defect 8).
+      return { loaded: outcome.loaded, failed: outcome.failed.map((f) => ({ model: f.model, error: redactPaths(f.error, repository) })), models: summaries().all() };
     },
   );
 

@@ -73,6 +73,16 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
     const ref: { name?: string; version?: string } = q.model ? parseModelRef(q.model) : {};
     checkTruthLabels(truths, ref.name ? engine.model(ref.name, ref.version) : engine.defaultModel());
 
+    // A client that goes away cancels its request: dropped from the queue, or its result discarded
+    // (the engine answers RequestCancelledError, CANCELLED 499: logged, nothing sent). The response's
+    // 'close' before it finished is the client leaving (the request's own 'close' fires once its body
+    // has been read, so it cannot tell).
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    };
+    reply.raw.once('close', onClose);
+
     // Engine: decode, preprocess, infer, postprocess (and the preview, from the same decode).
     let result: SegmentResult;
     try {
@@ -86,6 +96,7 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
         frame: q.frame,
         transferDicom: true,
         preview: maxSide > 0 ? { maxSide } : undefined,
+        signal: abort.signal,
       });
       app.metrics.segmentation(result.model.name, 'ok');
     } catch (e) {

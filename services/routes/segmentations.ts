@@ -4,8 +4,10 @@ import { TAGS } from '../contract/openapi.ts';
 import { guarded, json, Problems } from '../contract/problem.ts';
 import { LabelQuerySchema, ResultParamsSchema, ResultQuerySchema, SegmentationResultSchema, type StoredResult } from '../contract/segmentation.ts';
 import { Problem } from '../problem.ts';
-import { renderMaskPng, renderOverlayPng } from '../render.ts';
-import { storedMaskToMask, viewOf } from '../results.ts';
+import { createMask } from '../../core/mask.ts';
+import { greyPng, renderOverlayPng } from '../render.ts';
+import { rleMask, viewOfStored } from '../results.ts';
+import { MaskOffload } from '../segment/mask-offload.ts';
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -16,6 +18,10 @@ const png = (description: string) => ({
 const errors = { 400: Problems.badParameter, 404: Problems.resultNotFound, ...guarded, 503: Problems.unavailable };
 
 const segmentationRoutes: FastifyPluginAsyncZod = async (app) => {
+  // Decoding and re-encoding large masks runs off the main thread (defect 6); closed with the app.
+  const work = new MaskOffload();
+  app.addHook('onClose', () => work.close());
+  const run = work.run.bind(work);
   const load = async (id: string): Promise<StoredResult> => {
     const r = ID.test(id) ? await app.store.get(id) : undefined;
     if (!r) throw new Problem('result-not-found', `no segmentation ${JSON.stringify(id)}: unknown, or expired after ${app.config.resultTtlSeconds} s`);
@@ -42,7 +48,7 @@ const segmentationRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: json('The stored result.', SegmentationResultSchema), ...errors },
       },
     },
-    async (request) => viewOf(await load(request.params.id), request.query.rleFormat, true),
+    async (request) => viewOfStored(await load(request.params.id), request.query.rleFormat, run),
   );
 
   app.get(
@@ -60,8 +66,11 @@ const segmentationRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const r = await load(request.params.id);
-      const image = await renderMaskPng(pickMasks(r, request.query.label).map(storedMaskToMask), r.image.rows, r.image.columns);
-      reply.type('image/png').header('cache-control', 'private, max-age=60');
+      const { rows, columns } = r.image;
+      const u = await run({ op: 'union', masks: pickMasks(r, request.query.label).map(rleMask), rows, cols: columns });
+      if (u.op !== 'union') throw new Error('mask work answered the wrong task');
+      const image = await greyPng(u.pixels, rows, columns);
+      reply.type('image/png');
       return image;
     },
   );
@@ -88,8 +97,15 @@ mask tinted (alpha 0.4, opaque outline). Without \`label\`, every label in its o
       const preview = await app.store.getPreview(id);
       if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview to overlay (PREVIEW_MAX_SIDE=0)`);
       const masks = pickMasks(r, request.query.label);
-      const image = await renderOverlayPng(preview, masks.map(storedMaskToMask), masks.map((m) => r.masks.indexOf(m)));
-      reply.type('image/png').header('cache-control', 'private, max-age=60');
+      const { width, height } = preview;
+      const sampled = await run({ op: 'sample', masks: masks.map(rleMask), width, height });
+      if (sampled.op !== 'sample') throw new Error('mask work answered the wrong task');
+      const image = await renderOverlayPng(
+        preview,
+        sampled.masks.map((data) => createMask(height, width, data)),
+        masks.map((m) => r.masks.indexOf(m)),
+      );
+      reply.type('image/png');
       return image;
     },
   );

@@ -20,8 +20,11 @@ export interface ResultStore {
 }
 
 export class StoreUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** When the store expects to be worth trying again (the circuit breaker's remaining cool-down), whole seconds >= 1. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options);
     this.name = 'StoreUnavailableError';
+    this.retryAfterSeconds = Math.max(1, Math.ceil(options?.retryAfterSeconds ?? 1));
   }
 }

@@ -303,8 +303,8 @@ describe('service API over HTTP', () => {
     });
     it('oversize body: 413 (raw and multipart)', async () => {
       const big = new Uint8Array(3 * 1024 * 1024);
-      await assertProblem(postDicom(srv.url, big), 413, 'FST_ERR_CTP_BODY_TOO_LARGE');
-      await assertProblem(postMultipart(srv.url, big, {}), 413);
+      await assertProblem(postDicom(srv.url, big), 413, 'BODY_TOO_LARGE');
+      await assertProblem(postMultipart(srv.url, big, {}), 413, 'FILE_TOO_LARGE');
     });
     it('image over MAX_IMAGE_PIXELS: 413 TOO_LARGE', async () => {
       await assertProblem(postDicom(srv.url, testDicom({ rows: 500, columns: 500 })), 413, 'TOO_LARGE');
@@ -314,7 +314,11 @@ describe('service API over HTTP', () => {
       await assertProblem(postDicom(srv.url, good, '?threshold=abc'), 400, 'VALIDATION');
       await assertProblem(postDicom(srv.url, good, '?rleFormat=png'), 400, 'VALIDATION');
       await assertProblem(postDicom(srv.url, good, '?minArea=-1'), 400, 'VALIDATION');
-      await assertProblem(postDicom(srv.url, good, '?treshold=0.5'), 400, 'VALIDATION');
+      const typo = await assertProblem(postDicom(srv.url, good, '?treshold=0.5'), 400, 'VALIDATION');
+      // Names the parameter and lists the allowed ones (issue 14, item 3).
+      assert.match(typo.detail, /unknown querystring parameter "treshold"; allowed: .*\bthreshold\b/);
+      const fmt = await assertProblem(postDicom(srv.url, good, '?rleFormat=png'), 400, 'VALIDATION');
+      assert.match(fmt.detail, /rleFormat.*kaggle.*siim.*coco/);
       await assertProblem(postDicom(srv.url, good, '?model=bad%20name'), 400, 'VALIDATION');
       await assertProblem(fetch(`${srv.url}/segmentations/x?rleFormat=zip`), 400, 'VALIDATION');
     });
@@ -322,7 +326,9 @@ describe('service API over HTTP', () => {
       await assertProblem(postDicom(srv.url, good, '?frame=3'), 422, 'FRAME_OUT_OF_RANGE');
     });
     it('unknown model: 404', async () => {
-      await assertProblem(postDicom(srv.url, good, '?model=liver'), 404, 'MODEL_NOT_FOUND');
+      const unknown = await assertProblem(postDicom(srv.url, good, '?model=liver'), 404, 'MODEL_NOT_FOUND');
+      // Lists the models there are (issue 14, item 3).
+      assert.match(unknown.detail, /available models: .*\btiny\b/);
       await assertProblem(postDicom(srv.url, good, '?model=tiny:9'), 404, 'MODEL_NOT_FOUND');
     });
     it('bad ground-truth RLE: 400', async () => {
@@ -336,14 +342,16 @@ describe('service API over HTTP', () => {
       await assertProblem(postMultipart(srv.url, new Uint8Array(0), { other: 'x' }), 400);
       const noFile = new FormData();
       noFile.append('groundTruth', '1 2');
-      await assertProblem(fetch(`${srv.url}/segment`, { method: 'POST', body: noFile }), 400);
+      // A missing file has a code of ours like every other problem (issue 14, item 3).
+      await assertProblem(fetch(`${srv.url}/segment`, { method: 'POST', body: noFile }), 400, 'MISSING_FILE');
       await assertProblem(
         fetch(`${srv.url}/segment`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=XyZ' }, body: '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc' }),
         400,
       );
     });
     it('wrong content type or no body: 415', async () => {
-      await assertProblem(fetch(`${srv.url}/segment`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' }), 415);
+      // Fastify's internal FST_ERR_CTP_INVALID_MEDIA_TYPE never leaks as our code.
+      await assertProblem(fetch(`${srv.url}/segment`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
       await assertProblem(fetch(`${srv.url}/segment`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(10) }), 415);
       await assertProblem(fetch(`${srv.url}/segment`, { method: 'POST' }), 415);
     });

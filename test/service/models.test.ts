@@ -32,6 +32,9 @@ describe('model reload', () => {
     const outcome = (await r.json()) as { loaded: string[]; failed: Array<{ model: string; error: string }> };
     assert.equal(outcome.failed.length, 1);
     assert.match(outcome.failed[0]!.model, /^tiny/);
+    // Defect 8: the failure names model and version, never the repository's path.
+    assert.ok(!outcome.failed[0]!.error.includes(repo.dir), outcome.failed[0]!.error);
+    assert.doesNotMatch(JSON.stringify(outcome), /\/tmp\//);
     const tiny = (await (await fetch(`${srv.url}/models/tiny`)).json()) as Models['models'][number];
     assert.equal(tiny.version, '1');
     assert.equal(tiny.ready, true);
@@ -39,10 +42,17 @@ describe('model reload', () => {
     const seg = await postDicom(srv.url, testDicom());
     assert.equal(seg.status, 200);
     assert.equal(((await seg.json()) as { model: { version: string } }).model.version, '1');
-    // Asking for the broken version explicitly is a client-visible error, not a 500.
+    // Asking for the broken version explicitly is 409 MODEL_INVALID naming it and the fault, no path.
     const broken = await postDicom(srv.url, testDicom(), '?model=tiny:2');
-    assert.ok([404, 503].includes(broken.status), String(broken.status));
+    assert.equal(broken.status, 409);
     assert.match(broken.headers.get('content-type') ?? '', /problem\+json/);
+    const bp = (await broken.json()) as { code: string; detail: string };
+    assert.equal(bp.code, 'MODEL_INVALID');
+    assert.match(bp.detail, /tiny:2/);
+    assert.ok(!bp.detail.includes(repo.dir), bp.detail);
+    const v2 = (await (await fetch(`${srv.url}/models/tiny?version=2`)).json()) as { status: string; error: string; sha256: string | null };
+    assert.equal(v2.status, 'invalid');
+    assert.ok(!v2.error.includes(repo.dir), v2.error);
     assert.equal((await fetch(`${srv.url}/readyz`)).status, 200);
 
     // Version 3, good: reload makes it the active one.
