@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineObserver, ModelInfo } from '../core/engine/index.ts';
+import type { Timings } from '../core/segmentation/records.ts';
 
 /**
  * Prometheus metrics for one service instance. A registry per instance (not prom-client's global
@@ -9,91 +10,113 @@ export interface ServiceMetrics {
   registry: Registry;
   observer: EngineObserver;
   httpRequest(method: string, route: string, status: number, seconds: number): void;
-  segmentation(model: string, outcome: 'ok' | 'error'): void;
+  /**
+   * One request that reached the engine. `model` may come from the client (`?model=`): a name that is
+   * not a served model is counted as `unknown`, so made-up names never create series. With `timings`
+   * (a finished segmentation) its queue time goes into the queue-time histogram.
+   */
+  segmentation(model: string, outcome: 'ok' | 'error', timings?: Pick<Timings, 'queueMs'>): void;
   /** Re-publishes model readiness and execution providers; call after start and every reload. */
   setModels(models: ModelInfo[], requestedProvider: string): void;
   /** Queue depth is sampled from the engine at scrape time, so it is always current. */
   setQueueDepthSource(fn: () => number): void;
 }
 
+/** Every metric of ours starts with this; the Node process defaults (process_*, nodejs_*) keep their standard names. */
+export const METRIC_PREFIX = 'unet_';
+/** The `model` label of a request for a model the server does not serve. */
+export const UNKNOWN_MODEL = 'unknown';
+
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STAGE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+const name = (n: string) => METRIC_PREFIX + n;
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ServiceMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  /** Served model names (every version's name), the only values a `model` label takes besides `unknown`. */
+  let known = new Set<string>();
+  const bounded = (model: string) => (known.has(model) ? model : UNKNOWN_MODEL);
 
   const httpRequests = new Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests by method, route pattern and status code.',
+    name: name('http_requests_total'),
+    help: 'HTTP requests by method, route pattern (never the raw path; "unmatched" for 404s) and status code.',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [registry],
   });
   const httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
+    name: name('http_request_duration_seconds'),
     help: 'HTTP request duration by method, route pattern and status code.',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const segmentations = new Counter({
-    name: 'segmentations_total',
-    help: 'Segmentation requests that reached the engine, by model and outcome.',
+    name: name('segmentations_total'),
+    help: 'Segmentation requests (POST /segment, OIP infer) that reached the engine, by model (unknown for a name the server does not serve) and outcome.',
     labelNames: ['model', 'outcome'] as const,
+    registers: [registry],
+  });
+  const queueTime = new Histogram({
+    name: name('inference_queue_seconds'),
+    help: 'Time a preprocessed image waited for its batch to start running, by model.',
+    labelNames: ['model'] as const,
+    buckets: STAGE_BUCKETS,
     registers: [registry],
   });
   let queueDepthSource: (() => number) | undefined;
   let lastQueueDepth = 0;
   new Gauge({
-    name: 'inference_queue_depth',
-    help: 'Requests waiting for an inference worker.',
+    name: name('inference_queue_depth'),
+    help: 'Requests waiting for an inference worker (sampled at scrape time).',
     registers: [registry],
     collect() {
       this.set(queueDepthSource ? queueDepthSource() : lastQueueDepth);
     },
   });
   const batchSize = new Histogram({
-    name: 'inference_batch_size',
+    name: name('inference_batch_size'),
     help: 'Images per ONNX Runtime run, by model.',
     labelNames: ['model'] as const,
     buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64],
     registers: [registry],
   });
   const inference = new Histogram({
-    name: 'inference_duration_seconds',
+    name: name('inference_duration_seconds'),
     help: 'ONNX Runtime run time per batch, by model and execution provider.',
     labelNames: ['model', 'provider'] as const,
     buckets: STAGE_BUCKETS,
     registers: [registry],
   });
   const decode = new Histogram({
-    name: 'dicom_decode_duration_seconds',
+    name: name('dicom_decode_duration_seconds'),
     help: 'DICOM parse + pixel decode time per image.',
     buckets: STAGE_BUCKETS,
     registers: [registry],
   });
   const preprocess = new Histogram({
-    name: 'preprocess_duration_seconds',
+    name: name('preprocess_duration_seconds'),
     help: 'Intensity mapping + resize time per image.',
     buckets: STAGE_BUCKETS,
     registers: [registry],
   });
   const provider = new Gauge({
-    name: 'model_execution_provider',
-    help: 'Active ONNX Runtime execution provider per loaded model version (1 = active). requested differs from provider after a CUDA -> CPU fallback.',
+    name: name('model_execution_provider_info'),
+    help: 'Always 1, one series per loaded model version: the ONNX Runtime execution provider running it and the one requested (they differ after a CUDA -> CPU fallback).',
     labelNames: ['model', 'version', 'provider', 'requested'] as const,
     registers: [registry],
   });
   const ready = new Gauge({
-    name: 'model_ready',
+    name: name('model_ready'),
     help: 'Whether a model version is loaded and warmed (1) or not (0).',
     labelNames: ['model', 'version'] as const,
     registers: [registry],
   });
 
   const observer: EngineObserver = {
-    batch: (model, size) => batchSize.observe({ model }, size),
-    inference: (model, prov, seconds) => inference.observe({ model, provider: prov }, seconds),
+    batch: (model, size) => batchSize.observe({ model: bounded(model) }, size),
+    inference: (model, prov, seconds) => inference.observe({ model: bounded(model), provider: prov }, seconds),
     decode: (seconds) => decode.observe(seconds),
     preprocess: (seconds) => preprocess.observe(seconds),
     queueDepth: (depth) => {
@@ -109,10 +132,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ServiceM
       httpRequests.inc(labels);
       httpDuration.observe(labels, seconds);
     },
-    segmentation(model, outcome) {
-      segmentations.inc({ model, outcome });
+    segmentation(model, outcome, timings) {
+      const label = bounded(model);
+      segmentations.inc({ model: label, outcome });
+      if (timings) queueTime.observe({ model: label }, timings.queueMs / 1000);
     },
     setModels(models, requested) {
+      known = new Set(models.map((m) => m.name));
       provider.reset();
       ready.reset();
       for (const m of models) {

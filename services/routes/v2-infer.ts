@@ -292,7 +292,7 @@ const v2InferRoutes: FastifyPluginAsyncZod = async (app) => {
           engine.segment({ dicom, model: model.name, version, threshold: opts.threshold, minArea: opts.minArea, tta: opts.tta, frame: opts.frame }),
         ),
       );
-      app.metrics.segmentation(model.name, 'ok');
+      for (const r of results) app.metrics.segmentation(model.name, 'ok', r.timings);
     } catch (e) {
       app.metrics.segmentation(model.name, 'error');
       throw e;
