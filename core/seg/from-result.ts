@@ -8,7 +8,7 @@ import { writeSeg, type WriteSegResult } from './write-seg.ts';
 
 export const SEG_MEDIA_TYPE = 'application/dicom';
 
-export function segFor(result: SegmentResult, sourceBytes: Uint8Array, manifest?: Pick<ModelManifest, 'background' | 'description'>): WriteSegResult {
+export function segFor(result: SegmentResult, sourceBytes: Uint8Array, manifest?: Pick<ModelManifest, 'background'>): WriteSegResult {
   const kept = result.masks.filter((m) => m.label !== manifest?.background);
   return writeSeg({
     sources: [sourceBytes],

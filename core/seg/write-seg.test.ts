@@ -212,5 +212,7 @@ test('bad input: mixed sizes, wrong mask size, missing frames, masks per label',
   assert.throws(() => writeSeg({ sources: [a.bytes], frames: [{ source: 0, masks: [createMask(64, 64)] }], labels: ['x'], algorithm: ALGO }), /mask is 64x64/);
   assert.throws(() => writeSeg({ sources: [a.bytes], frames: [{ source: 0, frame: 1, masks: [m128] }], labels: ['x'], algorithm: ALGO }), /does not exist/);
   assert.throws(() => writeSeg({ sources: [a.bytes], frames: [{ source: 0, masks: [m128] }], labels: ['x', 'y'], algorithm: ALGO }), /1 masks for 2 labels/);
+  const noSeries = (await import('../dicom/write.ts')).writeDicom({ rows: 128, columns: 128, bitsAllocated: 8, pixels: new Uint8Array(128 * 128), sopInstanceUid: '1.2.3.4' });
+  assert.throws(() => writeSeg({ sources: [noSeries], frames: [{ source: 0, masks: [m128] }], labels: ['x'], algorithm: ALGO }), /no Study\/Series Instance UID/);
   assert.throws(() => writeSeg({ sources: [new Uint8Array(10)], frames: [{ source: 0, masks: [m128] }], labels: ['x'], algorithm: ALGO }), SegWriteError);
 });

@@ -217,6 +217,7 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
   if (!(rows > 0 && columns > 0)) throw new SegWriteError('source has no Rows/Columns');
   headers.forEach((h, i) => {
     if (!h.SOPInstanceUID || !h.SOPClassUID) throw new SegWriteError(`source ${i} has no SOP Class/Instance UID`);
+    if (!h.StudyInstanceUID || !h.SeriesInstanceUID) throw new SegWriteError(`source ${i} has no Study/Series Instance UID, which a SEG must reference`);
     if (Number(h.Rows) !== rows || Number(h.Columns) !== columns) throw new SegWriteError(`source ${i} is ${h.Rows}x${h.Columns}, source 0 is ${rows}x${columns}: one SEG needs one frame size`);
     if (h.StudyInstanceUID !== ref.StudyInstanceUID) throw new SegWriteError(`source ${i} belongs to another study than source 0`);
     if (h.PatientID !== ref.PatientID) throw new SegWriteError(`source ${i} belongs to another patient than source 0`);

@@ -10,6 +10,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { TAGS } from '../contract/openapi.ts';
 import { guarded, Problems } from '../contract/problem.ts';
 import { ResultParamsSchema } from '../contract/segmentation.ts';
+import type { ModelManifest } from '../../core/manifest.ts';
+import type { SegmentResult } from '../../core/segmentation/records.ts';
+import { segFor } from '../../core/seg/from-result.ts';
+import { SegWriteError } from '../../core/seg/write-seg.ts';
 import { Problem } from '../problem.ts';
 
 /** What the store needs to keep a result's SEG for the result's TTL (to be added to ResultStore). */
@@ -62,4 +66,18 @@ export function acceptsSeg(accept: string | undefined): boolean {
     const [type, ...params] = t.trim().toLowerCase().split(';');
     return type === 'application/dicom' && !params.some((p) => /^\s*q=0(\.0*)?\s*$/.test(p));
   });
+}
+
+/**
+ * The SEG for a POST /segment result as a Buffer, or a 422 problem when the source cannot carry one
+ * (e.g. no Study/Series Instance UID). `dicom` must still hold the source's bytes (transferDicom: false).
+ */
+export function segBody(result: SegmentResult, dicom: Uint8Array, manifest: Pick<ModelManifest, 'background'> | undefined): Buffer {
+  try {
+    const seg = segFor(result, dicom, manifest);
+    return Buffer.from(seg.bytes.buffer, seg.bytes.byteOffset, seg.bytes.byteLength);
+  } catch (e) {
+    if (e instanceof SegWriteError) throw new Problem('unprocessable-dicom', `no DICOM SEG can be made for this image: ${e.message}`, { code: 'SEG_UNAVAILABLE' });
+    throw e;
+  }
 }
