@@ -4,7 +4,7 @@
  * from what the server validates and serializes. openapi.yaml at the repository top is this document,
  * written by `npm run openapi` and checked by test/service/openapi.test.ts.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyDynamicSwaggerOptions, SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { stringify } from 'yaml';
@@ -26,7 +26,9 @@ export const prose = (text: string) => text.replace(/([^\n])\n(?=[^\n])/g, '$1 '
 /** The document as GET /openapi.yaml serves it (openapi.yaml adds a generated-file comment on top). */
 export const openApiYaml = (document: unknown) => stringify(document, { lineWidth: 0, aliasDuplicateObjects: false });
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+// services/contract/ under the repository, or dist/services/contract/ once built (npm run build).
+const pkgUrl = [new URL('../../package.json', import.meta.url), new URL('../../../package.json', import.meta.url)].find((u) => existsSync(u))!;
+const pkg = JSON.parse(readFileSync(pkgUrl, 'utf8')) as { version: string };
 
 /** package.json's version (process.env.npm_package_version is unset when node runs without npm). */
 export const SERVER_VERSION = pkg.version;
