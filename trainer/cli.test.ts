@@ -16,8 +16,9 @@ function cli(args: string[]): { code: number | null; stderr: string; stdout: str
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
-function assertOneLineFailure(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(r.code, 0, 'exit code must be non-zero');
+function assertOneLineFailure(r: { code: number | null; stderr: string }, pattern: RegExp, exitCode?: number): void {
+  if (exitCode === undefined) assert.notEqual(r.code, 0, 'exit code must be non-zero');
+  else assert.equal(r.code, exitCode, `exit code must be ${exitCode}`);
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
   assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
   assert.match(lines[0]!, pattern);
@@ -36,7 +37,7 @@ test('a missing data directory is one line and exit 1', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'trainer-cli-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const r = cli(['--data', join(dir, 'nope'), '--out', join(dir, 'models'), '--cache', join(dir, 'cache')]);
-  assertOneLineFailure(r, /data directory not found/);
+  assertOneLineFailure(r, /data directory not found/, 1);
 });
 
 test('bad option values are one line each', async (t) => {
