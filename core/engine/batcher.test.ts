@@ -225,7 +225,7 @@ test('flush() dispatches without waiting, and idle() resolves once everything ra
   assert.equal(clock.pending(), 0, 'no timer left behind');
 });
 
-test('works on the real clock: a lone item leaves after maxDelayMs', async () => {
+test('works on the real clock: a lone item (below maxBatch) is still run once the delay timer fires', async () => {
   const r = manualRunner();
   const b = new Batcher<number, string>({ maxBatch: 4, maxDelayMs: 5, maxQueue: 10, maxConcurrent: 1, run: r.run });
   const p = b.submit('m', 7);
