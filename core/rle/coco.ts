@@ -1,6 +1,6 @@
 import type { Mask } from '../mask.ts';
 import { RleError } from './errors.ts';
-import { checkSize, maskToRuns, runsToMask, type Runs } from './runs.ts';
+import { checkSize, forEachRun, maskToRuns, runsToMask, type Runs } from './runs.ts';
 
 /**
  * COCO RLE as in pycocotools (common/maskApi.c).
@@ -125,8 +125,71 @@ export function cocoStringToCounts(s: string): number[] {
   return counts;
 }
 
+/**
+ * cocoCountsToString(encodeCocoCounts(mask)), written straight from the mask's runs into one byte
+ * buffer: no counts array, no character array. The counts are produced in the same sequence (gap,
+ * length, ..., the trailing background count) and each is coded exactly as cocoCountsToString does.
+ */
 export function encodeCocoString(mask: Mask): string {
-  return cocoCountsToString(encodeCocoCounts(mask));
+  const n = mask.rows * mask.cols;
+  const w = new CocoWriter();
+  let end = 0;
+  forEachRun(mask, (start, length) => {
+    w.push(start - end);
+    w.push(length);
+    end = start + length;
+  });
+  if (end < n || w.count === 0) w.push(n - end);
+  return w.toString();
+}
+
+/** cocoCountsToString's coder, one count at a time, into a growing byte buffer. */
+class CocoWriter {
+  private buf = new Uint8Array(256);
+  private len = 0;
+  count = 0;
+  private prev2 = 0;
+  private prev1 = 0;
+
+  push(value: number): void {
+    const i = this.count++;
+    let x = value - (i > 2 ? this.prev2 : 0);
+    this.prev2 = this.prev1;
+    this.prev1 = value;
+    // At most ten 5-bit groups for any count a mask can hold (< 2^50).
+    if (this.len + 11 > this.buf.length) {
+      const grown = new Uint8Array(this.buf.length * 2);
+      grown.set(this.buf);
+      this.buf = grown;
+    }
+    const buf = this.buf;
+    let len = this.len;
+    if (x >= -0x80000000 && x <= 0x7fffffff) {
+      // 32-bit: & 0x1f and >> 5 are exactly x mod 32 and floor(x / 32).
+      let more = true;
+      while (more) {
+        let c = x & 0x1f;
+        x >>= 5;
+        more = (c & 0x10) !== 0 ? x !== -1 : x !== 0;
+        if (more) c |= 0x20;
+        buf[len++] = c + 48;
+      }
+    } else {
+      let more = true;
+      while (more) {
+        let c = x - Math.floor(x / 32) * 32;
+        x = Math.floor(x / 32);
+        more = (c & 0x10) !== 0 ? x !== -1 : x !== 0;
+        if (more) c |= 0x20;
+        buf[len++] = c + 48;
+      }
+    }
+    this.len = len;
+  }
+
+  toString(): string {
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.len).toString('latin1');
+  }
 }
 
 export function decodeCocoString(s: string, rows: number, cols: number): Mask {

@@ -74,17 +74,17 @@ function foregroundBox(data: Uint8Array, rows: number, cols: number): { r0: numb
   return r0 < 0 ? null : { r0, r1, c0, c1 };
 }
 
-/** Foreground runs of a mask (any nonzero byte is foreground), column-major order. */
-export function maskToRuns(mask: Mask): Runs {
+/**
+ * Calls onRun(start, length) for each foreground run of a mask (any nonzero byte is foreground), in
+ * column-major order, 0-based, maximal (a run reaching the bottom of a column and one starting the
+ * next column are one run). No arrays are built beyond the bounding box's transpose (a reused buffer).
+ */
+export function forEachRun(mask: Mask, onRun: (start: number, length: number) => void): void {
   const { rows, cols, data } = mask;
   const n = rows * cols;
   if (data.length !== n) throw new RangeError(`mask data has ${data.length} values, expected ${rows}x${cols}`);
-  let cap = 64;
-  let starts = new Float64Array(cap);
-  let lengths = new Float64Array(cap);
-  let count = 0;
   const box = n === 0 ? null : foregroundBox(data, rows, cols);
-  if (!box) return { starts, lengths, count };
+  if (!box) return;
   // Only the bounding box is transposed and scanned: a lesion covers a small part of the image.
   const bh = box.r1 - box.r0 + 1;
   const bw = box.c1 - box.c0 + 1;
@@ -100,6 +100,9 @@ export function maskToRuns(mask: Mask): Runs {
       }
     }
   }
+  // The run found last, reported once the next one is known not to continue it.
+  let pendingStart = -1;
+  let pendingLength = 0;
   for (let c = 0; c < bw; c++) {
     const base = c * bh;
     const globalBase = (box.c0 + c) * rows + box.r0;
@@ -112,25 +115,38 @@ export function maskToRuns(mask: Mask): Runs {
       const s = r;
       while (r < bh && t[base + r] !== 0) r++;
       const gs = globalBase + s;
-      // A run reaching the bottom of a column continues at the top of the next one.
-      if (count > 0 && starts[count - 1] + lengths[count - 1] === gs) {
-        lengths[count - 1] += r - s;
+      if (pendingStart >= 0 && pendingStart + pendingLength === gs) {
+        pendingLength += r - s;
         continue;
       }
-      if (count === cap) {
-        cap *= 2;
-        const ns = new Float64Array(cap);
-        ns.set(starts);
-        starts = ns;
-        const nl = new Float64Array(cap);
-        nl.set(lengths);
-        lengths = nl;
-      }
-      starts[count] = gs;
-      lengths[count] = r - s;
-      count++;
+      if (pendingStart >= 0) onRun(pendingStart, pendingLength);
+      pendingStart = gs;
+      pendingLength = r - s;
     }
   }
+  if (pendingStart >= 0) onRun(pendingStart, pendingLength);
+}
+
+/** Foreground runs of a mask (any nonzero byte is foreground), column-major order. */
+export function maskToRuns(mask: Mask): Runs {
+  let cap = 64;
+  let starts = new Float64Array(cap);
+  let lengths = new Float64Array(cap);
+  let count = 0;
+  forEachRun(mask, (start, length) => {
+    if (count === cap) {
+      cap *= 2;
+      const ns = new Float64Array(cap);
+      ns.set(starts);
+      starts = ns;
+      const nl = new Float64Array(cap);
+      nl.set(lengths);
+      lengths = nl;
+    }
+    starts[count] = start;
+    lengths[count] = length;
+    count++;
+  });
   return { starts, lengths, count };
 }
 
