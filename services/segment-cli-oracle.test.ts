@@ -31,7 +31,9 @@ interface Run {
 
 function segment(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args, '--workers', '1', '--no-progress'], {
+    // The repository comes from MODEL_REPOSITORY (no --models); --model names the shipped model, since
+    // models/ may hold others (the default model is the first by name).
+    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args, '--model', 'synthetic-pneumothorax:1', '--workers', '1', '--no-progress'], {
       cwd: root,
       env: { ...process.env, MODEL_REPOSITORY: SHIPPED, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -138,7 +140,7 @@ test('segment CLI, shipped model, fresh synthetic SIIM images: Dice >= 0.8 recom
       return { run, masks, out };
     };
 
-    // Base run: the model found through MODEL_REPOSITORY only (no --models), manifest rules.
+    // Base run: the model found through MODEL_REPOSITORY (no --models), manifest rules.
     const base = await runTo('base', ['--truth', data.csvPath]);
     const report = JSON.parse(await readFile(join(dir, 'base.report.json'), 'utf8'));
 
