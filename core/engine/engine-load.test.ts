@@ -12,9 +12,12 @@ import { join } from 'node:path';
 import type { ModelManifest } from '../manifest.ts';
 import { startEngine } from './testing/engine-fixtures.ts';
 import { assertMatchesReference, assertPartialAsymmetric, partialThreshold, referenceMask, referenceProbabilities, releaseReferenceSessions } from './testing/reference.ts';
-import type { PoolWorker, WorkerPool } from './worker-pool.ts';
+import type { WorkerPool } from './worker-pool.ts';
 
 const dicom = (await chestDicom(3, { size: 256, lesions: 1 })).bytes;
+
+// Workers read it at start: the EXIT hook below ends one deliberately.
+process.env.ENGINE_TEST_HOOKS = '1';
 
 test('a burst of different images is grouped into batches of up to maxBatch, and every request gets its own answer', async () => {
   const fx = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, maxBatch: 4, maxDelayMs: 200 });
@@ -81,14 +84,14 @@ test('drain() finishes everything queued and in flight, then refuses new work', 
 });
 
 test('a worker that dies fails its requests with WorkerCrashedError (no hang), is replaced, and the engine serves on', async () => {
-  // Batches of a few hundred ms: the worker is killed in the middle of one, not as it answers.
+  // The worker dies by its own hand (the worker's EXIT test hook) while other requests are in flight:
+  // terminate() from outside during an onnxruntime run would abort the whole test process instead.
   const fx = await startEngine([{ name: 'unet', version: '1', size: 256, depth: 4, baseChannels: 16 }], { workers: 2, maxBatch: 2, maxDelayMs: 1 });
   try {
     const pool = (fx.engine as unknown as { pool: WorkerPool }).pool;
-    const burst = Array.from({ length: 12 }, () => fx.engine.segment({ dicom }));
-    let victim: PoolWorker | undefined;
-    while (!(victim = pool.members().find((w) => w.inflight > 0 && w.pending.size > 0))) await new Promise((r) => setTimeout(r, 1));
-    await victim.worker.terminate();
+    const fatal = dicom.slice();
+    fatal.set(new TextEncoder().encode('EXIT:70;'), 0);
+    const burst = Array.from({ length: 12 }, (_, i) => fx.engine.segment({ dicom: i === 5 ? fatal : dicom }));
     const settled = await Promise.allSettled(burst);
     const failed = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as Error);
     assert.ok(failed.length >= 1, 'the request(s) on the dead worker failed');

@@ -71,6 +71,7 @@ export class Engine {
       depth: WORKER_INBOX_DEPTH,
       isHeavy: (m) => m.type === 'infer',
       init: (w) => registry.initWorker(w),
+      farewell: { type: 'shutdown' },
     });
     registry.attach(pool);
     try {

@@ -151,13 +151,18 @@ function imageFacts(image: DecodedImage): ImageFacts {
 /**
  * Test hook, read only here and only when the environment says ENGINE_TEST_HOOKS=1 (never set in
  * production): a DICOM whose 128-byte preamble (ignored by every reader) starts with `STALL:<ms>;`
- * blocks this worker synchronously for that long before decoding, as a codec stuck in wasm would.
- * It lets tests exercise the task deadline deterministically, whatever the decoders' speed.
+ * blocks this worker synchronously for that long before decoding, as a codec stuck in wasm would;
+ * `EXIT:<code>;` ends the worker thread at once, as a fatal error in its JS would. They let tests
+ * exercise deadlines and crashes deterministically, without killing a thread inside a native
+ * onnxruntime call (which aborts the whole process).
  */
 const TEST_HOOKS = process.env.ENGINE_TEST_HOOKS === '1';
 function testStall(dicom: Uint8Array): void {
   if (!TEST_HOOKS) return;
-  const m = /^STALL:(\d{1,7});/.exec(new TextDecoder('latin1').decode(dicom.subarray(0, 16)));
+  const head = new TextDecoder('latin1').decode(dicom.subarray(0, 16));
+  const exit = /^EXIT:(\d{1,3});/.exec(head);
+  if (exit) process.exit(Number(exit[1]));
+  const m = /^STALL:(\d{1,7});/.exec(head);
   if (!m) return;
   const until = Date.now() + Number(m[1]);
   while (Date.now() < until);
@@ -225,6 +230,12 @@ serve<WorkerMsg>(async (msg) => {
       const m = models.get(msg.key);
       models.delete(msg.key);
       if (m) await m.session.release();
+      return { result: null };
+    }
+    case 'shutdown': {
+      const all = [...models.values()];
+      models.clear();
+      await Promise.allSettled(all.map((m) => m.session.release()));
       return { result: null };
     }
     case 'prepare':

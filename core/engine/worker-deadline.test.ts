@@ -135,3 +135,24 @@ test('no worker can start: queued and new tasks fail with NotReadyError (503 + r
     await pool.close();
   }
 });
+
+test('with a farewell, a heavy (native) run past its deadline is not cut short: a replacement starts at once, the old worker is retired after its run', async () => {
+  // terminate() during an onnxruntime run aborts the whole process (Napi::Error into a torn-down
+  // environment), so the engine configures a farewell and heavy tasks take this path.
+  const pool = await WorkerPool.start({ size: 2, entry, logger, init, respawnDelayMs: 10, depth: 2, isHeavy: (m) => m.type === 'spin', farewell: { type: 'echo' }, retireGraceMs: 20_000 });
+  try {
+    let exits = 0;
+    for (const w of pool.members()) w.worker.once('exit', () => exits++);
+    const stuck = pool.run({ type: 'spin', ms: 6000 } as { type: string }, [], { timeoutMs: 200 });
+    await assert.rejects(stuck, (e: unknown) => e instanceof DeadlineExceededError && e.stage === 'infer');
+    // Spin long enough that the replacement is up before the old worker could have finished.
+    await until(() => pool.liveCount() === 2, 10_000);
+    assert.equal(exits, 0, 'the retiring worker is still finishing its run, not terminated');
+    assert.equal(await pool.run({ type: 'echo', value: 5 }), 5, 'the pool serves meanwhile');
+    await until(() => exits === 1, 20_000);
+    assert.equal(pool.crashCount(), 0, 'a retirement is not a crash');
+    assert.equal(pool.liveCount(), 2);
+  } finally {
+    await pool.close();
+  }
+});

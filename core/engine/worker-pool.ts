@@ -123,8 +123,8 @@ export class PoolWorker {
     return this.exited || this.stopping;
   }
 
-  call<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = [], timeoutMs?: number, stage?: DeadlineStage): Promise<R> {
-    if (this.gone) return Promise.reject(new WorkerRestartedError(`inference worker ${this.index} has exited; the task was not run`));
+  call<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = [], timeoutMs?: number, stage?: DeadlineStage, evenIfGone = false): Promise<R> {
+    if (this.gone && !evenIfGone) return Promise.reject(new WorkerRestartedError(`inference worker ${this.index} has exited; the task was not run`));
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
       const p: Pending = { resolve: resolve as (v: unknown) => void, reject, kind: stage ? `${msg.type}:${stage}` : msg.type };
@@ -196,6 +196,20 @@ export interface WorkerPoolOptions {
   depth?: number;
   /** Tasks that must not wait behind another such task in one worker's inbox. */
   isHeavy?: (msg: { type: string }) => boolean;
+  /**
+   * Sent to each live worker by close() before it is terminated, answered once the worker has let go
+   * of its native resources (ORT sessions): terminating a thread while onnxruntime still completes
+   * work for it aborts the whole process (Napi::Error thrown into a torn-down environment).
+   */
+  farewell?: { type: string };
+  /** How long close() waits for that answer before terminating anyway; default 10 s. */
+  farewellTimeoutMs?: number;
+  /**
+   * With `farewell`: a heavy task past its deadline is native work (an ORT run) that terminate() must
+   * not cut short; its worker is retired instead: a replacement starts at once, the old one gets the
+   * farewell after its run and is terminated on the answer, or after this long at the latest. Default 60 s.
+   */
+  retireGraceMs?: number;
 }
 
 export class WorkerPool {
@@ -374,10 +388,26 @@ export class WorkerPool {
     w.stopping = true;
     this.deadlineKills++;
     w.lastError ??= new Error(`terminated: a '${kind}' task ran past its ${timeoutMs} ms deadline`);
-    this.opts.logger.error({ worker: w.index, task: kind, deadlineMs: timeoutMs }, 'inference task ran past its deadline; terminating the worker and starting a replacement');
-    void w.worker.terminate();
+    const farewell = this.opts.farewell;
+    if (farewell && (this.opts.isHeavy?.({ type: kind }) ?? false)) {
+      this.opts.logger.error({ worker: w.index, task: kind, deadlineMs: timeoutMs }, 'inference run past its deadline; retiring the worker after the run and starting a replacement now');
+      // Its exit is then not a crash: the replacement is already on its way.
+      w.available = false;
+      this.respawn(this.respawnDelayMs);
+      void this.retire(w, farewell, this.opts.retireGraceMs ?? 60_000);
+    } else {
+      this.opts.logger.error({ worker: w.index, task: kind, deadlineMs: timeoutMs }, 'inference task ran past its deadline; terminating the worker and starting a replacement');
+      void w.worker.terminate();
+    }
     // What the pool queued can go to the other workers meanwhile.
     this.pump();
+  }
+
+  private async retire(w: PoolWorker, farewell: { type: string }, graceMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
+    await Promise.race([w.call(farewell, [], undefined, undefined, true).then(() => undefined, () => undefined), grace]).finally(() => clearTimeout(timer));
+    if (!w.exited) await w.worker.terminate();
   }
 
   private onCrash(w: PoolWorker, code: number): void {
@@ -411,6 +441,18 @@ export class WorkerPool {
     this.closing = true;
     for (const t of this.queue.splice(0)) t.reject(new WorkerCrashedError('worker pool closed'));
     const all = [...this.workers];
+    const farewell = this.opts.farewell;
+    if (farewell) {
+      // A worker answers in order: the farewell comes back after whatever it still runs (an unload's release too).
+      const grace = this.opts.farewellTimeoutMs ?? 10_000;
+      await Promise.all(
+        all.filter((w) => !w.gone).map((w) => {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<void>((r) => (timer = setTimeout(r, grace)));
+          return Promise.race([w.call(farewell).then(() => undefined, () => undefined), timeout]).finally(() => clearTimeout(timer));
+        }),
+      );
+    }
     await Promise.all(all.map((w) => w.worker.terminate()));
     for (const w of all) w.failAll(() => new WorkerCrashedError('worker pool closed'));
   }

@@ -83,7 +83,12 @@ export interface InferResult {
   entries: Array<{ masks: SegmentedMask[]; postprocessMs: number }>;
 }
 
-export type WorkerMsg = LoadMsg | UnloadMsg | PrepareMsg | InferMsg;
+/** Release every session before the pool terminates this thread. */
+export interface ShutdownMsg {
+  type: 'shutdown';
+}
+
+export type WorkerMsg = LoadMsg | UnloadMsg | PrepareMsg | InferMsg | ShutdownMsg;
 
 /** Milliseconds since the epoch, comparable across threads (performance.now() is per thread). */
 export function epochMs(): number {
