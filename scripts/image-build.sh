@@ -17,11 +17,14 @@ set -euo pipefail
 # --- Mirrors docker/Dockerfile; test/deploy/dockerfile.test.ts fails when they differ. ---
 WORKDIR=/app
 NODE_MAJOR=20
-DEPS_FILES=(package.json package-lock.json .npmrc docker/prune-native.mjs)
-INSTALL=(npm ci --omit=dev --no-audit --no-fund --prefer-offline)
+DEPS_FILES=(package.json package-lock.json docker/prune-native.mjs)
+# The build stage: a full install (dev dependencies for tsc) and `npm run build` -> dist/, copied to the runtime.
+BUILD_INSTALL=(env ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --prefer-offline)
+BUILD=(npm run build)
+INSTALL=(env ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund --prefer-offline)
 PRUNE=(node docker/prune-native.mjs)
 IMAGE_ENV=(NODE_ENV=production PORT=8080 HOST=0.0.0.0 MODEL_REPOSITORY=/app/models)
-START=(node --import tsx services/main.ts)
+START=(node dist/services/main.js)
 # ---
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +60,15 @@ cmd_build() {
   (cd "$dir" && "${INSTALL[@]}" && "${PRUNE[@]}")
   echo "image-build: install took $((SECONDS - t0)) s" >&2
   (cd "$repo" && node --import tsx scripts/image-context.ts "$repo" "$dir")
+  # The build stage: the same context in a scratch folder, a full install, npm run build; dist/ moves over.
+  local build
+  build=$(mktemp -d)
+  (cd "$repo" && node --import tsx scripts/image-context.ts "$repo" "$build")
+  t0=$SECONDS
+  (cd "$build" && "${BUILD_INSTALL[@]}" >/dev/null && "${BUILD[@]}" >&2)
+  mv "$build/dist" "$dir/dist"
+  rm -rf "$build"
+  echo "image-build: build stage (npm ci + npm run build) took $((SECONDS - t0)) s" >&2
 }
 
 # exec_in <dir> [K=V ...] -- <command...>: the command in <dir> with the image's ENV plus overrides.
@@ -91,11 +103,13 @@ cmd_run() {
 
 cmd_plan() {
   WORKDIR="$WORKDIR" NODE_MAJOR="$NODE_MAJOR" DEPS_FILES="${DEPS_FILES[*]}" INSTALL="${INSTALL[*]}" PRUNE="${PRUNE[*]}" \
+    BUILD_INSTALL="${BUILD_INSTALL[*]}" BUILD="${BUILD[*]}" \
     IMAGE_ENV="${IMAGE_ENV[*]}" START="${START[*]}" node -e '
       const w = (k) => process.env[k].split(" ").filter(Boolean);
       const env = Object.fromEntries(w("IMAGE_ENV").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
       console.log(JSON.stringify({ workdir: process.env.WORKDIR, nodeMajor: Number(process.env.NODE_MAJOR),
-        depsFiles: w("DEPS_FILES"), install: w("INSTALL"), prune: w("PRUNE"), env, start: w("START") }, null, 2));'
+        depsFiles: w("DEPS_FILES"), install: w("INSTALL"), prune: w("PRUNE"), buildInstall: w("BUILD_INSTALL"), build: w("BUILD"),
+        env, start: w("START") }, null, 2));'
 }
 
 case "${1:-}" in

@@ -29,6 +29,8 @@ interface Plan {
   nodeMajor: number;
   depsFiles: string[];
   install: string[];
+  buildInstall: string[];
+  build: string[];
   prune: string[];
   env: Record<string, string>;
   start: string[];
@@ -56,10 +58,17 @@ describe('Dockerfiles', () => {
     assert.equal(runtime.workdir, plan.workdir);
     assert.deepEqual(deps.copies.flatMap((c) => c.sources), plan.depsFiles);
     assert.deepEqual(deps.runs, [plan.install.join(' '), plan.prune.join(' ')]);
+    const build = cpu.stage('build');
+    assert.equal(build.workdir, plan.workdir);
+    assert.deepEqual(build.copies, [{ from: undefined, sources: ['.'], dest: '.' }]);
+    assert.deepEqual(build.runs, [plan.buildInstall.join(' '), plan.build.join(' ')]);
     assert.deepEqual(runtime.copies, [
       { from: 'deps', sources: [`${plan.workdir}/node_modules`], dest: './node_modules' },
+      { from: 'build', sources: [`${plan.workdir}/dist`], dest: './dist' },
       { from: undefined, sources: ['.'], dest: '.' },
     ]);
+    // Production runs the built JS, never tsx.
+    assert.deepEqual(plan.start, ['node', 'dist/services/main.js']);
     assert.deepEqual(runtime.env, plan.env);
     assert.deepEqual(runtime.cmd, plan.start);
     assert.deepEqual(runtime.runs.filter((r) => !CONTAINER_ONLY_RUN.test(r)), [], 'every runtime RUN is mirrored or container-only');
@@ -124,7 +133,7 @@ describe('Dockerfiles', () => {
         }
       }
     }
-    for (const needed of ['package.json', 'package-lock.json', '.npmrc', 'openapi.yaml', 'services/main.ts', 'docker/healthcheck.mjs']) {
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'openapi.yaml', 'services/main.ts', 'docker/healthcheck.mjs']) {
       assert.ok(files.includes(needed), needed);
     }
     assert.ok(files.some((f) => /^models\/[^/]+\/[^/]+\/model\.json$/.test(f)), 'a default model is baked in');
