@@ -49,7 +49,8 @@ describe('CPU image, script form', () => {
   test('build: production dependencies only, one platform\'s ORT binaries, no repo leftovers', (t) => {
     t.diagnostic(`build (context copy + npm ci --omit=dev --prefer-offline + prune): ${installSeconds.toFixed(1)} s`);
     assert.ok(existsSync(join(app, 'node_modules/onnxruntime-node')));
-    assert.ok(existsSync(join(app, 'node_modules/tsx')), 'tsx is a runtime dependency (the start command uses it)');
+    assert.ok(existsSync(join(app, 'node_modules/tsx')), 'tsx is a runtime dependency (the segment Job runs the CLI through it)');
+    assert.ok(existsSync(join(app, 'dist/services/main.js')), 'the build stage left the built JS the start command runs');
     assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'dev dependencies are not installed');
     const ortBin = join(app, 'node_modules/onnxruntime-node/bin/napi-v6');
     assert.deepEqual(readdirSync(ortBin), [process.platform]);
