@@ -71,7 +71,7 @@ describe('writeDicom', () => {
     assert.throws(() => writeDicom({ ...image, preamble: false, transferSyntaxUid: TS.ExplicitVRLittleEndian }), /implicit VR little endian only/);
   });
 
-  it('encapsulated frames get a basic offset table and dcmdjpeg decompresses them', async () => {
+  it('encapsulated frames get a basic offset table and dcmdjpeg decompresses them to the frames\' pixels, in order', async () => {
     const px = makeTestPixels({ rows: 16, columns: 24, bitsAllocated: 8, frames: 2 }) as Uint8Array;
     const frames = await Promise.all(
       [0, 1].map((f) => sharp(px.subarray(f * 384, (f + 1) * 384), { raw: { width: 24, height: 16, channels: 1 } }).toColourspace('b-w').jpeg().toBuffer()),
@@ -80,11 +80,22 @@ describe('writeDicom', () => {
     const out = await dcmdump(bytes);
     assert.match(out, /\(fffe,e000\) pi 00\\00\\00\\00\\[0-9a-f]{2}\\[0-9a-f]{2}\\00\\00 +# +8, 1 Item/); // BOT: offsets 0 and the second frame's
     assert.match(out, /\(0028,0008\) IS \[2\]/);
-    await withTempDir(async (dir) => {
+    // dcmdjpeg's pixels (raw Pixel Data of its output via dcmdump +W), frame by frame, against
+    // libjpeg-turbo's decode of the frames we put in: within 1 (IDCT rounding), in frame order.
+    const theirs = await withTempDir(async (dir) => {
       await writeFile(join(dir, 'in.dcm'), bytes);
-      await run('dcmdjpeg', [join(dir, 'in.dcm'), join(dir, 'out.dcm')]);
-      assert.ok((await readFile(join(dir, 'out.dcm'))).length > 2 * 384);
+      await run('dcmdjpeg', ['+te', join(dir, 'in.dcm'), join(dir, 'out.dcm')]);
+      const { stdout } = await run('dcmdump', ['+W', dir, join(dir, 'out.dcm')]);
+      const m = /\(7fe0,0010\) O[BW] =(\S+)/.exec(stdout);
+      assert.ok(m, stdout);
+      return new Uint8Array(await readFile(m[1]!));
     });
+    assert.ok(theirs.length >= 2 * 384);
+    for (const [f, jpeg] of frames.entries()) {
+      const want = await sharp(jpeg).toColourspace('b-w').raw().toBuffer();
+      assert.equal(want.length, 384);
+      for (let i = 0; i < 384; i++) assert.ok(Math.abs(theirs[f * 384 + i]! - want[i]!) <= 1, `frame ${f} pixel ${i}: dcmdjpeg ${theirs[f * 384 + i]}, libjpeg-turbo ${want[i]}`);
+    }
   });
 
   it('omitPixelData writes an object with no image attributes and no Pixel Data', async () => {
