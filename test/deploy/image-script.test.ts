@@ -3,6 +3,12 @@
  * context copy, the production install, then the image's start command with the image's environment,
  * readiness, one segmentation, the Docker health check, and a clean exit on SIGTERM. It is the same
  * sequence `docker build` + `docker run` + `docker stop` performs, minus the engine.
+ *
+ * Offline: the production install (`npm ci --omit=dev`, scripts/image-build.sh) runs with npm's
+ * `offline` setting (npm_config_offline=true), so packages come from the npm cache the installed
+ * tree's `npm ci` filled and never from the registry; a cache miss fails the build with ENOTCACHED
+ * (then run `npm ci` once online, or scripts/test-deps.sh, to fill the cache). A real `docker build`
+ * has no such cache and does reach the registry.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,6 +19,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
+import { decodeSiim } from '../../core/rle/index.ts';
 import { chestDicom } from '../../synth/index.ts';
 import { K8S, probeBudget, REPO } from './k8s.ts';
 
@@ -41,13 +48,15 @@ describe('CPU image, script form', () => {
 
   before(() => {
     const t0 = performance.now();
-    const r = spawnSync('bash', [SCRIPT, 'build', app], { encoding: 'utf8', cwd: work });
+    // npm_config_offline: npm ci reads the local cache only (no registry request, ENOTCACHED on a miss).
+    const r = spawnSync('bash', [SCRIPT, 'build', app], { encoding: 'utf8', cwd: work, env: { ...process.env, npm_config_offline: 'true' } });
     installSeconds = (performance.now() - t0) / 1000;
-    assert.equal(r.status, 0, `image-build.sh build failed:\n${r.stderr}`);
+    const hint = /ENOTCACHED/.test(r.stderr) ? '\n(the npm cache lacks a package of package-lock.json: run `npm ci` once with the registry reachable, then rerun offline)' : '';
+    assert.equal(r.status, 0, `image-build.sh build failed:\n${r.stderr}${hint}`);
   });
 
   test('build: production dependencies only, one platform\'s ORT binaries, no repo leftovers', (t) => {
-    t.diagnostic(`build (context copy + npm ci --omit=dev --prefer-offline + prune): ${installSeconds.toFixed(1)} s`);
+    t.diagnostic(`build (context copy + npm ci --omit=dev from the npm cache, offline + prune): ${installSeconds.toFixed(1)} s`);
     assert.ok(existsSync(join(app, 'node_modules/onnxruntime-node')));
     assert.ok(existsSync(join(app, 'node_modules/tsx')), 'tsx is a runtime dependency (the segment Job runs the CLI through it)');
     assert.ok(existsSync(join(app, 'dist/services/main.js')), 'the build stage left the built JS the start command runs');
@@ -57,7 +66,7 @@ describe('CPU image, script form', () => {
     for (const absent of ['.git', 'test', 'trainer', 'tmp']) assert.ok(!existsSync(join(app, absent)), `${absent} is not in the image`);
   });
 
-  test('start: ready within the startup budget, segments a DICOM, passes the health check, exits 0 on SIGTERM', async (t) => {
+  test('start: ready within the startup budget, segments a DICOM with the shipped model (Dice >= 0.7 against the phantom\'s truth), passes the health check, exits 0 on SIGTERM', async (t) => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const t0 = performance.now();
@@ -81,11 +90,29 @@ describe('CPU image, script form', () => {
       assert.equal((await fetch(`${base}/startupz`)).status, 200);
       assert.equal((await fetch(`${base}/livez`)).status, 200);
 
-      const { bytes } = await chestDicom(7, { lesions: 1 });
-      const res = await fetch(`${base}/segment`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: bytes });
-      const body = (await res.json()) as { masks?: unknown[] };
+      // One lesion of known extent (the phantom's truth mask); the shipped model named, since the
+      // repository may hold others. Dice computed here from the SIIM RLE the service answers.
+      const { bytes, mask: truth } = await chestDicom(7, { lesions: 1 });
+      const res = await fetch(`${base}/segment?model=synthetic-pneumothorax:1&rleFormat=siim`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: bytes });
+      const body = (await res.json()) as { model?: { name: string; version: string }; masks?: Array<{ label: string; rle: { format: string; size: [number, number]; counts: string } }> };
       assert.equal(res.status, 200, JSON.stringify(body));
-      assert.ok(Array.isArray(body.masks) && body.masks.length > 0);
+      assert.deepEqual([body.model?.name, body.model?.version], ['synthetic-pneumothorax', '1']);
+      assert.equal(body.masks?.length, 1, JSON.stringify(body));
+      const m = body.masks[0]!;
+      assert.deepEqual([m.label, m.rle.format, m.rle.size], ['pneumothorax', 'siim', [truth.rows, truth.cols]]);
+      const served = decodeSiim(m.rle.counts, truth.rows, truth.cols).data;
+      let inter = 0;
+      let servedArea = 0;
+      let truthArea = 0;
+      for (let i = 0; i < served.length; i++) {
+        servedArea += served[i] ? 1 : 0;
+        truthArea += truth.data[i] ? 1 : 0;
+        inter += served[i] && truth.data[i] ? 1 : 0;
+      }
+      const dice = (2 * inter) / (servedArea + truthArea);
+      t.diagnostic(`served mask ${servedArea} px, truth ${truthArea} px, Dice ${dice.toFixed(4)}`);
+      assert.ok(truthArea > 0, 'the phantom has a lesion');
+      assert.ok(dice >= 0.7, `Dice ${dice.toFixed(4)} < 0.7 (served ${servedArea} px, truth ${truthArea} px)`);
 
       // The image's HEALTHCHECK command, run as Docker would inside the container.
       const health = spawn('node', ['docker/healthcheck.mjs'], { cwd: app, env: { PATH: process.env.PATH, PORT: String(port) }, stdio: 'ignore' });
