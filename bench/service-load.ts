@@ -255,10 +255,11 @@ for (const size of sizes) {
       const clientCpu = after.clientCpu - before.clientCpu;
       const othersCores = (after.machineCpu - before.machineCpu - cpu - clientCpu) / seconds;
       const loadAfter = load1();
-      const delta = (name: string) => metricValue(after.metrics, name) - metricValue(before.metrics, name);
+      // The service's own metrics carry the unet_ prefix.
+      const delta = (name: string) => metricValue(after.metrics, `unet_${name}`) - metricValue(before.metrics, `unet_${name}`);
       const batches = delta('inference_batch_size_count');
       const images = delta('inference_batch_size_sum');
-      const ok = metricValue(after.metrics, 'segmentations_total', 'outcome="ok"') - metricValue(before.metrics, 'segmentations_total', 'outcome="ok"');
+      const ok = metricValue(after.metrics, 'unet_segmentations_total', 'outcome="ok"') - metricValue(before.metrics, 'unet_segmentations_total', 'outcome="ok"');
       const code = await server.stop();
       if (code !== 0) console.warn(`server exited with ${code}`);
       const rawAfter = await rawThroughput(entry!, size, Math.max(5, duration / 4));

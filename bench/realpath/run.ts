@@ -339,7 +339,7 @@ type StageReader = () => Promise<Record<string, number>>;
 const oursStages: (s: Server) => StageReader = (s) => async () => {
   const t = await (await fetch(`${s.url}/metrics`)).text();
   const names = ['dicom_decode_duration_seconds_sum', 'dicom_decode_duration_seconds_count', 'preprocess_duration_seconds_sum', 'preprocess_duration_seconds_count', 'inference_duration_seconds_sum', 'inference_batch_size_sum', 'inference_batch_size_count'];
-  return Object.fromEntries(names.map((n) => [n, metric(t, n)]));
+  return Object.fromEntries(names.map((n) => [n, metric(t, `unet_${n}`)]));
 };
 const oursStageMs = (d: Record<string, number>): Stages => ({
   decode: (1000 * d.dicom_decode_duration_seconds_sum!) / d.dicom_decode_duration_seconds_count!,

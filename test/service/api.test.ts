@@ -260,7 +260,7 @@ describe('service API over HTTP', () => {
     assert.match(m.text, /inference_batch_size_count\{model="tiny"\} \d+/);
     assert.match(m.text, /inference_duration_seconds_count\{model="tiny",provider="cpu"\} \d+/);
     assert.match(m.text, /dicom_decode_duration_seconds_count \d+/);
-    assert.match(m.text, /model_execution_provider\{model="tiny",version="1",provider="cpu",requested="cpu"\} 1/);
+    assert.match(m.text, /unet_model_execution_provider_info\{model="tiny",version="1",provider="cpu",requested="cpu"\} 1/);
     assert.match(m.text, /process_cpu_user_seconds_total/);
     assert.match(m.text, /segmentations_total\{model="tiny",outcome="ok"\} \d+/);
   });

@@ -8,8 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { modelRepository, postDicom, startInProcess, testDicom, type InProcess } from './helpers.ts';
 
 const TOKEN = 'test-token-0123456789';
-const OPEN = ['/livez', '/readyz', '/startupz', '/metrics', '/v2/health/live', '/v2/health/ready'];
-const GUARDED = ['/models', '/models/tiny', '/v2', '/v2/models/tiny', '/v2/models/tiny/ready', '/openapi.yaml', '/docs', '/segmentations/6f1c1f52-0000-4000-8000-000000000000'];
+// The API description is public by default (DOCS_PUBLIC=true) so the Swagger page loads and its Authorize button works.
+const OPEN = ['/livez', '/readyz', '/startupz', '/metrics', '/v2/health/live', '/v2/health/ready', '/openapi.yaml', '/docs'];
+const GUARDED = ['/models', '/models/tiny', '/v2', '/v2/models/tiny', '/v2/models/tiny/ready', '/segmentations/6f1c1f52-0000-4000-8000-000000000000'];
 
 describe('bearer-token auth', () => {
   let repo: { dir: string; remove: () => Promise<void> };

@@ -85,7 +85,7 @@ describe('SIGHUP and CUDA fallback (real process)', () => {
       assert.ok(provider === 'cpu' || provider === 'cuda', provider);
       assert.equal(models.models[0]!.requestedExecutionProvider, 'cuda');
       const metrics = await (await fetch(`${srv.url}/metrics`)).text();
-      assert.match(metrics, new RegExp(`model_execution_provider\\{model="tiny",version="1",provider="${provider}",requested="cuda"\\} 1`));
+      assert.match(metrics, new RegExp(`unet_model_execution_provider_info\\{model="tiny",version="1",provider="${provider}",requested="cuda"\\} 1`));
       const seg = await postDicom(srv.url, testDicom());
       assert.equal(((await seg.json()) as { model: { executionProvider: string } }).model.executionProvider, provider);
       if (provider === 'cpu') assert.match(srv.stdout(), /CUDA requested but not available; serving on CPU/);
