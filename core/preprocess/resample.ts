@@ -343,13 +343,15 @@ function fillRow(source: RowSource, srcBase: number, inW: number, ring: Float32A
 
 /**
  * `resampleFloat32(src, ..., 'bilinear')[i] > threshold` as a 0/1 mask, for a positive threshold,
- * without computing the outputs whose answer is already certain: bilinear weights are >= 0 and sum
- * to 1, so an output can exceed no value it is drawn from, and fall below none. An output row whose
- * input rows all lie at or below threshold * (1 - 1e-6) is 0, one whose inputs all lie at or above
+ * computing only the outputs whose answer is not already certain: bilinear weights are >= 0 and sum
+ * to 1, so an output can exceed no value it is drawn from, and fall below none. An output whose taps
+ * all lie at or below threshold * (1 - 1e-6) is 0, one whose taps all lie at or above
  * threshold * (1 + 1e-6) is 1 (the margin is far above float64 accumulation error and the float32
- * rounding of the result); in the other rows only the columns near a value above the lower bound are
- * computed, exactly as the sweep computes them. Network outputs are mostly confident background
- * (and foreground), so masks going back to a large image cost about their boundary, not their area.
+ * rounding of the result); the others (the boundary band, and NaN) are computed exactly as the sweep
+ * computes them. Input values are classed once; per set of vertical taps, each input column is
+ * classed (all low / all high / mixed), and runs of outputs drawing on all-low columns are skipped
+ * in one step. Network outputs are mostly confident background (and foreground), so masks going back
+ * to a large image cost about their boundary, not their area.
  */
 export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number): Uint8Array {
   if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
@@ -358,70 +360,102 @@ export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: numb
   if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
   const low = threshold * (1 - 1e-6);
   const high = threshold * (1 + 1e-6);
-  // Per input row: the first/last column holding a value not clearly low (NaN included), and
-  // whether every value is clearly high.
-  const firstLive = new Int32Array(inH);
-  const lastLive = new Int32Array(inH);
-  const allHigh = new Uint8Array(inH);
+  // Per input value: LOW (clearly low), HIGH (clearly high) or MIXED (near the threshold, or NaN);
+  // per input row: whether any value is not clearly low.
+  const LOW = 0;
+  const MIXED = 1;
+  const HIGH = 2;
+  const cls = new Uint8Array(inH * inW);
+  const rowLive = new Uint8Array(inH);
   for (let r = 0; r < inH; r++) {
     const o = r * inW;
-    let first = -1;
-    let last = -1;
-    let high1 = 1;
+    let live = 0;
     for (let x = 0; x < inW; x++) {
       const v = src[o + x];
-      if (!(v <= low)) {
-        if (first < 0) first = x;
-        last = x;
-      }
-      if (!(v >= high)) high1 = 0;
+      const k = v <= low ? LOW : v >= high ? HIGH : MIXED;
+      cls[o + x] = k;
+      live |= k;
     }
-    firstLive[r] = first;
-    lastLive[r] = last;
-    allHigh[r] = high1;
+    rowLive[r] = live === 0 ? 0 : 1;
   }
   const vp = inH === outH ? identityPlan(inH) : axisPlan(inH, outH, 'bilinear');
   const hp = inW === outW ? identityPlan(inW) : axisPlan(inW, outW, 'bilinear');
   const { start: hStart, count: hCount, weights: hWeights, stride: hStride } = hp;
+  // reach[c]: the first output whose taps extend past column c (outputs before it draw on columns
+  // < c... and, the plan's starts being nondecreasing, on columns >= the current one). Only valid
+  // when starts and ends never decrease; otherwise outputs are visited one by one.
+  const reach = new Int32Array(inW + 1);
+  let monotone = true;
+  for (let x = 1; x < outW; x++) {
+    if (hStart[x] < hStart[x - 1] || hStart[x] + hCount[x] < hStart[x - 1] + hCount[x - 1]) monotone = false;
+  }
+  for (let c = 0, x = 0; c <= inW; c++) {
+    while (x < outW && hStart[x] + hCount[x] <= c) x++;
+    reach[c] = x;
+  }
+  const colCls = new Uint8Array(inW);
+  // nextLive[c]: the first column >= c that is not all-low (inW when none).
+  const nextLive = new Int32Array(inW + 1);
+  const stamp = new Int32Array(inW).fill(-1);
   const acc = new Float64Array(inW);
   const bases = new Int32Array(vp.stride);
+  let classedR0 = -1;
+  let classedN = -1;
   for (let y = 0; y < outH; y++) {
     const r0 = vp.start[y];
     const n = vp.count[y];
-    let cLo = inW;
-    let cHi = -1;
-    let high1 = 1;
-    for (let r = r0; r < r0 + n; r++) {
-      if (firstLive[r] >= 0) {
-        if (firstLive[r] < cLo) cLo = firstLive[r];
-        if (lastLive[r] > cHi) cHi = lastLive[r];
+    let live = 0;
+    for (let r = r0; r < r0 + n; r++) live |= rowLive[r];
+    if (live === 0) continue; // every input this row draws on is clearly low: it stays 0
+    if (r0 !== classedR0 || n !== classedN) {
+      for (let c = 0; c < inW; c++) {
+        let all = cls[r0 * inW + c];
+        for (let r = r0 + 1; r < r0 + n; r++) if (cls[r * inW + c] !== all) all = MIXED;
+        colCls[c] = all;
       }
-      high1 &= allHigh[r];
+      nextLive[inW] = inW;
+      for (let c = inW - 1; c >= 0; c--) nextLive[c] = colCls[c] === LOW ? nextLive[c + 1] : c;
+      classedR0 = r0;
+      classedN = n;
     }
-    const o = y * outW;
-    if (cHi < 0) continue; // every input this row draws on is clearly low: it stays 0
-    if (high1) {
-      out.fill(1, o, o + outW);
-      continue;
-    }
-    // Only outputs with a tap in [cLo, cHi] can be 1; the others draw on clearly low values alone.
-    // Skipped from both ends while that holds; everything between is computed (exact either way).
-    let x0 = 0;
-    while (x0 < outW && (hStart[x0] + hCount[x0] <= cLo || hStart[x0] > cHi)) x0++;
-    if (x0 === outW) continue;
-    let x1 = outW - 1;
-    while (hStart[x1] + hCount[x1] <= cLo || hStart[x1] > cHi) x1--;
-    let a0 = inW;
-    let a1 = 0;
-    for (let x = x0; x <= x1; x++) {
-      if (hStart[x] < a0) a0 = hStart[x];
-      if (hStart[x] + hCount[x] > a1) a1 = hStart[x] + hCount[x];
-    }
-    // The sweep's vertical pass (first tap assigns) over the columns those outputs read...
     for (let t = 0; t < n; t++) bases[t] = (r0 + t) * inW;
-    verticalPass(src, bases, vp.weights, y * vp.stride, n, acc, a0, a1);
-    // ...its horizontal pass, and the float32 rounding resampleFloat32 would store.
-    for (let x = x0; x <= x1; x++) out[o + x] = isForeground(Math.fround(horizontalTap(acc, hStart[x], hCount[x], hWeights, x * hStride)), threshold) ? 1 : 0;
+    const wo = y * vp.stride;
+    const o = y * outW;
+    let x = 0;
+    while (x < outW) {
+      const s0 = hStart[x];
+      const m = hCount[x];
+      const nz = nextLive[s0];
+      if (nz >= s0 + m) {
+        // Every tap is clearly low: 0, and so are the following outputs whose taps end before nz.
+        if (nz === inW && monotone) break;
+        const next = monotone ? reach[nz] : x + 1;
+        x = next > x ? next : x + 1;
+        continue;
+      }
+      let allHigh = true;
+      for (let t = 0; t < m; t++) {
+        if (colCls[s0 + t] !== HIGH) {
+          allHigh = false;
+          break;
+        }
+      }
+      if (allHigh) {
+        out[o + x] = 1;
+        x++;
+        continue;
+      }
+      // The boundary band: the sweep's vertical pass for the columns this output reads (once per
+      // output row), its horizontal pass, and the float32 rounding resampleFloat32 would store.
+      for (let c = s0; c < s0 + m; c++) {
+        if (stamp[c] !== y) {
+          verticalPass(src, bases, vp.weights, wo, n, acc, c, c + 1);
+          stamp[c] = y;
+        }
+      }
+      out[o + x] = isForeground(Math.fround(horizontalTap(acc, s0, m, hWeights, x * hStride)), threshold) ? 1 : 0;
+      x++;
+    }
   }
   return out;
 }
