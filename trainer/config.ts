@@ -113,6 +113,7 @@ export const TrainFields = {
   out: setting(z.string().default('models'), 'model repository root; the model goes to <out>/<name>/<version>/', { cli: flag('--out <dir>') }),
   name: setting(fileName(/^[a-z0-9][a-z0-9._-]*$/i).optional(), 'model name (default: unet-<layout>)', { cli: flag('--name <name>') }),
   version: setting(fileName(/^[0-9A-Za-z][0-9A-Za-z._-]*$/).default('1'), 'model version', { cli: flag('--version <version>') }),
+  force: setting(z.boolean().default(false), 'replace <out>/<name>/<version> if it exists (refused otherwise: the service may be serving it)', { cli: flag('--force') }),
   depth: setting(intAtLeast(1).default(4), 'UNet depth (number of 2x poolings)', { cli: flag('--depth <n>'), resume: true }),
   baseChannels: setting(intAtLeast(1).default(8), 'channels of the first UNet level (doubling per level)', { cli: flag('--base-channels <n>'), resume: true }),
   upsample: setting(z.enum(['transpose', 'nearest', 'bilinear']).default('transpose'), 'decoder upsampling', { cli: flag('--upsample <mode>'), resume: true }),

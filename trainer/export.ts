@@ -5,7 +5,7 @@
  * manifest has validated against the shared schema.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseManifest, type ModelManifest } from '../core/manifest.ts';
@@ -124,9 +124,25 @@ export interface ExportResult {
   bytes: number;
 }
 
+export class ModelExistsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelExistsError';
+  }
+}
+
+const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+
+/** A version already in the repository (the service may be serving it) is replaced only when asked. */
+export async function assertVersionFree(out: string, name: string, version: string, force: boolean): Promise<void> {
+  if (!force && (await exists(join(out, name, version)))) {
+    throw new ModelExistsError(`${name}:${version} already exists in ${out}; pass --force to replace it, or choose another --version`);
+  }
+}
+
 export async function exportModel(
   session: TrainingSession,
-  o: { out: string; manifest: ManifestInput; parityImages: Float32Array; parityCount: number; tolerance: number; threads?: number },
+  o: { out: string; manifest: ManifestInput; parityImages: Float32Array; parityCount: number; tolerance: number; threads?: number; force?: boolean },
 ): Promise<ExportResult> {
   const onnx = session.exportOnnx({ foldBatchNorm: true });
   const parity = await checkParity(onnx, session, o.parityImages, o.parityCount, o.tolerance, o.threads, o.manifest.activation ?? 'logits');
@@ -138,13 +154,16 @@ export async function exportModel(
   }
   const manifest = buildManifest(onnx, o.manifest);
   const dir = join(o.out, o.manifest.name, o.manifest.version);
-  await mkdir(dir, { recursive: true });
-  const onnxPath = join(dir, 'model.onnx');
-  const manifestPath = join(dir, 'model.json');
-  // model.json last: a directory with a manifest always has the model it describes.
-  await writeFile(`${onnxPath}.tmp`, onnx);
-  await rename(`${onnxPath}.tmp`, onnxPath);
-  await writeFile(`${manifestPath}.tmp`, JSON.stringify(manifest, null, 2) + '\n');
-  await rename(`${manifestPath}.tmp`, manifestPath);
-  return { dir, onnxPath, manifestPath, manifest, parity, bytes: onnx.byteLength };
+  await assertVersionFree(o.out, o.manifest.name, o.manifest.version, o.force ?? false);
+  // Written beside, then renamed into place: a served version is replaced whole or not at all.
+  const staging = `${dir}.staging-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await writeFile(join(staging, 'model.onnx'), onnx);
+  await writeFile(join(staging, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
+  const old = `${dir}.replaced-${process.pid}`;
+  if (await exists(dir)) await rename(dir, old);
+  await rename(staging, dir);
+  await rm(old, { recursive: true, force: true });
+  return { dir, onnxPath: join(dir, 'model.onnx'), manifestPath: join(dir, 'model.json'), manifest, parity, bytes: onnx.byteLength };
 }

@@ -123,5 +123,5 @@ test('kaggle-multiclass layout trains too (classes.json, CSV quirks), and a resu
   assert.deepEqual(Object.keys(r.history[1]!.trainLosses), ['ce', 'dice', 'focal']);
   assert.ok(r.history[1]!.trainLosses.focal! > 0);
   assert.ok(r.parity.maxAbsDiff <= DEFAULTS.parityTolerance);
-  await assert.rejects(train({ ...cfg, classes: ['background', 'lung', 'heart', 'other'], labels: ['background', 'lung', 'heart', 'other'] }), /classes\.json lists background,lung,heart,pneumothorax but the run has classes/);
+  await assert.rejects(train({ ...cfg, force: true, classes: ['background', 'lung', 'heart', 'other'], labels: ['background', 'lung', 'heart', 'other'] }), /classes\.json lists background,lung,heart,pneumothorax but the run has classes/);
 });

@@ -62,6 +62,7 @@ function tinyConfig(dir: string, data: string, over: Partial<TrainConfig> = {}):
     out: join(dir, 'models'),
     name: 'tiny',
     version: '1',
+    force: false,
     depth: 2,
     baseChannels: 8,
     upsample: 'transpose',
@@ -153,9 +154,11 @@ test('tiny run: loss falls, export passes parity, manifest validates, report wri
   const cfg2 = tinyConfig(dir, data, { epochs: 2, workDir: join(dir, 'run2'), out: join(dir, 'models2') });
   const first = await train(cfg2);
   assert.equal(first.cache.decodes, 0, 'the second run reuses the cache');
-  await assert.rejects(train({ ...cfg2, epochs: 4, lr: 1e-2, resume: first.files.lastCheckpoint }), /lr was 0\.003 in the checkpoint but is 0\.01 now/);
-  await assert.rejects(train({ ...cfg2, epochs: 2, resume: first.files.lastCheckpoint }), /already has 2 epoch/);
-  const resumed = await train({ ...cfg2, epochs: 4, resume: first.files.lastCheckpoint });
+  // The first run wrote tiny:1, so continuing it replaces that version: only with force.
+  await assert.rejects(train({ ...cfg2, epochs: 4, resume: first.files.lastCheckpoint }), /tiny:1 already exists .*pass --force/);
+  await assert.rejects(train({ ...cfg2, force: true, epochs: 4, lr: 1e-2, resume: first.files.lastCheckpoint }), /lr was 0\.003 in the checkpoint but is 0\.01 now/);
+  await assert.rejects(train({ ...cfg2, force: true, epochs: 2, resume: first.files.lastCheckpoint }), /already has 2 epoch/);
+  const resumed = await train({ ...cfg2, force: true, epochs: 4, resume: first.files.lastCheckpoint });
   assert.equal(resumed.history.length, 4);
   for (let e = 0; e < 4; e++) {
     assert.ok(Math.abs(resumed.history[e]!.trainLoss - r.history[e]!.trainLoss) < 1e-6, `epoch ${e + 1}: ${resumed.history[e]!.trainLoss} vs ${r.history[e]!.trainLoss}`);

@@ -6,7 +6,9 @@
  * observer.
  */
 import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { isMulticlass, resolveClasses, validateConfig, type TrainConfig } from './config.ts';
+import { assertVersionFree } from './export.ts';
 import { readClasses } from './data/scan.ts';
 import { lossSet } from './model/loss-set.ts';
 import { evaluate, fitEpoch } from './run/fit.ts';
@@ -22,6 +24,8 @@ export async function train(cfgIn: TrainConfig, obs: TrainObserver = {}, deps: T
   // Multi-class: the classes (and so the model's output channels) come from the dataset's classes.json.
   const cfg = await resolveClasses(cfgIn, readClasses);
   validateConfig(cfg);
+  // Refused before hours of training, not after; checked again when the model is written.
+  await assertVersionFree(resolve(cfg.out), cfg.name, cfg.version, cfg.force);
   const terms = lossSet(isMulticlass(cfg));
   const start = { t0: performance.now(), load0: loadavg()[0]! };
 

@@ -90,6 +90,7 @@ function exportBest(session: TrainingSession, cfg: TrainConfig, data: PreparedDa
     parityCount: final.parityCount,
     tolerance: cfg.parityTolerance,
     threads: cfg.threads,
+    force: cfg.force,
     manifest: {
       name: cfg.name,
       version: cfg.version,
