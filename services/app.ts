@@ -23,6 +23,8 @@ import modelRoutes from './routes/models.ts';
 import v2InferRoutes from './routes/v2-infer.ts';
 import segmentRoutes from './routes/segment.ts';
 import segmentationRoutes from './routes/segmentations.ts';
+import segRoutes from './routes/seg.ts';
+import dicomwebRoutes from './routes/dicomweb.ts';
 import docsRoutes from './routes/docs.ts';
 
 declare module 'fastify' {
@@ -189,6 +191,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(v2InferRoutes);
   await app.register(segmentRoutes);
   await app.register(segmentationRoutes);
+  await app.register(segRoutes);
+  await app.register(dicomwebRoutes);
   await app.register(docsRoutes);
   return app;
 }

@@ -2,8 +2,8 @@
  * GET /segmentations/{id}/seg.dcm: the DICOM SEG of a stored result.
  *
  * The SEG carries the source's patient/study identity, so it is stored as bytes beside the result, in
- * the same store and with the same TTL, and never logged. The ResultStore has no method for it yet;
- * this route uses `getSeg(id)` when the store has one (see SegBytesStore) and answers 404 otherwise.
+ * the same store and with the same TTL (ResultStore.putSeg/getSeg), and never logged. Only results
+ * whose POST asked for a SEG (Accept: application/dicom) have one.
  */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -15,12 +15,6 @@ import type { SegmentResult } from '../../core/segmentation/records.ts';
 import { segFor } from '../../core/seg/from-result.ts';
 import { SegWriteError } from '../../core/seg/write-seg.ts';
 import { Problem } from '../problem.ts';
-
-/** What the store needs to keep a result's SEG for the result's TTL (to be added to ResultStore). */
-export interface SegBytesStore {
-  putSeg(id: string, bytes: Uint8Array): Promise<void>;
-  getSeg(id: string): Promise<Uint8Array | undefined>;
-}
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -50,8 +44,7 @@ kept only for the result's TTL. 404 when the result is unknown or expired, or ha
     },
     async (request, reply) => {
       const { id } = request.params;
-      const store = app.store as unknown as Partial<SegBytesStore>;
-      const bytes = ID.test(id) && typeof store.getSeg === 'function' ? await store.getSeg(id) : undefined;
+      const bytes = ID.test(id) ? await app.store.getSeg(id) : undefined;
       if (!bytes) throw new Problem('result-not-found', `no DICOM SEG for segmentation ${JSON.stringify(id)}: unknown, expired after ${app.config.resultTtlSeconds} s, or stored without one`);
       reply.type('application/dicom').header('cache-control', 'private, no-store').header('content-disposition', `attachment; filename="${id}.seg.dcm"`);
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

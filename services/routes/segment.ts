@@ -11,6 +11,7 @@ import { viewOf } from '../results.ts';
 import { readSegmentBody } from '../segment/body.ts';
 import { checkTruthLabels, diceScores } from '../segment/ground-truth.ts';
 import { storedRecord } from '../segment/record.ts';
+import { acceptsSeg, segBody } from './seg.ts';
 
 const dicomBody = z.string().meta({ contentMediaType: 'application/dicom' });
 
@@ -43,7 +44,11 @@ The response is also stored: \`Content-Location\` names \`GET /segmentations/{id
         'Content-Location': { type: 'string', description: 'Where the stored result can be fetched again (absent when it could not be stored).' },
         'X-Request-Id': { type: 'string', description: "The request id used in the server's logs (the caller's X-Request-Id when it is a sane token)." },
       },
-      content: { 'application/json': { schema: SegmentationResultSchema } },
+      content: {
+        'application/json': { schema: SegmentationResultSchema },
+        // With Accept: application/dicom: the result as a DICOM SEG referencing the sent image.
+        'application/dicom': { schema: z.instanceof(Buffer).meta({ type: 'string', contentMediaType: 'application/dicom' } as Record<string, unknown>) },
+      },
     },
     400: Problems.badRequest,
     404: Problems.modelNotFound,
@@ -77,6 +82,7 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
     // (the engine answers RequestCancelledError, CANCELLED 499: logged, nothing sent). The response's
     // 'close' before it finished is the client leaving (the request's own 'close' fires once its body
     // has been read, so it cannot tell).
+    const wantsSeg = acceptsSeg(request.headers.accept);
     const abort = new AbortController();
     const onClose = () => {
       if (!reply.raw.writableFinished) abort.abort();
@@ -94,7 +100,8 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
         minArea: q.minArea,
         tta: q.tta,
         frame: q.frame,
-        transferDicom: true,
+        // The SEG is written from the source's own attributes after the engine is done with it.
+        transferDicom: !wantsSeg,
         preview: maxSide > 0 ? { maxSide } : undefined,
         signal: abort.signal,
       });
@@ -133,6 +140,11 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
 
     // View: the record in the requested RLE format.
     if (stored) reply.header('content-location', `/segmentations/${record.id}`);
+    if (wantsSeg) {
+      const seg = segBody(result, dicom, engine.model(result.model.name, result.model.version)?.manifest);
+      if (stored) await app.store.putSeg(record.id, seg).catch((e: Error) => request.log.warn({ err: e.message, resultId: record.id }, 'SEG not stored'));
+      return reply.type('application/dicom').send(seg);
+    }
     return viewOf(record, q.rleFormat, stored, result.masks.map((m) => m.mask));
   });
 };

@@ -4,6 +4,7 @@ import type { Preview, ResultStore, StoredResult } from './types.ts';
 interface Entry {
   result: StoredResult;
   preview: Preview | undefined;
+  seg?: Uint8Array;
 }
 
 /** Single-replica store: an LRU bounded by entry count, each entry expiring after the TTL. */
@@ -25,6 +26,16 @@ export class MemoryResultStore implements ResultStore {
 
   async getPreview(id: string): Promise<Preview | undefined> {
     return this.cache.get(id)?.preview;
+  }
+
+  async putSeg(id: string, bytes: Uint8Array): Promise<void> {
+    // Attached to the result's entry (never refreshing its TTL), so both expire together.
+    const entry = this.cache.get(id, { updateAgeOnGet: false });
+    if (entry) entry.seg = bytes;
+  }
+
+  async getSeg(id: string): Promise<Uint8Array | undefined> {
+    return this.cache.get(id)?.seg;
   }
 
   healthy(): boolean {

@@ -15,6 +15,7 @@ export interface RedisStoreOptions {
 const PREFIX = 'unetseg:';
 const resultKey = (id: string) => `${PREFIX}result:${id}`;
 const previewKey = (id: string) => `${PREFIX}preview:${id}`;
+const segKey = (id: string) => `${PREFIX}seg:${id}`;
 
 /**
  * Shared store for several replicas: the result as JSON and the preview as raw bytes (4-byte
@@ -111,6 +112,19 @@ export class RedisResultStore implements ResultStore {
   async getPreview(id: string): Promise<Preview | undefined> {
     const raw = await this.call('read preview', () => this.redis.getBuffer(previewKey(id)));
     return raw === null ? undefined : decodePreview(raw);
+  }
+
+  async putSeg(id: string, bytes: Uint8Array): Promise<void> {
+    await this.call('store SEG', async () => {
+      // Expires with the result: the remaining TTL of the result's key (nothing is kept past it).
+      const ttl = await this.redis.ttl(resultKey(id));
+      if (ttl > 0) await this.redis.set(segKey(id), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'EX', ttl);
+    });
+  }
+
+  async getSeg(id: string): Promise<Uint8Array | undefined> {
+    const raw = await this.call('read SEG', () => this.redis.getBuffer(segKey(id)));
+    return raw === null ? undefined : new Uint8Array(raw);
   }
 
   /** Connected and the breaker closed (or about to try again). */

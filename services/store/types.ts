@@ -14,6 +14,12 @@ export interface ResultStore {
   put(result: StoredResult, preview: Preview | undefined): Promise<void>;
   get(id: string): Promise<StoredResult | undefined>;
   getPreview(id: string): Promise<Preview | undefined>;
+  /**
+   * The result's DICOM SEG, kept only when a client asked for one (Accept: application/dicom). It holds
+   * the source's patient and study attributes, so it lives exactly as long as the result.
+   */
+  putSeg(id: string, bytes: Uint8Array): Promise<void>;
+  getSeg(id: string): Promise<Uint8Array | undefined>;
   /** True when the store can take writes now (always for memory; connection state for Redis). */
   healthy(): boolean;
   close(): Promise<void>;
