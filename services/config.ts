@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EngineConfigSchema, type EngineConfig } from '../core/engine/index.ts';
+import { DicomwebEnvSchema, dicomwebSettings } from './dicomweb/config.ts';
 
 /**
  * Service configuration, read once from the environment at start-up. Every variable is validated
@@ -81,6 +82,7 @@ const EnvSchema = z.object({
   /** After SIGTERM, keep listening (readiness already false) this long before closing, for endpoint removal to propagate. */
   SHUTDOWN_DELAY_SECONDS: int(0, 600).default(0),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  ...DicomwebEnvSchema.shape,
 });
 
 const variableOf = (field: PropertyKey): string =>
@@ -114,6 +116,7 @@ const ServiceConfigSchema = EnvSchema.transform((e, ctx) => {
     drainTimeoutSeconds: e.DRAIN_TIMEOUT_SECONDS,
     shutdownDelaySeconds: e.SHUTDOWN_DELAY_SECONDS,
     logLevel: e.LOG_LEVEL,
+    dicomweb: dicomwebSettings(e),
   };
 });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;

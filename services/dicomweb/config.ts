@@ -1,6 +1,6 @@
 /**
- * DICOMweb client mode settings, read from the environment (to be merged into services/config.ts).
- * Client mode is off unless DICOMWEB_URL is set.
+ * DICOMweb client mode settings: the DICOMWEB_* variables, which services/config.ts parses with every
+ * other variable (one line naming the variable on a bad value). Client mode is off unless DICOMWEB_URL is set.
  */
 import { z } from 'zod';
 
@@ -24,14 +24,8 @@ export interface DicomwebConfig {
   maxBytes: number;
 }
 
-export function dicomwebConfig(env: Record<string, string | undefined> = process.env): DicomwebConfig {
-  const pick = Object.fromEntries(Object.keys(DicomwebEnvSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
-  const r = DicomwebEnvSchema.safeParse(pick);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new Error(`invalid ${String(i.path[0])}: ${i.message}`);
-  }
-  const c = r.data;
+/** The parsed DICOMWEB_* variables (services/config.ts parses them with every other variable) as settings. */
+export function dicomwebSettings(c: z.infer<typeof DicomwebEnvSchema>): DicomwebConfig {
   return {
     url: c.DICOMWEB_URL,
     authorization: c.DICOMWEB_AUTHORIZATION,

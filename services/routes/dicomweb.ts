@@ -14,7 +14,7 @@ import { TAGS } from '../contract/openapi.ts';
 import { guarded, PROBLEM_CONTENT_TYPE, ProblemSchema, Problems } from '../contract/problem.ts';
 import { Problem } from '../problem.ts';
 import { DicomwebClient, DicomwebError } from '../dicomweb/client.ts';
-import { dicomwebConfig, type DicomwebConfig } from '../dicomweb/config.ts';
+import type { DicomwebConfig } from '../dicomweb/config.ts';
 import { segmentSeries, SeriesInputError } from '../dicomweb/segment-series.ts';
 
 const Uid = z.string().regex(/^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/, 'must be a DICOM UID').max(64);
@@ -50,7 +50,7 @@ const ResultSchema = z.object({
 });
 
 export interface DicomwebRoutesOptions {
-  /** Default: dicomwebConfig(process.env). */
+  /** Default: the service configuration's (DICOMWEB_* variables). */
   config?: DicomwebConfig;
 }
 
@@ -60,7 +60,7 @@ const gatewayProblem = {
 };
 
 const dicomwebRoutes: FastifyPluginAsyncZod<DicomwebRoutesOptions> = async (app, opts) => {
-  const cfg = opts.config ?? dicomwebConfig();
+  const cfg = opts.config ?? app.config.dicomweb;
   const client = cfg.url ? new DicomwebClient({ baseUrl: cfg.url, authorization: cfg.authorization, timeoutMs: cfg.timeoutMs, maxBytes: cfg.maxBytes }) : undefined;
 
   app.post(
