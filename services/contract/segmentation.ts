@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ImageFactsSchema, MaskFactsSchema, ModelRefSchema, TimingsSchema } from '../../core/segmentation/records.ts';
-import { MinAreaSchema, ThresholdSchema } from '../../core/segmentation/postprocessing.ts';
+import { MinAreaSchema, MinComponentAreaSchema, ThresholdSchema, TopThresholdSchema } from '../../core/segmentation/postprocessing.ts';
 import { RLE_FORMATS } from '../../core/rle/index.ts';
 import { booleanFromQuery, numberFromQuery } from './query.ts';
 
@@ -125,6 +125,13 @@ export const SegmentQuerySchema = z.strictObject({
   minArea: numberFromQuery(MinAreaSchema.max(1_000_000_000))
     .optional()
     .describe("A mask with fewer foreground pixels (at the image's own resolution) is reported empty; default the model's `postprocessing.minArea`."),
+  topThreshold: numberFromQuery(TopThresholdSchema)
+    .optional()
+    .describe("SIIM triplet gate: keep a mask only when at least `minArea` pixels have p > topThreshold (then `threshold` draws it); default the model's."),
+  minComponentArea: numberFromQuery(MinComponentAreaSchema.max(1_000_000_000))
+    .optional()
+    .describe("Remove connected components (8-connected) smaller than this many pixels; default the model's."),
+  keepLargest: booleanFromQuery().optional().describe("Keep only the largest connected component of each mask; default the model's."),
   tta: booleanFromQuery().optional().describe('Test-time augmentation, averaging the prediction with that of the horizontally flipped image (default false).'),
   frame: numberFromQuery(z.number().int().min(0).max(1_000_000)).optional().describe('0-based frame of a multi-frame object (default 0).'),
 });

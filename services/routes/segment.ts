@@ -98,6 +98,9 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
         version: ref.version,
         threshold: q.threshold,
         minArea: q.minArea,
+        topThreshold: q.topThreshold,
+        minComponentArea: q.minComponentArea,
+        keepLargest: q.keepLargest,
         tta: q.tta,
         frame: q.frame,
         // The SEG is written from the source's own attributes after the engine is done with it.
