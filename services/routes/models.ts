@@ -78,10 +78,24 @@ export async function reloadModels(app: Pick<FastifyInstance, 'lifecycle' | 'met
   return outcome;
 }
 
-const modelRoutes: FastifyPluginAsyncZod = async (app) => {
+type ModelsApp = Pick<FastifyInstance, 'lifecycle' | 'config'>;
+type ReadyReply = { code(c: number): unknown };
+
+/** Model look-ups for the routes, against the engine and the service's provider and repository. */
+interface Models {
+  /** Any listed version (invalid manifests included), or 404 naming the models there are. */
+  describe(name: string, version?: string): ModelListing;
+  /** A version with a manifest (OIP metadata needs its tensors); one whose manifest is invalid is 409. */
+  lookup(name: string, version?: string): ModelInfo;
+  /** The default model and the public summaries (one version, or all listed). */
+  summaries(): { def: ModelInfo | undefined; of(m: ModelListing): ModelSummary; all(): ModelSummary[] };
+  /** The service's model repository (to cut from errors). */
+  repository: string | undefined;
+}
+
+function modelsOf(app: ModelsApp): Models {
   const requested = app.config.provider;
   const repository = app.config.modelRepository;
-  /** Any listed version (invalid manifests included), or 404 naming the models there are. */
   const describe = (name: string, version?: string): ModelListing => {
     const engine = app.lifecycle.requireEngine();
     const m = engine.describe(name, version);
@@ -93,7 +107,6 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     }
     return m;
   };
-  /** A version with a manifest (OIP metadata needs its tensors); one whose manifest is invalid is 409. */
   const lookup = (name: string, version?: string): ModelInfo => {
     const m = describe(name, version);
     if (!m.manifest) throw new Problem('model-invalid', `model ${m.name}:${m.version} cannot be served: ${redactPaths(m.error ?? 'invalid manifest', repository)}`, { code: 'MODEL_INVALID' });
@@ -109,120 +122,108 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       all: () => engine.listing().map((m) => modelSummary(m, requested, isDefault(m), repository)),
     };
   };
-  const tags = [TAGS.models];
-  const unavailable = { 503: Problems.unavailable };
+  return { describe, lookup, summaries, repository };
+}
 
-  app.get(
-    '/models',
-    {
-      schema: {
-        tags,
-        operationId: 'listModels',
-        summary: 'Models being served',
-        description: 'One entry per model (its active, newest loadable version), with execution provider and readiness.',
-        response: { 200: json('The models.', ModelListSchema), ...guarded, ...unavailable },
-      },
-    },
-    async () => {
-      const s = summaries();
-      return { defaultModel: s.def ? s.def.name : null, models: s.all() };
-    },
-  );
+// Schemas.
+const tags = [TAGS.models];
+const oip = [TAGS.oip];
+const unavailable = { 503: Problems.unavailable };
 
-  app.get(
-    '/models/:name',
-    {
-      schema: {
-        tags,
-        operationId: 'getModel',
-        summary: 'One model',
-        params: ModelParamsSchema,
-        querystring: ModelQuerySchema,
-        response: { 200: json('Manifest summary and serving state.', ModelSummarySchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable },
-      },
-    },
-    async (request) => summaries().of(describe(request.params.name, request.query.version)),
-  );
+const listModelsSchema = {
+  tags,
+  operationId: 'listModels',
+  summary: 'Models being served',
+  description: 'One entry per model (its active, newest loadable version), with execution provider and readiness.',
+  response: { 200: json('The models.', ModelListSchema), ...guarded, ...unavailable },
+};
 
-  app.post(
-    '/admin/reload',
-    {
-      schema: {
-        tags,
-        operationId: 'reloadModels',
-        summary: 'Re-scan the model repository',
-        description: `Loads new versions and models found on disk (same as sending SIGHUP). A version that fails to
+const getModelSchema = {
+  tags,
+  operationId: 'getModel',
+  summary: 'One model',
+  params: ModelParamsSchema,
+  querystring: ModelQuerySchema,
+  response: { 200: json('Manifest summary and serving state.', ModelSummarySchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable },
+};
+
+const reloadSchema = {
+  tags,
+  operationId: 'reloadModels',
+  summary: 'Re-scan the model repository',
+  description: `Loads new versions and models found on disk (same as sending SIGHUP). A version that fails to
 load (bad manifest, checksum, ONNX) is reported in \`failed\` and the previously active version
 of that model keeps serving.`,
-        response: { 200: json('What was loaded and what failed.', ReloadResultSchema), ...guarded, ...unavailable },
-      },
-    },
-    async () => {
-      const outcome = await reloadModels(app);
-      // Failures name the model and version, never the repository's paths (defect 8).
-      return { loaded: outcome.loaded, failed: outcome.failed.map((f) => ({ model: f.model, error: redactPaths(f.error, repository) })), models: summaries().all() };
-    },
-  );
+  response: { 200: json('What was loaded and what failed.', ReloadResultSchema), ...guarded, ...unavailable },
+};
+
+const oipServerSchema = {
+  tags: oip,
+  operationId: 'oipServerMetadata',
+  summary: 'OIP server metadata',
+  description: 'Server name, version and the protocol extensions it implements (`binary_tensor_data`: see the infer routes).',
+  response: { 200: json('Server name, version and extensions.', OipServerMetadataSchema), ...guarded },
+};
+
+const metadataResponses = { 200: json('Model metadata.', OipModelMetadataSchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable };
+const oipModelSchema = { tags: oip, operationId: 'oipModelMetadata', summary: 'OIP model metadata (active version)', params: ModelParamsSchema, response: metadataResponses };
+const oipModelVersionSchema = { tags: oip, operationId: 'oipModelVersionMetadata', summary: 'OIP model metadata (one version)', params: ModelVersionParamsSchema, response: metadataResponses };
+
+const readyResponses = {
+  200: json('Ready.', OipModelReadySchema),
+  400: Problems.badParameter,
+  404: Problems.modelNotFound,
+  ...guarded,
+  503: {
+    description: 'Not ready (failed to load, or the server is loading/draining); a problem if the engine has not started.',
+    headers: Problems.unavailable.headers,
+    content: { 'application/json': { schema: OipModelReadySchema }, ...Problems.unavailable.content },
+  },
+};
+const oipReadySchema = { tags: oip, operationId: 'oipModelReady', summary: 'OIP model readiness (active version)', params: ModelParamsSchema, response: readyResponses };
+const oipVersionReadySchema = { tags: oip, operationId: 'oipModelVersionReady', summary: 'OIP model readiness (one version)', params: ModelVersionParamsSchema, response: readyResponses };
+
+// Handlers.
+type ModelRequest = { params: { name: string; version?: string } };
+
+const listModels = (models: Models) => async () => {
+  const s = models.summaries();
+  return { defaultModel: s.def ? s.def.name : null, models: s.all() };
+};
+
+const getModel = (models: Models) => async (request: { params: { name: string }; query: { version?: string } }) =>
+  models.summaries().of(models.describe(request.params.name, request.query.version));
+
+const reload = (app: Parameters<typeof reloadModels>[0], models: Models) => async () => {
+  const outcome = await reloadModels(app);
+  // Failures name the model and version, never the repository's paths (defect 8).
+  return { loaded: outcome.loaded, failed: outcome.failed.map((f) => ({ model: f.model, error: redactPaths(f.error, models.repository) })), models: models.summaries().all() };
+};
+
+const serverMetadata = async () => ({ name: 'unet-seg', version: SERVER_VERSION, extensions: [...OIP_EXTENSIONS] });
+
+/** GET /v2/models/:name and .../versions/:version (no `version` param: the active version). */
+const modelMetadata = (models: Models) => async (request: ModelRequest) => oipMetadata(models.lookup(request.params.name, request.params.version));
+
+/** GET /v2/models/:name/ready and .../versions/:version/ready: 200 when the version and the server are ready, else 503. */
+const modelReady = (app: ModelsApp, models: Models) => async (request: ModelRequest, reply: ReadyReply) => {
+  const m = models.lookup(request.params.name, request.params.version);
+  const ready = m.ready && app.lifecycle.ready();
+  reply.code(ready ? 200 : 503);
+  return { name: m.name, ready };
+};
+
+const modelRoutes: FastifyPluginAsyncZod = async (app) => {
+  const models = modelsOf(app);
+  app.get('/models', { schema: listModelsSchema }, listModels(models));
+  app.get('/models/:name', { schema: getModelSchema }, getModel(models));
+  app.post('/admin/reload', { schema: reloadSchema }, reload(app, models));
 
   // Open Inference Protocol (KServe v2) metadata and readiness.
-  const oip = [TAGS.oip];
-  app.get(
-    '/v2',
-    {
-      schema: {
-        tags: oip,
-        operationId: 'oipServerMetadata',
-        summary: 'OIP server metadata',
-        description: 'Server name, version and the protocol extensions it implements (`binary_tensor_data`: see the infer routes).',
-        response: { 200: json('Server name, version and extensions.', OipServerMetadataSchema), ...guarded },
-      },
-    },
-    async () => ({ name: 'unet-seg', version: SERVER_VERSION, extensions: [...OIP_EXTENSIONS] }),
-  );
-
-  const metadataResponses = { 200: json('Model metadata.', OipModelMetadataSchema), 400: Problems.badParameter, 404: Problems.modelNotFound, ...guarded, ...unavailable };
-  app.get(
-    '/v2/models/:name',
-    { schema: { tags: oip, operationId: 'oipModelMetadata', summary: 'OIP model metadata (active version)', params: ModelParamsSchema, response: metadataResponses } },
-    async (request) => oipMetadata(lookup(request.params.name)),
-  );
-  app.get(
-    '/v2/models/:name/versions/:version',
-    {
-      schema: { tags: oip, operationId: 'oipModelVersionMetadata', summary: 'OIP model metadata (one version)', params: ModelVersionParamsSchema, response: metadataResponses },
-    },
-    async (request) => oipMetadata(lookup(request.params.name, request.params.version)),
-  );
-
-  const readyResponses = {
-    200: json('Ready.', OipModelReadySchema),
-    400: Problems.badParameter,
-    404: Problems.modelNotFound,
-    ...guarded,
-    503: {
-      description: 'Not ready (failed to load, or the server is loading/draining); a problem if the engine has not started.',
-      headers: Problems.unavailable.headers,
-      content: { 'application/json': { schema: OipModelReadySchema }, ...Problems.unavailable.content },
-    },
-  };
-  const modelReady = (name: string, version: string | undefined, reply: { code(c: number): unknown }) => {
-    const m = lookup(name, version);
-    const ready = m.ready && app.lifecycle.ready();
-    reply.code(ready ? 200 : 503);
-    return { name: m.name, ready };
-  };
-  app.get(
-    '/v2/models/:name/ready',
-    { config: { quiet: true }, schema: { tags: oip, operationId: 'oipModelReady', summary: 'OIP model readiness (active version)', params: ModelParamsSchema, response: readyResponses } },
-    async (request, reply) => modelReady(request.params.name, undefined, reply),
-  );
-  app.get(
-    '/v2/models/:name/versions/:version/ready',
-    {
-      config: { quiet: true },
-      schema: { tags: oip, operationId: 'oipModelVersionReady', summary: 'OIP model readiness (one version)', params: ModelVersionParamsSchema, response: readyResponses },
-    },
-    async (request, reply) => modelReady(request.params.name, request.params.version, reply),
-  );
+  app.get('/v2', { schema: oipServerSchema }, serverMetadata);
+  app.get('/v2/models/:name', { schema: oipModelSchema }, modelMetadata(models));
+  app.get('/v2/models/:name/versions/:version', { schema: oipModelVersionSchema }, modelMetadata(models));
+  app.get('/v2/models/:name/ready', { config: { quiet: true }, schema: oipReadySchema }, modelReady(app, models));
+  app.get('/v2/models/:name/versions/:version/ready', { config: { quiet: true }, schema: oipVersionReadySchema }, modelReady(app, models));
 };
 export default modelRoutes;
