@@ -205,7 +205,55 @@ const SOURCE_FOR_PROCESSING = code('121322', 'DCM', 'Source image for image proc
 const SEGMENTATION_DERIVATION = code('113076', 'DCM', 'Segmentation');
 const AI_FAMILY = code('123110', 'DCM', 'Artificial Intelligence');
 
-export function writeSeg(input: WriteSegInput): WriteSegResult {
+/** The source headers, checked to make one SEG: one study, patient, Frame of Reference and frame size. */
+interface Sources {
+  headers: Dataset[];
+  /** Source 0's header: patient, study and Frame of Reference come from it. */
+  ref: Dataset;
+  rows: number;
+  columns: number;
+}
+
+/** A segment and the index of its label (its mask in every frame). */
+type Segment = SegSegment & { li: number };
+
+/** Geometry shared by every frame (else undefined), and each frame's position index along the normal. */
+interface Geometry {
+  frameOfReference: string | undefined;
+  /** Every frame has a position and one orientation in the Frame of Reference: a 3D SEG. */
+  positioned: boolean;
+  orientation: number[] | undefined;
+  spacing: number[] | undefined;
+  thickness: number | undefined;
+  spacingBetween: number | undefined;
+  /** Per input frame. */
+  frames: FrameGeometry[];
+  /** Per input frame: 1-based position along the slice normal, or the order the frames were given in. */
+  positionIndex: number[];
+}
+
+/** One SEG frame: a segment's mask in one input frame (index `fi`). */
+interface SegFrame {
+  seg: Segment;
+  fi: number;
+}
+
+/** Everything the dataset is built from. */
+interface SegPlan {
+  input: WriteSegInput;
+  sources: Sources;
+  segments: Segment[];
+  geometry: Geometry;
+  segFrames: SegFrame[];
+  sopInstanceUid: string;
+  seriesInstanceUid: string;
+  dimensionOrganizationUid: string;
+  date: string;
+  time: string;
+}
+
+/** Reads the sources' headers and checks they make one SEG (errors name attributes, never values). */
+function readSources(input: WriteSegInput): Sources {
   const { sources, frames, labels } = input;
   if (sources.length === 0) throw new SegWriteError('no source instances');
   if (frames.length === 0) throw new SegWriteError('no frames to write');
@@ -223,81 +271,93 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
     if (h.PatientID !== ref.PatientID) throw new SegWriteError(`source ${i} belongs to another patient than source 0`);
     if ((h.FrameOfReferenceUID ?? null) !== (ref.FrameOfReferenceUID ?? null)) throw new SegWriteError(`source ${i} has another Frame of Reference than source 0`);
   });
+  return { headers, ref, rows, columns };
+}
+
+/** Each frame names an existing source frame, once, with one mask per label of the source's size. */
+function checkFrames(input: WriteSegInput, { headers, rows, columns }: Sources): void {
   const seen = new Set<string>();
-  for (const f of frames) {
+  for (const f of input.frames) {
     const h = headers[f.source];
-    if (!h) throw new SegWriteError(`frame refers to source ${f.source}; there are ${sources.length}`);
+    if (!h) throw new SegWriteError(`frame refers to source ${f.source}; there are ${input.sources.length}`);
     const nFrames = Number(h.NumberOfFrames ?? 1) || 1;
     const fr = f.frame ?? 0;
     if (!Number.isInteger(fr) || fr < 0 || fr >= nFrames) throw new SegWriteError(`frame ${fr} of source ${f.source} does not exist (it has ${nFrames})`);
     const key = `${f.source}/${fr}`;
     if (seen.has(key)) throw new SegWriteError(`frame ${fr} of source ${f.source} given twice`);
     seen.add(key);
-    if (f.masks.length !== labels.length) throw new SegWriteError(`a frame has ${f.masks.length} masks for ${labels.length} labels`);
+    if (f.masks.length !== input.labels.length) throw new SegWriteError(`a frame has ${f.masks.length} masks for ${input.labels.length} labels`);
     for (const m of f.masks) {
       if (m.rows !== rows || m.cols !== columns) throw new SegWriteError(`mask is ${m.rows}x${m.cols}, the source is ${rows}x${columns}`);
     }
   }
+}
 
-  // Segments: every label, or only those with foreground somewhere.
+/** Segments: every label, or only those with foreground somewhere; at least one. */
+function chooseSegments(input: WriteSegInput): Segment[] {
+  const { frames, labels } = input;
   const hasForeground = labels.map((_, li) => frames.some((f) => anySet(f.masks[li]!.data)));
   const chosen = labels.map((label, li) => ({ label, li })).filter(({ li }) => input.segments !== 'nonEmpty' || hasForeground[li]);
   if (chosen.length === 0) chosen.push({ label: labels[0]!, li: 0 }); // a SEG needs at least one segment
-  const segments: Array<SegSegment & { li: number }> = chosen.map(({ label, li }, i) => ({
+  return chosen.map(({ label, li }, i) => ({
     number: i + 1,
     label,
     li,
     codes: input.codes?.[label] ?? codesForLabel(label, i + 1),
   }));
+}
 
-  // Geometry: one Frame of Reference, one orientation and spacing for all frames -> shared groups.
+/** One Frame of Reference, one orientation and spacing for all frames -> shared groups; positions -> index. */
+function frameGeometry(frames: SegFrameInput[], { headers, ref }: Sources): Geometry {
   const geo = frames.map((f) => geometryOf(headers[f.source]!, f.frame ?? 0));
   const frameOfReference: string | undefined = ref.FrameOfReferenceUID || undefined;
   const allPositioned = frameOfReference !== undefined && geo.every((g) => g.position && g.orientation);
   const orientation = allPositioned && geo.every((g) => same(g.orientation, geo[0]!.orientation)) ? geo[0]!.orientation : undefined;
   const positioned = allPositioned && orientation !== undefined;
-  const spacing = geo.every((g) => same(g.spacing, geo[0]!.spacing)) ? geo[0]!.spacing : undefined;
-  const thickness = geo.every((g) => g.thickness === geo[0]!.thickness) ? geo[0]!.thickness : undefined;
-  const spacingBetween = geo.every((g) => g.spacingBetween === geo[0]!.spacingBetween) ? geo[0]!.spacingBetween : undefined;
+  return {
+    frameOfReference,
+    positioned,
+    orientation,
+    spacing: geo.every((g) => same(g.spacing, geo[0]!.spacing)) ? geo[0]!.spacing : undefined,
+    thickness: geo.every((g) => g.thickness === geo[0]!.thickness) ? geo[0]!.thickness : undefined,
+    spacingBetween: geo.every((g) => g.spacingBetween === geo[0]!.spacingBetween) ? geo[0]!.spacingBetween : undefined,
+    frames: geo,
+    positionIndex: positioned ? positionAlongNormal(geo, orientation!) : frames.map((_, i) => i + 1),
+  };
+}
 
-  // Position index along the slice normal (1-based), or the order the frames were given in.
-  const positionIndex = new Array<number>(frames.length);
-  if (positioned) {
-    const o = orientation!;
-    const normal = [o[1]! * o[5]! - o[2]! * o[4]!, o[2]! * o[3]! - o[0]! * o[5]!, o[0]! * o[4]! - o[1]! * o[3]!];
-    const dist = geo.map((g) => g.position!.reduce((s, v, k) => s + v * normal[k]!, 0));
-    const distinct = [...new Set(dist.map((d) => Math.round(d * 1e4) / 1e4))].sort((a, b) => a - b);
-    dist.forEach((d, i) => (positionIndex[i] = distinct.indexOf(Math.round(d * 1e4) / 1e4) + 1));
-  } else {
-    frames.forEach((_, i) => (positionIndex[i] = i + 1));
-  }
+/** 1-based index of each frame's position along the slice normal (equal positions share an index). */
+function positionAlongNormal(geo: FrameGeometry[], o: number[]): number[] {
+  const normal = [o[1]! * o[5]! - o[2]! * o[4]!, o[2]! * o[3]! - o[0]! * o[5]!, o[0]! * o[4]! - o[1]! * o[3]!];
+  const dist = geo.map((g) => g.position!.reduce((s, v, k) => s + v * normal[k]!, 0));
+  const distinct = [...new Set(dist.map((d) => Math.round(d * 1e4) / 1e4))].sort((a, b) => a - b);
+  return dist.map((d) => distinct.indexOf(Math.round(d * 1e4) / 1e4) + 1);
+}
 
-  // SEG frames: by segment, then by position.
-  const omitEmpty = input.omitEmptyFrames !== false;
+/** SEG frames: by segment, then by position; empty ones omitted unless asked; at least one. */
+function orderSegFrames(segments: Segment[], frames: SegFrameInput[], positionIndex: number[], omitEmpty: boolean): SegFrame[] {
   const order = frames.map((_, i) => i).sort((a, b) => positionIndex[a]! - positionIndex[b]! || a - b);
-  const out: Array<{ seg: (typeof segments)[number]; fi: number }> = [];
+  const out: SegFrame[] = [];
   for (const seg of segments) {
     for (const fi of order) {
       if (!omitEmpty || anySet(frames[fi]!.masks[seg.li]!.data)) out.push({ seg, fi });
     }
   }
   if (out.length === 0) out.push({ seg: segments[0]!, fi: order[0]! });
+  return out;
+}
 
-  const uid = input.uid ?? (() => newUid());
-  const sopInstanceUid = uid();
-  const seriesInstanceUid = uid();
-  const now = input.now ?? new Date();
-  const date = dicomDate(now);
-  const time = dicomTime(now);
-
-  const d: Dataset = {};
-  // Patient, General Study: copied from the source (values never logged).
+/** Patient, General Study: copied from the source (values never logged); the character set. */
+function addPatientStudy(d: Dataset, ref: Dataset): void {
   for (const k of [...PATIENT_ATTRS, ...STUDY_ATTRS]) if (ref[k] !== undefined && ref[k] !== null) d[k] = ref[k];
   for (const k of TYPE2) if (d[k] === undefined) d[k] = '';
   if (ref.SpecificCharacterSet) d.SpecificCharacterSet = ref.SpecificCharacterSet;
   else if (/[^\x00-\x7e]/.test(JSON.stringify(d))) d.SpecificCharacterSet = 'ISO_IR 192';
+}
 
-  // General Series + Segmentation Series.
+/** General Series + Segmentation Series, Frame of Reference, General Equipment + Enhanced General Equipment. */
+function addSeriesEquipment(d: Dataset, { input, sources, geometry, seriesInstanceUid, date, time }: SegPlan): void {
+  const { ref } = sources;
   d.Modality = 'SEG';
   d.SeriesInstanceUID = seriesInstanceUid;
   d.SeriesNumber = String(input.seriesNumber ?? 9001);
@@ -306,22 +366,22 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
   d.SeriesDescription = lo(input.seriesDescription ?? `Segmentation ${input.algorithm.name} ${input.algorithm.version}`);
   if (ref.BodyPartExamined) d.BodyPartExamined = ref.BodyPartExamined;
 
-  // Frame of Reference.
-  if (frameOfReference) {
-    d.FrameOfReferenceUID = frameOfReference;
+  if (geometry.frameOfReference) {
+    d.FrameOfReferenceUID = geometry.frameOfReference;
     d.PositionReferenceIndicator = ref.PositionReferenceIndicator ?? '';
   }
 
-  // General Equipment + Enhanced General Equipment.
   d.Manufacturer = lo(input.manufacturer ?? 'unet-segmentation');
   d.ManufacturerModelName = lo(input.algorithm.name);
   d.DeviceSerialNumber = '1';
   d.SoftwareVersions = lo(input.algorithm.version);
+}
 
-  // General Image, Segmentation Image, Image Pixel.
+/** General Image, Segmentation Image, Image Pixel. */
+function addSegmentationImage(d: Dataset, { input, sources, geometry, date, time }: SegPlan): void {
   d.InstanceNumber = '1';
   // Type 2C: needed when the frames are not positioned in the patient (a radiograph); copied, else empty.
-  if (!positioned) d.PatientOrientation = ref.PatientOrientation ?? '';
+  if (!geometry.positioned) d.PatientOrientation = sources.ref.PatientOrientation ?? '';
   d.ContentDate = date;
   d.ContentTime = time;
   d.ImageType = ['DERIVED', 'PRIMARY'];
@@ -330,61 +390,72 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
   d.ContentCreatorName = '';
   d.SamplesPerPixel = 1;
   d.PhotometricInterpretation = 'MONOCHROME2';
-  d.Rows = rows;
-  d.Columns = columns;
+  d.Rows = sources.rows;
+  d.Columns = sources.columns;
   d.BitsAllocated = 1;
   d.BitsStored = 1;
   d.HighBit = 0;
   d.PixelRepresentation = 0;
   d.LossyImageCompression = '00';
   d.SegmentationType = 'BINARY';
-  d.SegmentSequence = segments.map((s) => {
+}
+
+/** Segment Sequence: one item per segment, its codes and the algorithm. */
+function segmentSequence(segments: Segment[], algorithm: WriteSegInput['algorithm']): Dataset[] {
+  return segments.map((s) => {
     const item: Dataset = {
       SegmentNumber: s.number,
       SegmentLabel: lo(s.label),
       SegmentedPropertyCategoryCodeSequence: [s.codes.category],
       SegmentedPropertyTypeCodeSequence: [s.codes.type],
       SegmentAlgorithmType: 'AUTOMATIC',
-      SegmentAlgorithmName: lo(input.algorithm.name),
+      SegmentAlgorithmName: lo(algorithm.name),
       SegmentationAlgorithmIdentificationSequence: [
-        { AlgorithmFamilyCodeSequence: [AI_FAMILY], AlgorithmName: lo(input.algorithm.name), AlgorithmVersion: lo(input.algorithm.version) },
+        { AlgorithmFamilyCodeSequence: [AI_FAMILY], AlgorithmName: lo(algorithm.name), AlgorithmVersion: lo(algorithm.version) },
       ],
     };
     if (s.codes.cielab) item.RecommendedDisplayCIELabValue = s.codes.cielab;
     return item;
   });
+}
 
-  // Multi-frame Dimension.
-  const dimensionOrganizationUid = uid();
-  d.DimensionOrganizationSequence = [{ DimensionOrganizationUID: dimensionOrganizationUid }];
+/** Multi-frame Dimension: segment number, then position in the patient (3D) or in the stack. */
+function addDimensions(d: Dataset, uid: string, positioned: boolean): void {
+  d.DimensionOrganizationSequence = [{ DimensionOrganizationUID: uid }];
   d.DimensionIndexSequence = [
     {
-      DimensionOrganizationUID: dimensionOrganizationUid,
+      DimensionOrganizationUID: uid,
       DimensionIndexPointer: 0x0062000b,
       FunctionalGroupPointer: 0x0062000a,
       DimensionDescriptionLabel: 'ReferencedSegmentNumber',
     },
     positioned
-      ? { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: 0x00200032, FunctionalGroupPointer: 0x00209113, DimensionDescriptionLabel: 'ImagePositionPatient' }
-      : { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: 0x00209057, FunctionalGroupPointer: 0x00209111, DimensionDescriptionLabel: 'InStackPositionNumber' },
+      ? { DimensionOrganizationUID: uid, DimensionIndexPointer: 0x00200032, FunctionalGroupPointer: 0x00209113, DimensionDescriptionLabel: 'ImagePositionPatient' }
+      : { DimensionOrganizationUID: uid, DimensionIndexPointer: 0x00209057, FunctionalGroupPointer: 0x00209111, DimensionDescriptionLabel: 'InStackPositionNumber' },
   ];
   if (positioned) d.DimensionOrganizationType = '3D';
+}
 
-  // Multi-frame Functional Groups.
+/** Shared Functional Groups: pixel measures and (3D) orientation common to every frame. */
+function sharedGroups(g: Geometry): Dataset {
   const sharedItem: Dataset = {};
-  if (spacing) {
-    const pm: Dataset = { PixelSpacing: spacing.map(ds) };
-    if (thickness !== undefined) pm.SliceThickness = ds(thickness);
-    if (spacingBetween !== undefined) pm.SpacingBetweenSlices = ds(spacingBetween);
+  if (g.spacing) {
+    const pm: Dataset = { PixelSpacing: g.spacing.map(ds) };
+    if (g.thickness !== undefined) pm.SliceThickness = ds(g.thickness);
+    if (g.spacingBetween !== undefined) pm.SpacingBetweenSlices = ds(g.spacingBetween);
     sharedItem.PixelMeasuresSequence = [pm];
   }
-  if (positioned) sharedItem.PlaneOrientationSequence = [{ ImageOrientationPatient: orientation!.map(ds) }];
-  d.SharedFunctionalGroupsSequence = [sharedItem];
+  if (g.positioned) sharedItem.PlaneOrientationSequence = [{ ImageOrientationPatient: g.orientation!.map(ds) }];
+  return sharedItem;
+}
 
+/** Per-frame Functional Groups: source reference, dimension values, segment, (3D) position; and the frame refs. */
+function perFrameGroups({ input, sources, geometry, segFrames }: SegPlan): { items: Dataset[]; refs: SegFrameRef[] } {
+  const { positioned, positionIndex } = geometry;
   const refs: SegFrameRef[] = [];
-  d.PerFrameFunctionalGroupsSequence = out.map(({ seg, fi }, k) => {
-    const f = frames[fi]!;
-    const h = headers[f.source]!;
+  const groups = segFrames.map(({ seg, fi }, k) => {
+    const f = input.frames[fi]!;
+    const h = sources.headers[f.source]!;
     const multiFrame = (Number(h.NumberOfFrames ?? 1) || 1) > 1 || h.PerFrameFunctionalGroupsSequence !== undefined;
     const sourceRef: Dataset = { ReferencedSOPClassUID: h.SOPClassUID, ReferencedSOPInstanceUID: h.SOPInstanceUID };
     if (multiFrame) sourceRef.ReferencedFrameNumber = String((f.frame ?? 0) + 1);
@@ -399,13 +470,15 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
       FrameContentSequence: [frameContent],
       SegmentIdentificationSequence: [{ ReferencedSegmentNumber: seg.number }],
     };
-    if (positioned) item.PlanePositionSequence = [{ ImagePositionPatient: geo[fi]!.position!.map(ds) }];
+    if (positioned) item.PlanePositionSequence = [{ ImagePositionPatient: geometry.frames[fi]!.position!.map(ds) }];
     refs.push({ segFrame: k + 1, segmentNumber: seg.number, sopInstanceUid: h.SOPInstanceUID, referencedFrameNumber: multiFrame ? (f.frame ?? 0) + 1 : undefined });
     return item;
   });
-  d.NumberOfFrames = String(out.length);
+  return { items: groups, refs };
+}
 
-  // Common Instance Reference: every source instance, by series.
+/** Common Instance Reference: every source instance, by series. */
+function referencedSeries(headers: Dataset[]): Dataset[] {
   const bySeries = new Map<string, Dataset[]>();
   for (const h of headers) {
     const list = bySeries.get(h.SeriesInstanceUID ?? '') ?? [];
@@ -413,19 +486,39 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
     bySeries.set(h.SeriesInstanceUID ?? '', list);
   }
   for (const s of bySeries.keys()) if (!s) throw new SegWriteError('a source has no Series Instance UID');
-  d.ReferencedSeriesSequence = [...bySeries].map(([SeriesInstanceUID, ReferencedInstanceSequence]) => ({ SeriesInstanceUID, ReferencedInstanceSequence }));
+  return [...bySeries].map(([SeriesInstanceUID, ReferencedInstanceSequence]) => ({ SeriesInstanceUID, ReferencedInstanceSequence }));
+}
+
+/** The SEG dataset, module by module (attribute order as written), and its frames' source references. */
+function buildDataset(plan: SegPlan): { dataset: Dataset; refs: SegFrameRef[] } {
+  const { input, sources, geometry, segFrames } = plan;
+  const d: Dataset = {};
+  addPatientStudy(d, sources.ref);
+  addSeriesEquipment(d, plan);
+  addSegmentationImage(d, plan);
+  d.SegmentSequence = segmentSequence(plan.segments, input.algorithm);
+  addDimensions(d, plan.dimensionOrganizationUid, geometry.positioned);
+  d.SharedFunctionalGroupsSequence = [sharedGroups(geometry)];
+  const perFrame = perFrameGroups(plan);
+  d.PerFrameFunctionalGroupsSequence = perFrame.items;
+  d.NumberOfFrames = String(segFrames.length);
+  d.ReferencedSeriesSequence = referencedSeries(sources.headers);
 
   // SOP Common.
   d.SOPClassUID = SEGMENTATION_STORAGE;
-  d.SOPInstanceUID = sopInstanceUid;
-  d.InstanceCreationDate = date;
-  d.InstanceCreationTime = time;
+  d.SOPInstanceUID = plan.sopInstanceUid;
+  d.InstanceCreationDate = plan.date;
+  d.InstanceCreationTime = plan.time;
 
   // Pixel Data: 1 bit per pixel, frames back to back.
-  const pixels = packBits(out.map(({ seg, fi }) => frames[fi]!.masks[seg.li]!.data), rows * columns);
+  const pixels = packBits(segFrames.map(({ seg, fi }) => input.frames[fi]!.masks[seg.li]!.data), sources.rows * sources.columns);
   d.PixelData = [pixels.buffer];
   d._vrMap = { PixelData: 'OB' };
+  return { dataset: d, refs: perFrame.refs };
+}
 
+/** Part 10: file meta information (Explicit VR Little Endian) and the dataset, by dcmjs. */
+function part10(d: Dataset, sopInstanceUid: string): Uint8Array {
   const meta = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: SEGMENTATION_STORAGE,
@@ -436,15 +529,30 @@ export function writeSeg(input: WriteSegInput): WriteSegResult {
   };
   const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
   dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(d);
-  const bytes = new Uint8Array(dict.write());
+  return new Uint8Array(dict.write());
+}
+
+export function writeSeg(input: WriteSegInput): WriteSegResult {
+  const sources = readSources(input);
+  checkFrames(input, sources);
+  const segments = chooseSegments(input);
+  const geometry = frameGeometry(input.frames, sources);
+  const segFrames = orderSegFrames(segments, input.frames, geometry.positionIndex, input.omitEmptyFrames !== false);
+  const uid = input.uid ?? (() => newUid());
+  const sopInstanceUid = uid();
+  const seriesInstanceUid = uid();
+  const dimensionOrganizationUid = uid();
+  const now = input.now ?? new Date();
+  const plan: SegPlan = { input, sources, segments, geometry, segFrames, sopInstanceUid, seriesInstanceUid, dimensionOrganizationUid, date: dicomDate(now), time: dicomTime(now) };
+  const { dataset, refs } = buildDataset(plan);
   return {
-    bytes,
+    bytes: part10(dataset, sopInstanceUid),
     sopInstanceUid,
     seriesInstanceUid,
-    studyInstanceUid: ref.StudyInstanceUID,
+    studyInstanceUid: sources.ref.StudyInstanceUID,
     segments: segments.map(({ number, label, codes }) => ({ number, label, codes })),
     frames: refs,
-    rows,
-    columns,
+    rows: sources.rows,
+    columns: sources.columns,
   };
 }
