@@ -143,6 +143,12 @@ export const ResultParamsSchema = z.object({
 });
 export const ResultQuerySchema = z.strictObject({ rleFormat: rleFormatQuery });
 export const LabelQuerySchema = z.strictObject({ label: z.string().min(1).max(128).optional().describe("Render only this label's mask.") });
+export const MaskPngQuerySchema = LabelQuerySchema.extend({
+  as: z
+    .enum(['binary', 'labelmap'])
+    .default('binary')
+    .describe("binary: 255 where a mask is set; labelmap: each pixel holds its label's 1-based position in the result's masks (0 none), as multi-class training data stores it."),
+});
 
 /** Documentation of POST /segment's body (read by the handler itself, not validated by a schema). */
 export const SegmentFormSchema = z

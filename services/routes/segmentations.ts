@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { TAGS } from '../contract/openapi.ts';
 import { guarded, json, Problems } from '../contract/problem.ts';
-import { LabelQuerySchema, ResultParamsSchema, ResultQuerySchema, SegmentationResultSchema, type StoredResult } from '../contract/segmentation.ts';
+import { LabelQuerySchema, MaskPngQuerySchema, ResultParamsSchema, ResultQuerySchema, SegmentationResultSchema, type StoredResult } from '../contract/segmentation.ts';
 import { Problem } from '../problem.ts';
 import { createMask } from '../../core/mask.ts';
 import { greyPng, renderOverlayPng } from '../render.ts';
@@ -58,16 +58,19 @@ const segmentationRoutes: FastifyPluginAsyncZod = async (app) => {
         tags,
         operationId: 'getSegmentationMaskPng',
         summary: 'The mask as a PNG',
-        description: "8-bit greyscale PNG at the image's rows x columns, 255 where the mask is set. Without `label`, the union of all labels.",
+        description:
+          "8-bit greyscale PNG at the image's rows x columns: 255 where the mask is set (without `label`, the union of all labels), or with `as=labelmap` each label's 1-based index.",
         params: ResultParamsSchema,
-        querystring: LabelQuerySchema,
+        querystring: MaskPngQuerySchema,
         response: { 200: png('PNG image.'), ...errors },
       },
     },
     async (request, reply) => {
       const r = await load(request.params.id);
       const { rows, columns } = r.image;
-      const u = await run({ op: 'union', masks: pickMasks(r, request.query.label).map(rleMask), rows, cols: columns });
+      const picked = pickMasks(r, request.query.label);
+      const values = request.query.as === 'labelmap' ? picked.map((m) => r.masks.indexOf(m) + 1) : undefined;
+      const u = await run({ op: 'union', masks: picked.map(rleMask), rows, cols: columns, ...(values ? { values } : {}) });
       if (u.op !== 'union') throw new Error('mask work answered the wrong task');
       const image = await greyPng(u.pixels, rows, columns);
       reply.type('image/png');

@@ -15,7 +15,8 @@ export interface RleMask {
 
 export type MaskTask =
   | { op: 'reencode'; masks: RleMask[]; format: RleFormat }
-  | { op: 'union'; masks: RleMask[]; rows: number; cols: number }
+  /** Each mask's pixels set to its value (default 255); later masks win where they overlap. */
+  | { op: 'union'; masks: RleMask[]; rows: number; cols: number; values?: number[] }
   | { op: 'sample'; masks: RleMask[]; width: number; height: number };
 
 export type MaskTaskResult = { op: 'reencode'; counts: Array<string | number[]> } | { op: 'union'; pixels: Uint8Array } | { op: 'sample'; masks: Uint8Array[] };
@@ -28,10 +29,11 @@ export function runMaskTask(t: MaskTask): MaskTaskResult {
       return { op: 'reencode', counts: t.masks.map((m) => (t.format === DEFAULT_RLE_FORMAT ? m.counts : encodeMask(decode(m), t.format))) };
     case 'union': {
       const px = new Uint8Array(t.rows * t.cols);
-      for (const rle of t.masks) {
+      t.masks.forEach((rle, k) => {
         const m = decode(rle);
-        for (let i = 0; i < px.length; i++) if (m.data[i]) px[i] = 255;
-      }
+        const v = t.values?.[k] ?? 255;
+        for (let i = 0; i < px.length; i++) if (m.data[i]) px[i] = v;
+      });
       return { op: 'union', pixels: px };
     }
     case 'sample':

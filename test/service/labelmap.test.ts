@@ -1,0 +1,57 @@
+/**
+ * A softmax (multi-class) model over HTTP: one mask per non-background class, exclusive, and mask.png
+ * as a label map (each pixel its label's 1-based index) equal to the JSON masks.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { decodeMask } from '../../core/rle/index.ts';
+import { modelRepository, postDicom, startInProcess, testDicom, type InProcess } from './helpers.ts';
+
+let svc: InProcess;
+let repo: { dir: string; remove: () => Promise<void> };
+before(async () => {
+  repo = await modelRepository([
+    {
+      name: 'classes',
+      version: '1',
+      size: 64,
+      depth: 2,
+      baseChannels: 4,
+      classes: 3,
+      labels: ['background', 'lung', 'heart'],
+      seed: 3,
+      editManifest: (m) => {
+        m.output.activation = 'softmax';
+        m.background = 'background';
+      },
+    },
+  ]);
+  svc = await startInProcess({ MODEL_REPOSITORY: repo.dir });
+});
+after(async () => {
+  await svc.close();
+  await repo.remove();
+});
+
+test('softmax model: exclusive class masks, and mask.png?as=labelmap holds each pixel\'s class', async () => {
+  const res = await postDicom(svc.url, testDicom({ rows: 80, columns: 72 }), '?rleFormat=coco');
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { id: string; masks: Array<{ label: string; threshold: number | null; rle: { counts: number[]; size: [number, number] } }> };
+  assert.deepEqual(body.masks.map((m) => m.label), ['lung', 'heart']);
+  assert.equal(body.masks[0]!.threshold, null);
+  const masks = body.masks.map((m) => decodeMask(m.rle.counts, 'coco', 80, 72));
+  const png = await (await fetch(`${svc.url}/segmentations/${body.id}/mask.png?as=labelmap`)).arrayBuffer();
+  const { data, info } = await sharp(Buffer.from(png)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([info.width, info.height, info.channels], [72, 80, 1]);
+  let counted = [0, 0, 0];
+  for (let i = 0; i < 80 * 72; i++) {
+    assert.ok(masks[0]!.data[i]! + masks[1]!.data[i]! <= 1, 'classes are exclusive');
+    const expected = masks[0]!.data[i] ? 1 : masks[1]!.data[i] ? 2 : 0;
+    assert.equal(data[i], expected, `pixel ${i}`);
+    counted[expected]!++;
+  }
+  assert.ok(counted.filter((c) => c > 0).length >= 2, `more than one value in the map: ${counted}`);
+  const binary = await sharp(Buffer.from(await (await fetch(`${svc.url}/segmentations/${body.id}/mask.png`)).arrayBuffer())).extractChannel(0).raw().toBuffer();
+  for (let i = 0; i < 80 * 72; i++) assert.equal(binary[i], masks[0]!.data[i] || masks[1]!.data[i] ? 255 : 0);
+});
