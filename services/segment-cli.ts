@@ -34,6 +34,8 @@ export interface SegmentCliOptions {
   intraOpThreads?: number;
   maxBatch: number;
   label?: string;
+  /** Every class in the CSV: ImageId,ClassId,EncodedPixels (the Kaggle multi-class convention). */
+  allLabels?: boolean;
   truth?: string;
   truthRle: 'siim' | 'kaggle';
   report?: string;
@@ -166,11 +168,20 @@ export async function runSegment(
   let modelUsed: SegmentCliSummary['model'] | undefined;
   const bar = o.progress ? new cliProgress.SingleBar({ format: 'segment |{bar}| {value}/{total} {eta_formatted} left, {failed} failed', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
   let failed = 0;
+  let header = 'ImageId,EncodedPixels';
+  let emptyRows = (id: string): string => `${id},-1`;
   try {
     const chosen = ref ? engine.model(ref.name, ref.version) : engine.defaultModel();
     if (!chosen) throw new Error(ref ? `model ${o.model} not found in ${resolve(o.models)}` : `no model in ${resolve(o.models)}`);
     if (o.label && !chosen.manifest.labels.includes(o.label)) throw new Error(`model ${chosen.name} has no label '${o.label}' (labels: ${chosen.manifest.labels.join(', ')})`);
-    const labelIndex = o.label ? chosen.manifest.labels.indexOf(o.label) : 0;
+    // The CSV's label(s), by name: a softmax model reports no mask for its background channel.
+    const maskLabels = chosen.manifest.labels.filter((l) => l !== chosen.manifest.background);
+    const csvLabel = o.label ?? maskLabels[0]!;
+    // ClassId as the trainer's multi-class layouts number classes: the manifest's channel index when it has a
+    // background (channel 0), else 1-based.
+    const classIdOf = (label: string) => chosen.manifest.labels.indexOf(label) + (chosen.manifest.background === undefined ? 1 : 0);
+    if (o.allLabels) header = 'ImageId,ClassId,EncodedPixels';
+    emptyRows = (id: string) => (o.allLabels ? maskLabels.map((l) => `${id},${classIdOf(l)},-1`).join('\n') : `${id},-1`);
     bar?.start(files.length, 0, { failed: 0 });
 
     const one = async (i: number): Promise<void> => {
@@ -187,8 +198,11 @@ export async function runSegment(
         Object.assign(req, { threshold: o.threshold, minArea: o.minArea, topThreshold: o.topThreshold, minComponentArea: o.minComponentArea, keepLargest: o.keepLargest });
         const r: SegmentResult = await engine.segment(req);
         modelUsed ??= r.model;
-        const m = r.masks[labelIndex]!;
-        const out: ImageOutcome = { file, imageId, line: submissionLine(imageId, m.mask, o.rle), area: m.area };
+        const m = r.masks.find((x) => x.label === csvLabel)!;
+        const line = o.allLabels
+          ? r.masks.map((x) => submissionLine(imageId, x.mask, o.rle).replace(`${imageId},`, `${imageId},${classIdOf(x.label)},`)).join('\n')
+          : submissionLine(imageId, m.mask, o.rle);
+        const out: ImageOutcome = { file, imageId, line, area: m.area };
         const entry = truth?.get(imageId);
         if (entry) {
           const t = decodeSiimEntry(entry, r.image.rows, r.image.columns, o.truthRle);
@@ -217,8 +231,7 @@ export async function runSegment(
 
   const ok = outcomes.filter((x) => x.line !== undefined);
   // A submission must list every image: one that failed is written as -1 (no mask), and reported.
-  const empty = (id: string) => `${id},-1`;
-  const csv = ['ImageId,EncodedPixels', ...outcomes.map((x) => x.line ?? empty(x.imageId))].join('\n') + '\n';
+  const csv = [header, ...outcomes.map((x) => x.line ?? emptyRows(x.imageId))].join('\n') + '\n';
   await writeFile(o.out, csv);
   const scoredRows = ok.filter((x) => x.dice !== undefined);
   const seconds = (performance.now() - t0) / 1000;
@@ -278,7 +291,8 @@ export function buildProgram(): Command {
     // Node counts the host's cores, not a container's CPU quota: in a pod, set this (or INTRA_OP_THREADS) to the limit.
     .option('--intra-op-threads <n>', 'ORT threads per worker, 0 = cores / workers (env INTRA_OP_THREADS)', nonNegativeInt, Number(process.env.INTRA_OP_THREADS ?? 0) || 0)
     .option('--max-batch <n>', 'largest dynamic batch', positiveInt, 8)
-    .option('--label <label>', 'which output label goes into the CSV (default: the first)')
+    .option('--label <label>', 'which output label goes into the CSV (default: the first; a softmax model\'s background has none)')
+    .option('--all-labels', 'every label in the CSV as ImageId,ClassId,EncodedPixels (Kaggle multi-class; ClassId as the trainer numbers classes)')
     .option('--truth <csv>', 'train-rle.csv to score against (mean Dice; images without a row are not scored)')
     .addOption(new Option('--truth-rle <format>', 'RLE of the truth file').choices(['siim', 'kaggle']).default('siim'))
     .option('--report <file>', 'JSON report (default with --truth: <out>.report.json)')
