@@ -5,8 +5,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { decodeMask } from '../../core/rle/index.ts';
-import { modelRepository, postDicom, startInProcess, testDicom, type InProcess } from './helpers.ts';
+import { dice } from '../../core/metrics/index.ts';
+import { decodeMask, encodeMask } from '../../core/rle/index.ts';
+import { modelRepository, postDicom, postMultipart, startInProcess, testDicom, type InProcess } from './helpers.ts';
 
 let svc: InProcess;
 let repo: { dir: string; remove: () => Promise<void> };
@@ -54,4 +55,19 @@ test('softmax model: exclusive class masks, and mask.png?as=labelmap holds each 
   assert.ok(counted.filter((c) => c > 0).length >= 2, `more than one value in the map: ${counted}`);
   const binary = await sharp(Buffer.from(await (await fetch(`${svc.url}/segmentations/${body.id}/mask.png`)).arrayBuffer())).extractChannel(0).raw().toBuffer();
   for (let i = 0; i < 80 * 72; i++) assert.equal(binary[i], masks[0]!.data[i] || masks[1]!.data[i] ? 255 : 0);
+});
+
+test('softmax model: per-class Dice against per-class ground truths equals a Dice recomputed from the returned RLE', async () => {
+  const dicom = testDicom({ rows: 80, columns: 72 });
+  const first = (await (await postDicom(svc.url, dicom, '?rleFormat=coco')).json()) as { masks: Array<{ label: string; rle: { counts: number[] } }> };
+  const [lung] = first.masks.map((m) => decodeMask(m.rle.counts, 'coco', 80, 72));
+  // Truths: lung's own mask for lung (Dice 1 unless empty), and lung's mask for heart too (exclusive: Dice 0 or 1 if both empty).
+  const truth = encodeMask(lung!, 'kaggle');
+  const res = await postMultipart(svc.url, dicom, { 'groundTruth.lung': truth, 'groundTruth.heart': truth, groundTruthFormat: 'kaggle' }, '?rleFormat=coco');
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { dice: Record<string, number>; masks: Array<{ label: string; rle: { counts: number[] } }> };
+  const pred = Object.fromEntries(body.masks.map((m) => [m.label, decodeMask(m.rle.counts, 'coco', 80, 72)]));
+  assert.equal(body.dice.lung, dice(pred.lung!, lung!));
+  assert.equal(body.dice.heart, dice(pred.heart!, lung!));
+  assert.ok(body.dice.lung === 1 && body.dice.heart! < 1, JSON.stringify(body.dice));
 });
