@@ -14,21 +14,38 @@ export function formatDuration(s: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/**
+ * The per-epoch summary: a first line within 80 columns (epoch, loss, validation Dice beside the
+ * all-empty baseline, lr, best marker), then an indented line with the loss terms, per-class and
+ * original-resolution Dice, throughput and time.
+ */
 export function epochLine(m: EpochMetrics, epochs: number): string {
-  const orig = Number.isFinite(m.valDiceOriginal) ? ` (original res ${m.valDiceOriginal.toFixed(4)})` : '';
-  // Multi-class: each non-background class's mean Dice after the mean over them.
-  const perClass = m.valClassDice ? ` [${formatLosses(m.valClassDice)}]` : '';
-  return (
-    `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  loss ${m.trainLoss.toFixed(4)} ` +
-    `[${formatLosses(m.trainLosses)}]  ` +
-    `val Dice ${m.valDice.toFixed(4)}${perClass}${orig}  lr ${m.lr.toExponential(2)}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}${m.best ? '  * best' : ''}`
-  );
+  const base = m.valBaseline !== undefined && Number.isFinite(m.valBaseline) ? ` (empty ${m.valBaseline.toFixed(4)})` : '';
+  const head =
+    `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  loss ${m.trainLoss.toFixed(4)}  ` +
+    `val Dice ${m.valDice.toFixed(4)}${base}  lr ${m.lr.toExponential(1)}${m.best ? '  * best' : ''}`;
+  const orig = Number.isFinite(m.valDiceOriginal) ? `  original res ${m.valDiceOriginal.toFixed(4)}` : '';
+  // Multi-class: each non-background class's mean Dice.
+  const perClass = m.valClassDice ? `  [${formatLosses(m.valClassDice)}]` : '';
+  return `${head}\n  ${formatLosses(m.trainLosses)}${perClass}${orig}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}`;
 }
+
+/**
+ * The terminal bar during an epoch's training steps (its Dice is the last validation Dice, '-' before
+ * the first) and during validation: at most 80 columns with the widest values it shows.
+ */
+export const TRAIN_BAR = 'ep {ep} [{bar}] {value}/{total} loss {loss} Dice {dice} {ips}/s ETA {eta_formatted}';
+export const VAL_BAR = 'ep {ep} val [{bar}] {value}/{total} batches | last Dice {dice} | ETA {eta_formatted}';
+export const BAR_SIZE = 10;
 
 export function createConsoleObserver(out: NodeJS.WritableStream = process.stdout, stream: NodeJS.WriteStream = process.stderr): TrainObserver & { stop(): void } {
   const tty = Boolean(stream.isTTY);
   let bar: cliProgress.SingleBar | undefined;
   let epochs = 0;
+  let epochNo = 0;
+  let validating = false;
+  /** The last validation Dice, shown in the bar. */
+  let lastDice = '-';
   let lastDecile = -1;
   let lastLine = 0;
   /** Without a terminal, in-epoch progress is a line at most this often. */
@@ -40,7 +57,7 @@ export function createConsoleObserver(out: NodeJS.WritableStream = process.stdou
   const newBar = (format: string, total: number, payload: Record<string, unknown>): void => {
     stop();
     if (!tty) return;
-    bar = new cliProgress.SingleBar({ format, stream, hideCursor: true, clearOnComplete: true, barsize: 24, fps: 5 }, cliProgress.Presets.shades_classic);
+    bar = new cliProgress.SingleBar({ format, stream, hideCursor: true, clearOnComplete: true, barsize: BAR_SIZE, fps: 5 }, cliProgress.Presets.shades_classic);
     bar.start(total, 0, payload);
   };
   const line = (s: string, to: NodeJS.WritableStream = out): void => {
@@ -67,29 +84,31 @@ export function createConsoleObserver(out: NodeJS.WritableStream = process.stdou
       }
     },
     cacheEnd: stop,
-    epochStart: (epoch, n, batches, lr) => {
+    epochStart: (epoch, n, batches) => {
       epochs = n;
+      epochNo = epoch;
+      validating = false;
       lastLine = Date.now();
-      newBar(`epoch ${epoch}/${n} [{bar}] {value}/{total} | loss {loss} [{terms}] | Dice {dice} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, batches, {
-        loss: '-',
-        terms: '-',
-        dice: '-',
-        lr: lr.toExponential(1),
-        ips: '-',
-      });
+      newBar(TRAIN_BAR, batches, { ep: `${epoch}/${n}`, loss: '-', dice: lastDice, ips: '-' });
     },
     batch: (p: BatchProgress) => {
-      if (bar) bar.update(p.batch, { loss: p.loss.toFixed(4), terms: formatLosses(p.losses, 3), ips: p.imagesPerSecond.toFixed(1) });
+      if (bar) bar.update(p.batch, { loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) });
       else if (Date.now() - lastLine >= LINE_EVERY_MS && p.batch < p.batches) {
         lastLine = Date.now();
         out.write(`  epoch ${p.epoch}: batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)} [${formatLosses(p.losses)}]  lr ${p.lr.toExponential(2)}  ${p.imagesPerSecond.toFixed(1)} img/s\n`);
       }
     },
     validationProgress: (done, total) => {
-      if (bar) bar.update(bar.getTotal(), { dice: `validating ${done}/${total}` });
+      if (!tty) return;
+      if (!validating) {
+        validating = true;
+        newBar(VAL_BAR, total, { ep: `${epochNo}/${epochs}`, dice: lastDice });
+      }
+      bar?.update(done);
     },
     epochEnd: (m) => {
       stop();
+      lastDice = m.valDice.toFixed(4);
       out.write(epochLine(m, epochs) + '\n');
     },
   };

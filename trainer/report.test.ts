@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { curvesSvg, writeCurvesPng, writeOverlaysPng, type EpochMetrics } from './report.ts';
+import { curvesSvg, scalarsCsv, writeCurvesPng, writeEpochReport, writeOverlaysPng, type EpochMetrics } from './report.ts';
+import { readFile } from 'node:fs/promises';
 
 const epoch = (e: number, over: Partial<EpochMetrics> = {}): EpochMetrics => ({
   epoch: e,
@@ -21,7 +22,8 @@ const epoch = (e: number, over: Partial<EpochMetrics> = {}): EpochMetrics => ({
 
 test('curves SVG draws every series and marks the best epoch', () => {
   const svg = curvesSvg([1, 2, 3, 4].map((e) => epoch(e, { best: e !== 4 })), 'demo <run>');
-  assert.equal(svg.match(/<polyline/g)?.length, 6, 'four loss series and two Dice series');
+  assert.equal(svg.match(/<polyline/g)?.length, 7, 'four loss series, two Dice series and the learning rate');
+  assert.match(svg, />learning rate</);
   assert.match(svg, /best \(epoch 3\)/);
   assert.match(svg, /demo &lt;run&gt;/, 'titles are escaped');
 });
@@ -59,4 +61,33 @@ test('overlay grid has one row per example and colours truth and prediction', as
   assert.ok(red > 100, `prediction drawn in red (${red} px)`);
   assert.ok(green > 100, `truth drawn in green (${green} px)`);
   assert.ok(info.height > 2 * 160, 'two rows');
+});
+
+test('curves draw the all-empty baseline as a dashed line in the Dice panel', () => {
+  const svg = curvesSvg([1, 2, 3].map((e) => epoch(e, { valDice: 0.5, valBaseline: 0.5 })), 'half empty');
+  assert.match(svg, /all-empty baseline/);
+  const line = svg.match(/<polyline points="([^"]+)" fill="none" stroke="#555555" stroke-width="2" stroke-dasharray/);
+  assert.ok(line, 'a dashed grey polyline');
+  const ys = new Set(line[1]!.split(' ').map((p) => p.split(',')[1]));
+  assert.equal(ys.size, 1, 'horizontal');
+});
+
+test('scalars CSV: a header and one row per epoch with lr, loss terms, Dice and baseline', () => {
+  const csv = scalarsCsv([epoch(1, { valBaseline: 0.25, valDiceOriginal: Number.NaN }), epoch(2, { lr: 1e-4, valBaseline: 0.25, best: false })]).trim().split('\n');
+  assert.equal(csv[0], 'epoch,lr,train_loss,train_bce,train_dice,train_focal,val_dice,val_dice_original,val_baseline_all_empty,train_images_per_second,seconds,best');
+  assert.equal(csv.length, 3);
+  const r1 = csv[1]!.split(',');
+  assert.deepEqual([r1[0], r1[1], r1[7], r1[8], r1[11]], ['1', '0.001', '', '0.25', '1']);
+  assert.deepEqual(csv[2]!.split(',').slice(0, 2), ['2', '0.0001']);
+  const mc = scalarsCsv([epoch(1, { valClassDice: { 'left lung': 0.5, heart: 0.25 } })]).split('\n')[0]!;
+  assert.match(mc, /val_dice_left_lung,val_dice_heart/);
+});
+
+test('the per-epoch report rewrites curves and scalars in place', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'trainer-report-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeEpochReport(dir, [epoch(1)], 'live');
+  const out = await writeEpochReport(dir, [epoch(1), epoch(2)], 'live');
+  assert.equal((await readFile(out.scalars, 'utf8')).trim().split('\n').length, 3);
+  assert.equal((await sharp(out.curves).metadata()).format, 'png');
 });

@@ -6,7 +6,7 @@
  * maps, one colour per class from the Okabe-Ito palette (distinguishable with the common forms of
  * colour blindness), with a legend.
  */
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { LOSS_SETS, type LossSet } from './model/loss-set.ts';
@@ -91,7 +91,8 @@ export const classColour = (k: number): string => OKABE_ITO[k % OKABE_ITO.length
 
 export function curvesSvg(history: readonly EpochMetrics[], title: string, losses: LossSet = LOSS_SETS.sigmoid): string {
   const W = 1000;
-  const H = 420;
+  const top = 420;
+  const H = top + 240;
   const epochs = history.map((h) => h.epoch);
   const best = history.filter((h) => h.best).pop();
   const classLabels = Object.keys(history.find((h) => h.valClassDice)?.valClassDice ?? {});
@@ -106,7 +107,10 @@ export function curvesSvg(history: readonly EpochMetrics[], title: string, losse
       { label: classLabels.length ? 'mean, model resolution' : 'model resolution', colour: '#d62728', values: history.map((h) => h.valDice) },
       { label: classLabels.length ? 'mean, original resolution' : 'original resolution', colour: '#ff7f0e', values: history.map((h) => h.valDiceOriginal), dashed: true },
       ...classLabels.map((l, k) => ({ label: l, colour: classColour(k), values: history.map((h) => h.valClassDice?.[l] ?? Number.NaN) })),
+      // The predict-nothing score: a Dice on this line learned nothing.
+      ...(history.some((h) => Number.isFinite(h.valBaseline)) ? [{ label: 'all-empty baseline', colour: '#555555', values: history.map((h) => h.valBaseline ?? Number.NaN), dashed: true }] : []),
     ], [0, 1], best?.epoch, true),
+    panel(0, top, W, H - top, 'learning rate', epochs, [{ label: 'lr', colour: '#0072B2', values: history.map((h) => h.lr) }], [0, Math.max(...history.map((h) => h.lr).filter(Number.isFinite), 1e-12) * 1.1]),
   ];
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">\n${body.join('\n')}\n</svg>\n`;
 }
@@ -271,6 +275,42 @@ export async function writeClassOverlaysPng(path: string, examples: readonly Cla
     .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
     .png()
     .toFile(path);
+}
+
+const csvCell = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '' : String(v));
+
+/**
+ * The per-epoch scalars as CSV (one row per epoch, a header naming the columns), for a spreadsheet
+ * or a tracking tool: epoch, lr, train loss and its terms, validation Dice (model and original
+ * resolution), the all-empty baseline, per-class Dice, throughput, seconds, best.
+ */
+export function scalarsCsv(history: readonly EpochMetrics[]): string {
+  const terms = [...new Set(history.flatMap((h) => Object.keys(h.trainLosses)))];
+  const classes = [...new Set(history.flatMap((h) => Object.keys(h.valClassDice ?? {})))];
+  const header = ['epoch', 'lr', 'train_loss', ...terms.map((t) => `train_${t}`), 'val_dice', 'val_dice_original', 'val_baseline_all_empty', ...classes.map((c) => `val_dice_${c.replace(/[^A-Za-z0-9_-]/g, '_')}`), 'train_images_per_second', 'seconds', 'best'];
+  const rows = history.map((h) =>
+    [h.epoch, csvCell(h.lr), csvCell(h.trainLoss), ...terms.map((t) => csvCell(h.trainLosses[t])), csvCell(h.valDice), csvCell(h.valDiceOriginal), csvCell(h.valBaseline), ...classes.map((c) => csvCell(h.valClassDice?.[c])), csvCell(h.trainImagesPerSecond), csvCell(h.seconds), h.best ? 1 : 0].join(','),
+  );
+  return [header.join(','), ...rows].join('\n') + '\n';
+}
+
+export async function writeScalarsCsv(path: string, history: readonly EpochMetrics[]): Promise<void> {
+  await writeFile(path, scalarsCsv(history));
+}
+
+/**
+ * What is rewritten after every epoch in a directory (the run's work directory): training-curves.png
+ * and scalars.csv, so a run can be watched before it ends. Returns the two paths.
+ */
+export async function writeEpochReport(dir: string, history: readonly EpochMetrics[], title: string, losses?: LossSet): Promise<{ curves: string; scalars: string }> {
+  const out = { curves: join(dir, 'training-curves.png'), scalars: join(dir, 'scalars.csv') };
+  // Written beside and renamed over, so a viewer never reads half a file.
+  const tmp = join(dir, '.training-curves.tmp.png');
+  await writeCurvesPng(tmp, history, title, losses);
+  await rename(tmp, out.curves);
+  await writeFile(out.scalars + '.tmp', scalarsCsv(history));
+  await rename(out.scalars + '.tmp', out.scalars);
+  return out;
 }
 
 export async function writeTrainingLog(dir: string, log: unknown): Promise<string> {

@@ -148,6 +148,16 @@ test('tiny run: loss falls, export passes parity, manifest validates, report wri
   }
   const log = JSON.parse(await readFile(r.files.log, 'utf8'));
   assert.equal(log.history.length, 4);
+  // The all-empty baseline: the fraction of validation images without a mask, every epoch and in the log.
+  const emptyVal = val.filter(({ im }) => im.components === 0).length / val.length;
+  for (const h of r.history) assert.ok(Math.abs(h.valBaseline! - emptyVal) < 1e-9, `baseline ${h.valBaseline} vs ${emptyVal}`);
+  assert.ok(Math.abs(log.best.allEmptyBaseline - emptyVal) < 1e-9);
+  // Scalars beside the model, and the live curves and scalars in the work directory.
+  const csv = (await readFile(r.files.scalars, 'utf8')).trim().split('\n');
+  assert.equal(csv.length, 5, 'a header and one row per epoch');
+  assert.match(csv[0]!, /^epoch,lr,train_loss,train_bce,train_dice,train_focal,val_dice,val_dice_original,val_baseline_all_empty,/);
+  assert.deepEqual(await readFile(join(dir, 'run', 'scalars.csv'), 'utf8'), await readFile(r.files.scalars, 'utf8'));
+  assert.equal((await sharp(join(dir, 'run', 'training-curves.png')).metadata()).format, 'png');
   assert.ok((await stat(r.files.lastCheckpoint)).size > 0);
 
   // A resumed run continues exactly: 2 epochs, then resume to 4, equals the straight 4-epoch run.

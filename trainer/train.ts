@@ -16,6 +16,7 @@ import { finalise } from './run/finalise.ts';
 import { makeLoaders, prepareData, resolveNormalisation } from './run/prepare.ts';
 import { openSession, restoreRun, saveEpoch, startWeights } from './run/restore.ts';
 import type { EpochMetrics, TrainDeps, TrainObserver, TrainResult } from './run/types.ts';
+import { writeEpochReport } from './report.ts';
 import { learningRate } from './schedule.ts';
 
 export type { BatchProgress, EpochMetrics, TrainDeps, TrainObserver, TrainResult } from './run/types.ts';
@@ -60,6 +61,7 @@ export async function train(cfgIn: TrainConfig, obs: TrainObserver = {}, deps: T
         trainLoss: fit.loss,
         trainLosses: fit.losses,
         valDice: val.dice,
+        valBaseline: val.baseline,
         valDiceOriginal: val.diceOriginal ?? Number.NaN,
         ...(val.classDice ? { valClassDice: val.classDice } : {}),
         ...(val.classDiceOriginal ? { valClassDiceOriginal: val.classDiceOriginal } : {}),
@@ -69,6 +71,8 @@ export async function train(cfgIn: TrainConfig, obs: TrainObserver = {}, deps: T
       };
       run.history.push(m);
       await saveEpoch(run, session, epoch + 1, improved);
+      // Live view: curves and scalars in the work directory, rewritten every epoch.
+      await writeEpochReport(resolve(cfg.workDir), run.history, `${cfg.name} v${cfg.version}: fold ${cfg.fold}/${cfg.folds} (epoch ${epoch + 1}/${cfg.epochs})`, terms);
       obs.epochEnd?.(m);
     }
     return await finalise(session, cfg, data, loaders, run, obs, start);

@@ -34,6 +34,12 @@ export interface ImageScore {
 
 export interface ValidationResult {
   dice: number;
+  /**
+   * The Dice a predict-nothing model gets on this fold (empty/empty = 1, empty vs. a mask = 0): the
+   * fraction of images without foreground; softmax models: the mean over images of the fraction of
+   * non-background classes absent from the image. A validation Dice at this value learned nothing.
+   */
+  baseline: number;
   /** null when original-resolution scoring was skipped. */
   diceOriginal: number | null;
   /** Softmax models: mean over images of each non-background class's Dice, by label. */
@@ -89,6 +95,7 @@ export async function validate(
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   return {
     dice: mean(images.map((s) => s.dice)),
+    baseline: mean(images.map((s) => (s.truthArea === 0 ? 1 : 0))),
     diceOriginal: o.original ? mean(images.map((s) => s.diceOriginal!)) : null,
     images,
     seconds: (performance.now() - t0) / 1000,
@@ -131,6 +138,8 @@ async function validateSoftmax(
   const C = labels.length;
   const { height: h, width: w } = spec.size;
   const hw = h * w;
+  /** Per image: the predict-nothing Dice (fraction of foreground classes absent). */
+  const empties: number[] = [];
   for await (const b of loader.epoch(0)) {
     if (!b.labels) throw new Error('softmax validation needs class-index targets (a multi-class layout)');
     const logits = await session.predict(b.images, b.n);
@@ -146,6 +155,9 @@ async function validateSoftmax(
       for (const m of predicted) predictedArea += m.area;
       let truthArea = 0;
       for (let i = 0; i < hw; i++) truthArea += truth[i] !== background ? 1 : 0;
+      const present = new Set<number>();
+      for (let i = 0; i < hw; i++) present.add(truth[i]!);
+      empties.push(mean(fg.map((c) => (present.has(c) ? 0 : 1))));
       const sc: ImageScore = { id: s.id, hasMask: s.meta.hasMask, dice: mean(Object.values(classDice)), classDice, predictedArea, truthArea };
       if (o.original) {
         const orig = b.cached?.[k]?.originalLabels;
@@ -163,6 +175,7 @@ async function validateSoftmax(
     Object.fromEntries(fg.map((c) => [labels[c]!, mean(images.map((s) => pick(s)![labels[c]!]!))]));
   return {
     dice: mean(images.map((s) => s.dice)),
+    baseline: mean(empties),
     diceOriginal: o.original ? mean(images.map((s) => s.diceOriginal!)) : null,
     classDice: perClass((s) => s.classDice),
     classDiceOriginal: o.original ? perClass((s) => s.classDiceOriginal) : null,

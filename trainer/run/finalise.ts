@@ -12,7 +12,7 @@ import type { PreparedSample } from '../data/cache.ts';
 import type { Batch } from '../data/loader.ts';
 import { quantisationBound } from '../data/quantize.ts';
 import { exportModel, type ExportResult } from '../export.ts';
-import { writeClassOverlaysPng, writeCurvesPng, writeOverlaysPng, writeTrainingLog, type ClassOverlayExample, type OverlayExample } from '../report.ts';
+import { writeClassOverlaysPng, writeCurvesPng, writeOverlaysPng, writeScalarsCsv, writeTrainingLog, type ClassOverlayExample, type OverlayExample } from '../report.ts';
 import type { TrainingSession } from '../session/types.ts';
 import { validate, type ImageScore, type ValidationResult } from '../validate.ts';
 import { softmaxOf } from './fit.ts';
@@ -118,9 +118,10 @@ function exportBest(session: TrainingSession, cfg: TrainConfig, data: PreparedDa
 
 /** training-curves.png, validation-overlays.png and training-log.json beside the model. */
 async function writeReport(dir: string, session: TrainingSession, cfg: TrainConfig, data: PreparedData, loaders: Loaders, run: Run, final: FinalValidation, exported: ExportResult, timing: Record<string, number>) {
-  const files = { curves: join(dir, 'training-curves.png'), overlays: join(dir, 'validation-overlays.png') };
+  const files = { curves: join(dir, 'training-curves.png'), overlays: join(dir, 'validation-overlays.png'), scalars: join(dir, 'scalars.csv') };
   const c = data.counts;
   await writeCurvesPng(files.curves, run.history, `${cfg.name} v${cfg.version}: fold ${cfg.fold}/${cfg.folds}, ${c.train} train / ${c.val} val images`, lossSet(isMulticlass(cfg)));
+  await writeScalarsCsv(files.scalars, run.history);
   if (isMulticlass(cfg)) await writeClassOverlaysPng(files.overlays, final.classOverlays, cfg.height, cfg.width, cfg.labels, 0);
   else await writeOverlaysPng(files.overlays, final.overlays, cfg.height, cfg.width, cfg.threshold);
   const log = await writeTrainingLog(dir, {
@@ -146,6 +147,8 @@ async function writeReport(dir: string, session: TrainingSession, cfg: TrainConf
     best: {
       epoch: run.bestEpoch,
       validationDice: final.result.dice,
+      // The Dice a predict-nothing model gets on the same fold: the floor the figures above must beat.
+      allEmptyBaseline: final.result.baseline,
       validationDiceOriginal: final.result.diceOriginal,
       ...(final.result.classDice ? { classDice: final.result.classDice, classDiceOriginal: final.result.classDiceOriginal } : {}),
     },

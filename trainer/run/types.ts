@@ -17,6 +17,8 @@ export interface EpochMetrics {
   trainLosses: TermValues;
   /** Mean per-image Dice at model resolution, threshold 0.5, empty/empty = 1 (softmax: each image's mean over non-background classes). */
   valDice: number;
+  /** The all-empty baseline: the Dice a predict-nothing model gets on the validation fold (see validate.ts). */
+  valBaseline?: number;
   /** The same through the service's path: probabilities resized to the original grid, then thresholded (NaN when skipped). */
   valDiceOriginal: number;
   /** Softmax models: mean Dice of each non-background class at model resolution, by label. */
@@ -63,7 +65,7 @@ export type RunCounts = ScanCounts & { unreadable: number; train: number; val: n
 
 export interface TrainResult {
   modelDir: string;
-  files: { onnx: string; manifest: string; curves: string; overlays: string; log: string; lastCheckpoint: string; bestCheckpoint: string };
+  files: { onnx: string; manifest: string; curves: string; overlays: string; scalars: string; log: string; lastCheckpoint: string; bestCheckpoint: string };
   bestEpoch: number;
   bestDice: number;
   bestDiceOriginal: number;
