@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { Mask } from '../core/mask.ts';
+import { labelColour } from '../core/palette.ts';
 import type { Preview } from './store/types.ts';
 
 /** 8-bit grey PNG at the image's own size: 255 where any of `masks` is set, else 0. */
@@ -14,16 +15,6 @@ export function greyPng(px: Uint8Array, rows: number, cols: number): Promise<Buf
   return sharp(px, { raw: { width: cols, height: rows, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 6 }).toBuffer();
 }
 
-/** Distinct, colour-blind-friendlier tints (Okabe-Ito), one per label in order. */
-const TINTS: Array<[number, number, number]> = [
-  [230, 159, 0],
-  [86, 180, 233],
-  [0, 158, 115],
-  [240, 228, 66],
-  [0, 114, 178],
-  [213, 94, 0],
-  [204, 121, 167],
-];
 
 /**
  * The preview in RGB with each mask tinted (alpha 0.4 inside, opaque on its boundary so thin
@@ -40,7 +31,7 @@ export async function renderOverlayPng(preview: Preview, masks: Mask[], colourIn
     rgb[3 * i + 2] = g;
   }
   masks.forEach((m, k) => {
-    const tint = TINTS[(colourIndices?.[k] ?? k) % TINTS.length]!;
+    const tint = labelColour(colourIndices?.[k] ?? k);
     const inside = new Uint8Array(width * height);
     for (let y = 0; y < height; y++) {
       const sy = Math.min(m.rows - 1, Math.floor(((y + 0.5) * m.rows) / height));

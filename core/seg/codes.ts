@@ -3,6 +3,8 @@
  * The model manifest has no field for them yet, so a small table keyed by common label words gives
  * sensible SNOMED CT defaults; anything unknown is "Tissue" / "Morphologically Altered Structure".
  */
+import { labelColour } from '../palette.ts';
+
 export interface Code {
   CodeValue: string;
   CodingSchemeDesignator: string;
@@ -41,26 +43,17 @@ const TABLE: Array<[RegExp, Omit<SegmentCodes, 'cielab'>]> = [
 
 export const DEFAULT_CODES: Omit<SegmentCodes, 'cielab'> = { category: CATEGORY.tissue, type: CATEGORY.morphologicallyAltered };
 
-/** Distinct, saturated colours for segments 1, 2, ... (sRGB), cycled. */
-const PALETTE: Array<[number, number, number]> = [
-  [255, 64, 64],
-  [64, 200, 64],
-  [64, 128, 255],
-  [255, 200, 0],
-  [200, 64, 255],
-  [0, 220, 220],
-];
 
 /** The codes for a label: exact table match on its words ("left_lung", "Lung", "brain tumour" all work). */
 export function codesForLabel(label: string, segmentNumber = 1): SegmentCodes {
   const words = label.toLowerCase().replace(/[^a-z0-9]+/g, ' ');
   const hit = TABLE.find(([re]) => re.test(words));
   const base = hit ? hit[1] : DEFAULT_CODES;
-  return { ...base, cielab: srgbToDicomLab(PALETTE[(segmentNumber - 1) % PALETTE.length]!) };
+  return { ...base, cielab: srgbToDicomLab(labelColour(segmentNumber - 1)) };
 }
 
 /** sRGB (0..255) -> DICOM-scaled CIELab (D65), as PS3.3 C.10.7.1.1 stores RecommendedDisplayCIELabValue. */
-export function srgbToDicomLab([r8, g8, b8]: [number, number, number]): [number, number, number] {
+export function srgbToDicomLab([r8, g8, b8]: readonly [number, number, number]): [number, number, number] {
   const lin = (c: number) => {
     const v = c / 255;
     return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
