@@ -38,7 +38,7 @@ test('missing original-resolution Dice (NaN) and a single epoch still render', a
   assert.equal(m.width, 1000);
 });
 
-test('overlay grid has one row per example and colours truth and prediction', async (t) => {
+test('overlay grid has one row per example and colours truth and prediction in colour-blind-safe colours', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'trainer-report-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const H = 32;
@@ -52,14 +52,22 @@ test('overlay grid has one row per example and colours truth and prediction', as
   const path = join(dir, 'o.png');
   await writeOverlaysPng(path, [ex, { ...ex, id: 'b' }], H, H);
   const { data, info } = await sharp(path).raw().toBuffer({ resolveWithObject: true });
-  let red = 0;
-  let green = 0;
+  // Orange (prediction): red well above blue; blue (truth): blue well above red. No pure red or green.
+  let orange = 0;
+  let blue = 0;
+  let redGreen = 0;
   for (let i = 0; i < data.length; i += info.channels) {
-    if (data[i]! - data[i + 1]! > 60) red++;
-    if (data[i + 1]! - data[i]! > 60) green++;
+    const [r, g, b] = [data[i]!, data[i + 1]!, data[i + 2]!];
+    if (r - b > 60 && g > b) orange++;
+    if (b - r > 60) blue++;
+    if ((r - g > 100 && r - b > 100) || (g - r > 100 && g - b > 100)) redGreen++;
   }
-  assert.ok(red > 100, `prediction drawn in red (${red} px)`);
-  assert.ok(green > 100, `truth drawn in green (${green} px)`);
+  assert.ok(orange > 100, `prediction drawn in orange (${orange} px)`);
+  assert.ok(blue > 100, `truth drawn in blue (${blue} px)`);
+  assert.ok(redGreen < 20, `no red/green pixels (${redGreen})`);
+  // The legend: swatches at the top in the two colours.
+  const at = (x: number, y: number): number[] => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
+  assert.deepEqual(at(4 + 7, 35), [0x00, 0x72, 0xb2], 'truth swatch');
   assert.ok(info.height > 2 * 160, 'two rows');
 });
 

@@ -2,6 +2,7 @@
  * Training report written next to the model: training-curves.png (loss and validation Dice per
  * epoch, an SVG drawn here and rasterised by sharp), validation-overlays.png (image / truth /
  * prediction for a few validation images) and training-log.json (every per-epoch figure).
+ * Single-label overlays use the same palette's blue (truth) and orange (prediction), with a legend.
  * Multi-class runs add each class's validation Dice to the curves and draw the overlays as class
  * maps, one colour per class from the Okabe-Ito palette (distinguishable with the common forms of
  * colour blindness), with a legend.
@@ -129,8 +130,13 @@ export interface OverlayExample {
   dice: number;
 }
 
+/** Single-label overlay colours, from the Okabe-Ito palette (blue / orange, safe for the common forms of colour blindness). */
+export const TRUTH_COLOUR = OKABE_ITO[4];
+export const PREDICTION_COLOUR = OKABE_ITO[0];
+
 /**
- * Rows of [image | truth in green | prediction in red, truth outline in green], at model resolution.
+ * Rows of [image | truth in blue | prediction in orange, truth outline in blue], at model
+ * resolution, under a legend naming the colours.
  */
 export async function writeOverlaysPng(path: string, examples: readonly OverlayExample[], height: number, width: number, threshold = DEFAULT_THRESHOLD): Promise<void> {
   if (examples.length === 0) return;
@@ -141,9 +147,14 @@ export async function writeOverlaysPng(path: string, examples: readonly OverlayE
   const cols = 3;
   const gap = 4;
   const label = 22;
+  const legendH = 26;
+  const top = 24 + legendH;
   const W = cols * tile + (cols + 1) * gap;
   const rowH = tile + label + gap;
-  const H = examples.length * rowH + gap + 24;
+  const H = examples.length * rowH + gap + top;
+  const truthRgb = hexRgb(TRUTH_COLOUR);
+  const predRgb = hexRgb(PREDICTION_COLOUR);
+  const tint = (g: number, c: readonly number[]): [number, number, number] => [Math.round(0.4 * g + 0.6 * c[0]!), Math.round(0.4 * g + 0.6 * c[1]!), Math.round(0.4 * g + 0.6 * c[2]!)];
   const rgb = Buffer.alloc(W * H * 3, 255);
   const put = (x: number, y: number, r: number, g: number, b: number): void => {
     const o = (y * W + x) * 3;
@@ -155,8 +166,14 @@ export async function writeOverlaysPng(path: string, examples: readonly OverlayE
   ['image', 'truth', 'prediction + truth outline'].forEach((t, c) =>
     texts.push(`<text x="${gap + c * (tile + gap) + tile / 2}" y="16" text-anchor="middle" font-size="12">${esc(t)}</text>`),
   );
+  let lx = gap;
+  for (const [name, colour, outline] of [['truth', TRUTH_COLOUR, false], ['prediction', PREDICTION_COLOUR, false], ['truth outline', TRUTH_COLOUR, true]] as const) {
+    texts.push(outline ? `<rect x="${lx + 1}" y="${29}" width="12" height="12" fill="none" stroke="${colour}" stroke-width="2"/>` : `<rect x="${lx}" y="${28}" width="14" height="14" fill="${colour}" stroke="#333"/>`);
+    texts.push(`<text x="${lx + 18}" y="${40}" font-size="12">${esc(name)}</text>`);
+    lx += 30 + 7.5 * name.length;
+  }
   examples.forEach((ex, r) => {
-    const y0 = 24 + r * rowH + label;
+    const y0 = top + r * rowH + label;
     texts.push(`<text x="${gap}" y="${y0 - 6}" font-size="12">${esc(ex.id.length > 48 ? '...' + ex.id.slice(-45) : ex.id)}   Dice ${ex.dice.toFixed(3)}   truth ${ex.truth.some((v) => v) ? 'positive' : 'empty'}</text>`);
     let lo = Infinity;
     let hi = -Infinity;
@@ -174,11 +191,11 @@ export async function writeOverlaysPng(path: string, examples: readonly OverlayE
         const edge = t && (at(ex.truth, Math.max(0, ty - 1), tx) === 0 || at(ex.truth, Math.min(tile - 1, ty + 1), tx) === 0 || at(ex.truth, ty, Math.max(0, tx - 1)) === 0 || at(ex.truth, ty, Math.min(tile - 1, tx + 1)) === 0 || ty === 0 || tx === 0 || ty === tile - 1 || tx === tile - 1);
         const y = y0 + ty;
         put(gap + tx, y, g, g, g);
-        if (t) put(2 * gap + tile + tx, y, Math.round(g * 0.5), Math.round(g * 0.5 + 127), Math.round(g * 0.5));
+        if (t) put(2 * gap + tile + tx, y, ...tint(g, truthRgb));
         else put(2 * gap + tile + tx, y, g, g, g);
         const x3 = 3 * gap + 2 * tile + tx;
-        if (edge) put(x3, y, 0, 230, 0);
-        else if (p) put(x3, y, Math.round(g * 0.5 + 127), Math.round(g * 0.5), Math.round(g * 0.5));
+        if (edge) put(x3, y, truthRgb[0], truthRgb[1], truthRgb[2]);
+        else if (p) put(x3, y, ...tint(g, predRgb));
         else put(x3, y, g, g, g);
       }
     }
