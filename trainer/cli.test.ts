@@ -31,6 +31,16 @@ test('--help describes the options and exits 0', () => {
   for (const opt of ['--data', '--layout', '--image-size', '--epochs', '--batch-size', '--fold', '--folds', '--lr', '--seed', '--device', '--out', '--name', '--version', '--depth', '--base-channels', '--resume', '--limit', '--threads']) {
     assert.ok(r.stdout.includes(opt), `help mentions ${opt}`);
   }
+  // Grouped in this order, defaults as typed (no JSON), and two examples.
+  const at = ['Data:', 'Model:', 'Recipe:', 'Run:', 'Export:', 'Examples:'].map((h) => r.stdout.indexOf(`\n${h}\n`));
+  assert.ok(at.every((i, k) => i > 0 && (k === 0 || i > at[k - 1]!)), `groups in order: ${at.join(', ')}`);
+  assert.ok(r.stdout.indexOf('--data <dir>') > at[0]! && r.stdout.indexOf('--data <dir>') < at[1]!, '--data under Data');
+  assert.ok(r.stdout.indexOf('--lr <rate>') > at[2]! && r.stdout.indexOf('--lr <rate>') < at[3]!, '--lr under Recipe');
+  assert.ok(r.stdout.indexOf('--out <dir>') > at[4]!, '--out under Export');
+  assert.match(r.stdout, /\(default: models\)/);
+  assert.match(r.stdout, /\(default: minmax\)/);
+  assert.doesNotMatch(r.stdout, /default: ["{[]/, 'no JSON defaults');
+  assert.equal(r.stdout.slice(at[5]!).match(/npm run train -- --data/g)?.length, 2);
 });
 
 test('a missing data directory is one line and exit 1', async (t) => {

@@ -38,13 +38,45 @@ const cliOnly = (key: string): CliMeta | undefined => CLI_FLAGS[key as keyof typ
 const CliSchema = z.object(CliFields);
 export type CliOptions = z.output<typeof CliSchema>;
 
+/** --help groups, by option attribute name; anything not listed goes under "run". */
+const HELP_GROUPS: Record<string, string> = {
+  data: 'Data:', layout: 'Data:', label: 'Data:', limit: 'Data:', fold: 'Data:', folds: 'Data:', cache: 'Data:', cacheDtype: 'Data:', intensity: 'Data:', resize: 'Data:', normalize: 'Data:', imageSize: 'Data:',
+  depth: 'Model:', baseChannels: 'Model:', upsample: 'Model:', outputPrior: 'Model:',
+  epochs: 'Recipe:', batchSize: 'Recipe:', lr: 'Recipe:', milestones: 'Recipe:', gamma: 'Recipe:', seed: 'Recipe:', lossWeights: 'Recipe:', weightDecay: 'Recipe:', augment: 'Recipe:', rotate: 'Recipe:', elastic: 'Recipe:',
+  out: 'Export:', name: 'Export:', version: 'Export:', force: 'Export:', threshold: 'Export:', minArea: 'Export:', description: 'Export:', intendedUse: 'Export:',
+};
+export const HELP_GROUP_ORDER = ['Data:', 'Model:', 'Recipe:', 'Run:', 'Export:'];
+
+export const HELP_EXAMPLES = `
+Examples:
+  npm run train -- --data data/siim --epochs 24 --device cuda --name pneumothorax --version 2
+  npm run train -- --data data/organs --layout labelmap --image-size 128 --limit 40 --epochs 4
+`;
+
+/** A default as one would type it: a bare string, a comma-separated list. */
+function typedDefault(v: unknown): string | undefined {
+  if (v === '') return 'none';
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return v.join(',');
+  return undefined;
+}
+
 export function buildProgram(): Command {
   const program = new Command('train')
     .description(
       'Train a UNet on DICOM (SIIM-ACR layout), image/mask pairs, or multi-class data (label maps or a Kaggle multi-class CSV; softmax over classes), export ONNX + model.json into a model repository, and write a training report.',
     )
     .allowExcessArguments(false);
-  for (const o of [...schemaOptions(TrainFields, cliOf), ...schemaOptions(CliFields, cliOnly)]) program.addOption(o);
+  const options = [...schemaOptions(TrainFields, cliOf), ...schemaOptions(CliFields, cliOnly)];
+  // Added group by group so --help lists the groups in this order.
+  for (const group of HELP_GROUP_ORDER) {
+    for (const o of options) {
+      if ((HELP_GROUPS[o.attributeName()] ?? 'Run:') !== group) continue;
+      if (o.defaultValueDescription === undefined && typedDefault(o.defaultValue) !== undefined) o.defaultValueDescription = typedDefault(o.defaultValue);
+      program.addOption(o.helpGroup(group));
+    }
+  }
+  program.addHelpText('after', HELP_EXAMPLES);
   return program;
 }
 
