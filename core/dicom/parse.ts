@@ -105,6 +105,19 @@ function classifyParserError(e: unknown, context: string): DicomError {
   return new DicomError('NOT_DICOM', `malformed DICOM ${context}: ${msg}`, { cause: msg });
 }
 
+/**
+ * Where the file meta group ends by its (0002,0000) group length, else the whole input. dicom-parser's
+ * readPart10Header reads one whole element past the group before it looks at its tag; in a deflated
+ * file that element is compressed bytes, which can look like a sequence and fail the read.
+ */
+function metaGroupEnd(bytes: Uint8Array): number {
+  const b = bytes;
+  const explicitUL = b.length >= 144 && b[132] === 0x02 && b[133] === 0 && b[134] === 0 && b[135] === 0 && b[136] === 0x55 && b[137] === 0x4c && b[138] === 4 && b[139] === 0;
+  if (!explicitUL) return bytes.length;
+  const end = 144 + (b[140]! | (b[141]! << 8) | (b[142]! << 16) | (b[143]! << 24)) >>> 0;
+  return end <= bytes.length ? end : bytes.length;
+}
+
 function makeInflater(maxInflatedBytes: number) {
   return (byteArray: Uint8Array, position: number): Uint8Array => {
     let inflated: Buffer;
@@ -164,7 +177,7 @@ export function readTransferSyntaxOnly(bytes: Uint8Array): { ts: string; layout:
   if (hasDicmAt128(bytes)) {
     let meta: DataSet;
     try {
-      meta = dicomParser.readPart10Header(bytes) as DataSet;
+      meta = dicomParser.readPart10Header(bytes.subarray(0, metaGroupEnd(bytes))) as DataSet;
     } catch (e) {
       throw classifyParserError(e, 'header');
     }
@@ -212,10 +225,16 @@ export function parseDataset(bytes: Uint8Array, head: FileHead, maxInflatedBytes
     input.set(DICM, 128);
     input.set(bytes, 132);
   }
+  // A deflated dataset is inflated here (at the meta group's end), so dicom-parser never reads compressed bytes as an element.
+  let inflater: (b: Uint8Array, position: number) => Uint8Array = makeInflater(maxInflatedBytes);
+  if (head.ts === TS.DeflatedExplicitVRLittleEndian && head.layout !== 'raw-dataset') {
+    input = inflater(input, metaGroupEnd(input));
+    inflater = (b) => b;
+  }
   input = withLongFormExtendedOffsetTable(input);
   let dataSet: DataSet;
   try {
-    dataSet = parseWith(input, head, { inflater: makeInflater(maxInflatedBytes) });
+    dataSet = parseWith(input, head, { inflater });
   } catch (e) {
     if (!/buffer overrun/.test(describeThrown(e))) throw e;
     // dicom-parser seeks by the length of the sequence delimiter that ends encapsulated Pixel Data;
@@ -224,7 +243,7 @@ export function parseDataset(bytes: Uint8Array, head: FileHead, maxInflatedBytes
     const fixed = withZeroLengthLastSequenceDelimiter(input);
     if (!fixed) throw e;
     try {
-      dataSet = parseWith(fixed, head, { inflater: makeInflater(maxInflatedBytes) });
+      dataSet = parseWith(fixed, head, { inflater });
     } catch {
       throw e;
     }
