@@ -10,6 +10,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { labelColour, labelColourHex } from '../core/palette.ts';
 import { LOSS_SETS, type LossSet } from './model/loss-set.ts';
 import type { EpochMetrics } from './run/types.ts';
 import { DEFAULT_THRESHOLD } from '../core/segmentation/postprocessing.ts';
@@ -84,11 +85,8 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, epoc
   return parts.join('\n');
 }
 
-/** Okabe & Ito (2008) colour-blind-safe palette, without black (kept for text and outlines). */
-export const OKABE_ITO = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7'] as const;
-
-/** The colour of foreground class k (0-based among the non-background classes); cycles past 7 classes. */
-export const classColour = (k: number): string => OKABE_ITO[k % OKABE_ITO.length]!;
+/** The colour of foreground class k (0-based among the non-background classes): core/palette.ts, as the service draws it. */
+export const classColour = (k: number): string => labelColourHex(k);
 
 export function curvesSvg(history: readonly EpochMetrics[], title: string, losses: LossSet = LOSS_SETS.sigmoid): string {
   const W = 1000;
@@ -131,8 +129,8 @@ export interface OverlayExample {
 }
 
 /** Single-label overlay colours, from the Okabe-Ito palette (blue / orange, safe for the common forms of colour blindness). */
-export const TRUTH_COLOUR = OKABE_ITO[4];
-export const PREDICTION_COLOUR = OKABE_ITO[0];
+export const TRUTH_COLOUR = labelColourHex(4);
+export const PREDICTION_COLOUR = labelColourHex(0);
 
 /**
  * Rows of [image | truth in blue | prediction in orange, truth outline in blue], at model
@@ -152,8 +150,8 @@ export async function writeOverlaysPng(path: string, examples: readonly OverlayE
   const W = cols * tile + (cols + 1) * gap;
   const rowH = tile + label + gap;
   const H = examples.length * rowH + gap + top;
-  const truthRgb = hexRgb(TRUTH_COLOUR);
-  const predRgb = hexRgb(PREDICTION_COLOUR);
+  const truthRgb = labelColour(4);
+  const predRgb = labelColour(0);
   const tint = (g: number, c: readonly number[]): [number, number, number] => [Math.round(0.4 * g + 0.6 * c[0]!), Math.round(0.4 * g + 0.6 * c[1]!), Math.round(0.4 * g + 0.6 * c[2]!)];
   const rgb = Buffer.alloc(W * H * 3, 255);
   const put = (x: number, y: number, r: number, g: number, b: number): void => {
@@ -219,7 +217,6 @@ export interface ClassOverlayExample {
   classDice?: Record<string, number>;
 }
 
-const hexRgb = (h: string): [number, number, number] => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)) as [number, number, number];
 
 /**
  * Multi-class overlays: rows of [image | truth | prediction], each class painted in its colour over
@@ -241,7 +238,7 @@ export async function writeClassOverlaysPng(path: string, examples: readonly Cla
   const rgb = Buffer.alloc(W * H * 3, 255);
   // Colour of class c: background none, the others Okabe-Ito in order.
   const fgIndex = labels.map((_, c) => (c === background ? -1 : c < background ? c : c - 1));
-  const colours = labels.map((_, c) => (c === background ? null : hexRgb(classColour(fgIndex[c]!))));
+  const colours = labels.map((_, c) => (c === background ? null : labelColour(fgIndex[c]!)));
   const put = (x: number, y: number, r: number, g: number, b: number): void => {
     const o = (y * W + x) * 3;
     rgb[o] = r;
