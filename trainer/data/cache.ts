@@ -227,28 +227,14 @@ export class TensorCache {
       throw new Error(`${ref.id}: mask is ${mask.rows}x${mask.cols} but image is ${image.rows}x${image.columns}`);
     }
     if (labels) return this.buildLabels(ref, path, image, labels);
-    const tensor = await toTensor(image, this.spec);
+    const { bytes, meta: imageMeta } = await this.imagePart(ref, image);
     const small = await maskToModel(mask, this.spec);
     const { height, width } = this.spec.size;
-    const channels = this.spec.channels;
-    if (tensor.length !== channels * height * width) throw new Error(`${ref.id}: toTensor returned ${tensor.length} values, expected ${channels}x${height}x${width}`);
     if (small.data.length !== height * width) throw new Error(`${ref.id}: maskToModel returned ${small.rows}x${small.cols}, expected ${height}x${width}`);
-    const q = quantise(tensor, this.dtype);
-    const r = valueRange(tensor);
     const area = maskArea(mask);
     const packedMask = deflateRawSync(mask.data, { level: 6 });
     const meta: RecordMeta = {
-      channels,
-      classes: this.classes,
-      height,
-      width,
-      dtype: this.dtype,
-      lo: q.lo,
-      hi: q.hi,
-      min: r.min,
-      max: r.max,
-      imageMin: image.min,
-      imageMax: image.max,
+      ...imageMeta,
       origRows: mask.rows,
       origCols: mask.cols,
       hasMask: area > 0,
@@ -257,8 +243,20 @@ export class TensorCache {
     };
     const modelMask = new Uint8Array(this.classes * height * width);
     modelMask.set(small.data.subarray(0, height * width));
-    await writeRecord(path, meta, q.bytes, modelMask, packedMask);
+    await writeRecord(path, meta, bytes, modelMask, packedMask);
     return meta;
+  }
+
+  /** The model input of a record, quantised, and the record fields that describe it (both record kinds). */
+  private async imagePart(ref: SampleRef, image: Awaited<ReturnType<SampleDecoder>>['image']) {
+    const tensor = await toTensor(image, this.spec);
+    const { height, width } = this.spec.size;
+    const channels = this.spec.channels;
+    if (tensor.length !== channels * height * width) throw new Error(`${ref.id}: toTensor returned ${tensor.length} values, expected ${channels}x${height}x${width}`);
+    const q = quantise(tensor, this.dtype);
+    const r = valueRange(tensor);
+    const meta = { channels, classes: this.classes, height, width, dtype: this.dtype, lo: q.lo, hi: q.hi, min: r.min, max: r.max, imageMin: image.min, imageMax: image.max };
+    return { bytes: q.bytes, meta };
   }
 
   /** A multi-class record: the class-index map at model resolution (nearest) and at original resolution. */
@@ -270,27 +268,13 @@ export class TensorCache {
       if (v >= this.classes) throw new Error(`${ref.id}: label value ${v} is not a class index (classes.json has ${this.classes} classes, 0..${this.classes - 1})`);
       classAreas[v]!++;
     }
-    const tensor = await toTensor(image, this.spec);
+    const { bytes, meta: imageMeta } = await this.imagePart(ref, image);
     const { height, width } = this.spec.size;
-    const channels = this.spec.channels;
-    if (tensor.length !== channels * height * width) throw new Error(`${ref.id}: toTensor returned ${tensor.length} values, expected ${channels}x${height}x${width}`);
     const small = resizeLabels(labels, height, width);
-    const q = quantise(tensor, this.dtype);
-    const r = valueRange(tensor);
     const packed = deflateRawSync(labels.data, { level: 6 });
     const area = labels.data.length - classAreas[0]!;
     const meta: RecordMeta = {
-      channels,
-      classes: this.classes,
-      height,
-      width,
-      dtype: this.dtype,
-      lo: q.lo,
-      hi: q.hi,
-      min: r.min,
-      max: r.max,
-      imageMin: image.min,
-      imageMax: image.max,
+      ...imageMeta,
       origRows: labels.rows,
       origCols: labels.cols,
       hasMask: area > 0,
@@ -299,7 +283,7 @@ export class TensorCache {
       target: 'labels',
       classAreas,
     };
-    await writeRecord(path, meta, q.bytes, small.data, packed);
+    await writeRecord(path, meta, bytes, small.data, packed);
     return meta;
   }
 
