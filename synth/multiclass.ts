@@ -27,16 +27,15 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { newUid } from '../core/dicom/write.ts';
 import { TS } from '../core/dicom/transfer-syntax.ts';
 import { createMask } from '../core/mask.ts';
 import { encodeMask } from '../core/rle/index.ts';
 import { chestPhantom, type ChestPhantom, type ChestPhantomOptions } from './chest.ts';
 import { encodeGrayDicom, type GrayDicomMeta } from './dicom-encode.ts';
 import { connectedComponents } from './field.ts';
-import { SYNTHETIC_PATIENT_NAME, syntheticPatientId } from './identity.ts';
 import { encodePng8 } from './pairs.ts';
-import { chance, deriveSeed, mulberry32 } from './rng.ts';
+import { chestIdentity } from './siim.ts';
+import { deriveSeed, mulberry32 } from './rng.ts';
 
 /** Class names in index order; index 0 is the background. */
 export const MULTICLASS_CLASSES = ['background', 'lung', 'heart', 'pneumothorax'] as const;
@@ -123,21 +122,7 @@ export function multiclassImage(seed: number, index: number, size: number, opts:
     minLesionFraction: opts.minLesionFraction,
     maxLesionFraction: opts.maxLesionFraction,
   });
-  const uidRng = mulberry32(deriveSeed(seed, STREAM_UID, index));
-  const studyInstanceUid = newUid(uidRng);
-  const seriesInstanceUid = newUid(uidRng);
-  const sopInstanceUid = newUid(uidRng);
-  const meta: GrayDicomMeta = {
-    sopInstanceUid,
-    studyInstanceUid,
-    seriesInstanceUid,
-    modality: opts.modality ?? 'CR',
-    patientName: SYNTHETIC_PATIENT_NAME,
-    patientId: syntheticPatientId(index % 1000000),
-    bodyPartExamined: 'CHEST',
-    viewPosition: chance(uidRng, 0.7) ? 'PA' : 'AP',
-  };
-  return { phantom, labels: chestLabelMap(phantom), sopInstanceUid, studyInstanceUid, seriesInstanceUid, meta };
+  return { phantom, labels: chestLabelMap(phantom), ...chestIdentity(mulberry32(deriveSeed(seed, STREAM_UID, index)), index, opts.modality ?? 'CR') };
 }
 
 /**

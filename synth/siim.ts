@@ -85,22 +85,26 @@ export function siimImage(seed: number, split: 'train' | 'test', index: number, 
     minLesionFraction: opts.minLesionFraction,
     maxLesionFraction: opts.maxLesionFraction,
   });
-  const uidRng = mulberry32(deriveSeed(seed, STREAM_UID, stream, index));
+  const patientNumber = (split === 'train' ? 0 : 500000) + index;
+  return { phantom, ...chestIdentity(mulberry32(deriveSeed(seed, STREAM_UID, stream, index)), patientNumber, opts.modality ?? 'CR') };
+}
+
+/** A synthetic chest radiograph's UIDs and (fake) patient attributes, drawn from `uidRng` in a fixed order. */
+export function chestIdentity(uidRng: () => number, patientNumber: number, modality: string) {
   const studyInstanceUid = newUid(uidRng);
   const seriesInstanceUid = newUid(uidRng);
   const sopInstanceUid = newUid(uidRng);
-  const patientNumber = (split === 'train' ? 0 : 500000) + index;
   const meta: GrayDicomMeta = {
     sopInstanceUid,
     studyInstanceUid,
     seriesInstanceUid,
-    modality: opts.modality ?? 'CR',
+    modality,
     patientName: SYNTHETIC_PATIENT_NAME,
     patientId: syntheticPatientId(patientNumber % 1000000),
     bodyPartExamined: 'CHEST',
     viewPosition: chance(uidRng, 0.7) ? 'PA' : 'AP',
   };
-  return { phantom, sopInstanceUid, studyInstanceUid, seriesInstanceUid, meta };
+  return { sopInstanceUid, studyInstanceUid, seriesInstanceUid, meta };
 }
 
 /** The CSV rows of one image: one per lesion component, or a single " -1". */
