@@ -15,7 +15,9 @@ import { guarded, PROBLEM_CONTENT_TYPE, ProblemSchema, Problems } from '../contr
 import { Problem } from '../problem.ts';
 import { DicomwebClient, DicomwebError } from '../dicomweb/client.ts';
 import type { DicomwebConfig } from '../dicomweb/config.ts';
-import { segmentSeries, SeriesInputError } from '../dicomweb/segment-series.ts';
+import { segmentSeries } from '../dicomweb/segment-series.ts';
+import { seriesProblem } from '../series/problem.ts';
+import { SeriesInputError } from '../series/segment-instances.ts';
 
 const Uid = z.string().regex(/^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/, 'must be a DICOM UID').max(64);
 
@@ -122,10 +124,7 @@ or is too slow (nothing is stored then); 413 over DICOMWEB_MAX_INSTANCES / DICOM
           if (e.kind === 'timeout') throw new Problem('http', e.message, { status: 504, code: 'PACS_TIMEOUT' });
           throw new Problem('http', e.message, { status: 502, code: e.kind === 'rejected' ? 'PACS_REJECTED' : 'PACS_UNAVAILABLE' });
         }
-        if (e instanceof SeriesInputError) {
-          if (e.kind === 'too-many') throw new Problem('payload-too-large', e.message, { code: 'SERIES_TOO_LARGE' });
-          throw new Problem('unprocessable-dicom', e.message, { code: e.kind === 'mixed-sizes' ? 'MIXED_SIZES' : 'NO_IMAGES' });
-        }
+        if (e instanceof SeriesInputError) throw seriesProblem(e);
         throw e;
       }
     },
