@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { pino, type Logger } from 'pino';
@@ -12,6 +13,7 @@ import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { Problem, sendProblem } from './problem.ts';
 import auth, { checkBearer } from './auth.ts';
 import { securityHeaders } from './security.ts';
+import { corsOptions } from './cors.ts';
 import bodyGuard from './segment/body-guard.ts';
 import docs from './plugins/docs.ts';
 import engine from './plugins/engine.ts';
@@ -159,6 +161,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   // Before any route: it collects them as they are added.
   await app.register(docs);
+  // Before auth: browsers send preflights without the token (services/cors.ts).
+  if (config.corsOrigins) await app.register(cors, corsOptions(config.corsOrigins));
   await app.register(auth, { token: config.apiToken });
   // After auth: an unauthenticated client never holds body budget.
   await app.register(bodyGuard, {

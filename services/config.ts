@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EngineConfigSchema, type EngineConfig } from '../core/engine/index.ts';
 import { DicomwebEnvSchema, dicomwebSettings } from './dicomweb/config.ts';
+import { CorsOriginsSchema } from './cors.ts';
 
 /**
  * Service configuration, read once from the environment at start-up. Every variable is validated
@@ -78,6 +79,8 @@ const EnvSchema = z.object({
   /** true: /docs (Swagger UI) and /openapi.yaml need no token even when API_TOKEN is set (the page's Authorize button takes it). */
   DOCS_PUBLIC: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   RATE_LIMIT_RPM: int(1).optional(),
+  /** Web origins whose pages may call the API (browser viewers): `*`, or a comma list such as https://viewer.example.org; unset = no CORS. */
+  CORS_ORIGINS: CorsOriginsSchema.optional(),
   DRAIN_TIMEOUT_SECONDS: int(1, 3600).default(30),
   /** After SIGTERM, keep listening (readiness already false) this long before closing, for endpoint removal to propagate. */
   SHUTDOWN_DELAY_SECONDS: int(0, 600).default(0),
@@ -113,6 +116,7 @@ const ServiceConfigSchema = EnvSchema.transform((e, ctx) => {
     apiToken: e.API_TOKEN,
     docsPublic: e.DOCS_PUBLIC,
     rateLimitRpm: e.RATE_LIMIT_RPM,
+    corsOrigins: e.CORS_ORIGINS,
     drainTimeoutSeconds: e.DRAIN_TIMEOUT_SECONDS,
     shutdownDelaySeconds: e.SHUTDOWN_DELAY_SECONDS,
     logLevel: e.LOG_LEVEL,
