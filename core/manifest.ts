@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PreprocessSpecSchema } from './preprocess/spec.ts';
 import { ActivationSchema, PostprocessingSchema } from './segmentation/postprocessing.ts';
+import { SegmentCodesSchema } from './seg/codes.ts';
 
 /**
  * model.json: what the trainer writes beside model.onnx and what the service requires to serve it.
@@ -33,6 +34,12 @@ export const ModelManifestSchema = z
     labels: z.array(z.string().min(1)).min(1),
     /** Softmax models: the label of the background channel (required for them, meaningless otherwise). */
     background: z.string().min(1).optional(),
+    /**
+     * DICOM SEG codes per label (core/seg/codes.ts): the segmented property category and type, e.g.
+     * { "tumour": { "category": { "CodeValue": "49755003", "CodingSchemeDesignator": "SCT", "CodeMeaning":
+     * "Morphologically Altered Structure" }, "type": { ... } } }. Labels left out get codes.ts's defaults.
+     */
+    segments: z.record(z.string(), SegmentCodesSchema).optional(),
     training: z
       .object({
         dataset: z.object({ layout: z.string(), images: z.number().int(), positives: z.number().int(), source: z.string() }),
@@ -71,6 +78,10 @@ export const ModelManifestSchema = z
     }
     for (const label of Object.keys(m.postprocessing.classes ?? {})) {
       if (!m.labels.includes(label)) ctx.addIssue({ code: 'custom', path: ['postprocessing', 'classes', label], message: `rules for "${label}", which is not one of the labels (${m.labels.join(', ')})` });
+    }
+    for (const label of Object.keys(m.segments ?? {})) {
+      if (!m.labels.includes(label)) ctx.addIssue({ code: 'custom', path: ['segments', label], message: `SEG codes for "${label}", which is not one of the labels (${m.labels.join(', ')})` });
+      else if (label === m.background) ctx.addIssue({ code: 'custom', path: ['segments', label], message: `"${label}" is the background channel, which a SEG leaves out` });
     }
     if (m.input.shape[2] !== m.preprocessing.size.height || m.input.shape[3] !== m.preprocessing.size.width) {
       ctx.addIssue({ code: 'custom', message: 'input H x W must equal preprocessing.size' });

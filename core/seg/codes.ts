@@ -1,15 +1,25 @@
 /**
- * Coded concepts for DICOM SEG segments (PS3.16 CID 7150 categories, CID 7151 types), picked by label.
- * The model manifest has no field for them yet, so a small table keyed by common label words gives
- * sensible SNOMED CT defaults; anything unknown is "Tissue" / "Morphologically Altered Structure".
+ * Coded concepts for DICOM SEG segments (PS3.16 CID 7150 categories, CID 7151 types). A model's manifest
+ * may name them per label (`segments` in model.json, validated by SegmentCodesSchema here); for labels it
+ * does not name, a small table keyed by common label words gives sensible SNOMED CT defaults, and
+ * anything unknown is "Tissue" / "Morphologically Altered Structure".
  */
+import { z } from 'zod';
 import { labelColour } from '../palette.ts';
 
-export interface Code {
-  CodeValue: string;
-  CodingSchemeDesignator: string;
-  CodeMeaning: string;
-}
+/** No backslash (the DICOM value separator) and no control characters. */
+const dicomText = (max: number) => z.string().trim().min(1).max(max).regex(/^[^\\\x00-\x1f]*$/, 'no backslash or control characters');
+
+/** A Code Sequence item (PS3.3 Table 8.8-1), with DICOM's own keywords: CodeValue (SH), CodingSchemeDesignator (SH), CodeMeaning (LO). */
+export const CodeSchema = z.strictObject({
+  CodeValue: dicomText(16),
+  CodingSchemeDesignator: dicomText(16),
+  CodeMeaning: dicomText(64),
+});
+export type Code = z.infer<typeof CodeSchema>;
+
+/** A label's codes as model.json names them: the segmented property category (CID 7150) and type (CID 7151). */
+export const SegmentCodesSchema = z.strictObject({ category: CodeSchema, type: CodeSchema });
 
 export interface SegmentCodes {
   category: Code;
@@ -43,13 +53,27 @@ const TABLE: Array<[RegExp, Omit<SegmentCodes, 'cielab'>]> = [
 
 export const DEFAULT_CODES: Omit<SegmentCodes, 'cielab'> = { category: CATEGORY.tissue, type: CATEGORY.morphologicallyAltered };
 
-
 /** The codes for a label: exact table match on its words ("left_lung", "Lung", "brain tumour" all work). */
 export function codesForLabel(label: string, segmentNumber = 1): SegmentCodes {
   const words = label.toLowerCase().replace(/[^a-z0-9]+/g, ' ');
   const hit = TABLE.find(([re]) => re.test(words));
   const base = hit ? hit[1] : DEFAULT_CODES;
   return { ...base, cielab: srgbToDicomLab(labelColour(segmentNumber - 1)) };
+}
+
+/**
+ * writeSeg's `codes` for the SEG's labels (segment i + 1 is labels[i]) from a manifest's `segments`:
+ * the named labels' category and type, with the palette colour codesForLabel gives their segment number.
+ * Undefined when the manifest names none (writeSeg then uses codesForLabel for every label).
+ */
+export function manifestCodes(labels: readonly string[], named: Readonly<Record<string, z.infer<typeof SegmentCodesSchema>>> | undefined): Record<string, SegmentCodes> | undefined {
+  if (!named) return undefined;
+  const out: Record<string, SegmentCodes> = {};
+  labels.forEach((label, i) => {
+    const c = named[label];
+    if (c) out[label] = { ...codesForLabel(label, i + 1), category: c.category, type: c.type };
+  });
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** sRGB (0..255) -> DICOM-scaled CIELab (D65), as PS3.3 C.10.7.1.1 stores RecommendedDisplayCIELabValue. */
