@@ -38,7 +38,7 @@ const maxBatches = values['max-batch']!.split(',').map(Number);
 const inFlightLoad = Number(values['in-flight']);
 const cores = availableParallelism();
 
-const plan = planThreads(workers, 0, cores);
+const plan = planThreads({ workers, intraOpThreads: 0 }, cores);
 
 async function rawThroughput(onnxPath: string, inputName: string, size: number, batch: number): Promise<{ ips: number; msPerBatch: number }> {
   const r = await rawOrt({

@@ -76,7 +76,7 @@ const maxBatch = Number(args['max-batch']);
 const delayMs = Number(args['delay-ms']);
 const depth = Number(args.depth);
 const base = Number(args.base);
-const plan = planThreads(workers, Number(args['intra-op']));
+const plan = planThreads({ workers, intraOpThreads: Number(args['intra-op']) });
 const repeat = Number(args.repeat);
 const imageSize = args['image-size'] ? Number(args['image-size']) : undefined;
 // Enough requests in flight that every worker fills a batch while the previous one runs and the

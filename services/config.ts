@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EngineConfigSchema, type EngineConfig } from '../core/engine/index.ts';
 import { DicomwebEnvSchema, dicomwebSettings } from './dicomweb/config.ts';
+import { DimseEnvSchema, dimseSettings } from './dimse/config.ts';
 import { CorsOriginsSchema } from './cors.ts';
 
 /**
@@ -31,10 +32,12 @@ const ENGINE_VARIABLES = {
   DEFAULT_MODEL: ['defaultModel', z.string()],
   EXECUTION_PROVIDER: ['provider', z.string()],
   CUDA_DEVICE_ID: ['deviceId', int()],
-  /** Inference worker threads (each holds its own ORT sessions). */
+  /** Inference worker threads (each holds its own ORT sessions); 0 = automatic from the cores and provider. */
   WORKERS: ['workers', int()],
-  /** ORT intra-op threads per session; 0 = the engine shares the cores evenly across workers. */
+  /** ORT intra-op threads per session; 0 = automatic (the cores shared evenly on cpu, 1 on cuda). */
   INTRA_OP_THREADS: ['intraOpThreads', int()],
+  /** Decode/preprocess-only worker threads; 0 = the inference workers decode between batches. Default: 0 on cpu, the cores left on cuda. */
+  PREPARE_WORKERS: ['prepareWorkers', int()],
   /** 1: ORT intra-op threads busy-wait between parallel sections (ORT's own default); 0: they sleep. */
   INTRA_OP_SPINNING: ['intraOpSpinning', z.enum(['0', '1']).transform((v) => v === '1')],
   MAX_BATCH: ['maxBatch', int()],
@@ -86,6 +89,8 @@ const EnvSchema = z.object({
   SHUTDOWN_DELAY_SECONDS: int(0, 600).default(0),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   ...DicomwebEnvSchema.shape,
+  // --- DIMSE (services/dimse/config.ts): C-STORE SCP in, SEG out by C-STORE SCU; off unless DIMSE_PORT is set.
+  ...DimseEnvSchema.shape,
 });
 
 const variableOf = (field: PropertyKey): string =>
@@ -99,6 +104,9 @@ const ServiceConfigSchema = EnvSchema.transform((e, ctx) => {
     for (const issue of engine.error.issues) ctx.addIssue({ code: 'custom', path: [variableOf(issue.path[0] ?? '')], message: issue.message });
     return z.NEVER;
   }
+  // --- DIMSE: its own variables plus what it shares (listen host, the series limits of DICOMWEB_MAX_*).
+  const dimse = dimseSettings(e, { host: e.HOST, maxInstances: e.DICOMWEB_MAX_INSTANCES, maxFrames: e.DICOMWEB_MAX_FRAMES }, ctx);
+  if (!dimse) return z.NEVER;
   return {
     port: e.PORT,
     host: e.HOST,
@@ -121,6 +129,7 @@ const ServiceConfigSchema = EnvSchema.transform((e, ctx) => {
     shutdownDelaySeconds: e.SHUTDOWN_DELAY_SECONDS,
     logLevel: e.LOG_LEVEL,
     dicomweb: dicomwebSettings(e),
+    dimse,
   };
 });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;

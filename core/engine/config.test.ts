@@ -12,7 +12,7 @@ test('the schema fills every default; 64 Mi pixels is the decoder\'s own default
     modelRepository: 'm',
     provider: 'cpu',
     deviceId: 0,
-    workers: 1,
+    workers: 0,
     intraOpThreads: 0,
     intraOpSpinning: false,
     maxBatch: 8,
@@ -29,7 +29,8 @@ test('the schema fills every default; 64 Mi pixels is the decoder\'s own default
 test('Engine.start refuses an out-of-bounds config with InvalidRequestError naming the field, before starting workers', async () => {
   const logger = pino({ level: 'silent' });
   for (const [bad, field] of [
-    [{ workers: 0 }, 'workers'],
+    [{ workers: -1 }, 'workers'],
+    [{ prepareWorkers: 65 }, 'prepareWorkers'],
     [{ maxBatch: 1.5 }, 'maxBatch'],
     [{ provider: 'tpu' }, 'provider'],
     [{ maxDelayMs: -1 }, 'maxDelayMs'],

@@ -18,10 +18,19 @@ export const EngineConfigSchema = z.object({
   modelRepository: z.string().min(1).default('models').describe('Directory of <name>/<version>/{model.onnx,model.json}.'),
   provider: z.enum(['cpu', 'cuda']).default('cpu').describe('ONNX Runtime execution provider; cuda falls back to cpu (with the reason logged) when unavailable.'),
   deviceId: int(0, 64).default(0).describe('CUDA device ordinal (provider cuda only).'),
-  workers: int(1, 64).default(1).describe('Inference worker threads; each holds its own ORT session per model.'),
+  workers: int(0, 64)
+    .default(0)
+    .describe(
+      'Inference worker threads; each holds its own ORT session per model. 0 = automatic (core/runtime/session.ts planThreads): on cpu one per core up to 8, on cuda 2 (1 under 4 cores).',
+    ),
   intraOpThreads: int(0, 256)
     .default(0)
-    .describe('ORT intra-op threads per worker session; 0 = share the cores evenly. Clamped so workers x threads <= cores.'),
+    .describe('ORT intra-op threads per worker session; 0 = automatic (the cores shared evenly on cpu, 1 on cuda). Clamped so workers x threads <= cores.'),
+  prepareWorkers: int(0, 64)
+    .optional()
+    .describe(
+      'Worker threads that only decode and preprocess (no sessions); 0 = the inference workers do it between batches. Default: 0 on cpu, the cores the inference workers leave on cuda.',
+    ),
   intraOpSpinning: z.boolean().default(false).describe("ORT intra-op threads busy-wait between parallel sections (ORT's default); false: they sleep."),
   maxBatch: int(1, 256).default(8).describe('Most images per session.run (a model with a fixed batch dimension uses that instead).'),
   maxDelayMs: z.number().min(0).max(10_000).default(5).describe('Longest an image waits for its batch to fill, in milliseconds.'),

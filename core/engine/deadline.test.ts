@@ -115,3 +115,23 @@ test('an AbortSignal ends the request at once with CANCELLED; an already aborted
     await fx.cleanup();
   }
 });
+
+test('with decode workers (prepareWorkers): the same masks; a decode stuck past its deadline replaces a decode worker, never an inference worker', async () => {
+  const plain = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, prepareWorkers: 0 });
+  const split = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, prepareWorkers: 1, taskTimeoutMs: 1500 });
+  try {
+    const want = await plain.engine.segment({ dicom });
+    const got = await split.engine.segment({ dicom });
+    assert.deepEqual(got.masks.map((m) => m.mask.data), want.masks.map((m) => m.mask.data));
+    const inference = poolOf(split.engine);
+    const decode = (split.engine as unknown as { preparePool: WorkerPool }).preparePool;
+    assert.equal(decode.members().length, 1);
+    await assert.rejects(split.engine.segment({ dicom: stalled(600_000) }), (e: unknown) => e instanceof DeadlineExceededError && e.stage === 'prepare');
+    await until(() => decode.liveCount() === 1);
+    assert.equal(decode.deadlineKillCount(), 1, 'the decode worker was replaced');
+    assert.equal(inference.deadlineKillCount(), 0, 'the inference worker (and its sessions) untouched');
+    assert.deepEqual((await split.engine.segment({ dicom })).masks[0]!.mask.data, want.masks[0]!.mask.data, 'serves after');
+  } finally {
+    await Promise.all([plain.cleanup(), split.cleanup()]);
+  }
+});

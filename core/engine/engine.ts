@@ -7,7 +7,6 @@
  * This class is the facade: the model registry (registry.ts) decides which versions are loaded and
  * served, the segment pipeline (pipeline.ts) runs requests, and Engine owns their lifecycle.
  */
-import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { planThreads } from '../runtime/session.ts';
 import type { SegmentResult } from '../segmentation/records.ts';
@@ -15,14 +14,14 @@ import { EngineConfigSchema, type EngineConfig, type EngineConfigInput } from '.
 import { InvalidRequestError, NotReadyError } from './errors.ts';
 import { SegmentPipeline, type EngineObserver } from './pipeline.ts';
 import { ModelRegistry, type ModelInfo, type ModelListing, type ReloadResult } from './registry.ts';
-import type { SegmentRequest } from './request.ts';
+import type { SegmentRequest, SegmentResponse, TensorRequest, TensorResult } from './request.ts';
 import { WorkerPool } from './worker-pool.ts';
 import type { InferenceWorkerData } from './worker-protocol.ts';
 
 export type { EngineConfig, EngineConfigInput } from './config.ts';
 export type { EngineObserver } from './pipeline.ts';
 export type { InvalidModelInfo, ModelInfo, ModelListing, ModelStatus, ReloadResult } from './registry.ts';
-export type { SegmentRequest } from './request.ts';
+export type { SegmentRequest, SegmentResponse, TensorImageResult, TensorRequest, TensorResult } from './request.ts';
 export type { SegmentResult } from '../segmentation/records.ts';
 
 /** `run` tasks a worker holds at once: the one it runs and the next (see WorkerPool `depth`). */
@@ -45,6 +44,7 @@ export class Engine {
 
   private constructor(
     private readonly pool: WorkerPool,
+    private readonly preparePool: WorkerPool | undefined,
     private readonly registry: ModelRegistry,
     private readonly pipeline: SegmentPipeline,
   ) {}
@@ -55,10 +55,12 @@ export class Engine {
    * not ready.
    */
   static async start(input: EngineConfigInput, logger: Logger, observer: EngineObserver = {}): Promise<Engine> {
-    const cfg = parseConfig(input);
+    const parsed = parseConfig(input);
     const log = logger.child({ component: 'engine' });
-    const plan = planThreads(cfg.workers, cfg.intraOpThreads, availableParallelism());
-    if (plan.adjusted) log.warn({ workers: cfg.workers, intraOpThreads: cfg.intraOpThreads }, plan.adjusted);
+    const plan = planThreads({ workers: parsed.workers, intraOpThreads: parsed.intraOpThreads, prepareWorkers: parsed.prepareWorkers, provider: parsed.provider });
+    if (plan.adjusted) log.warn({ workers: parsed.workers, intraOpThreads: parsed.intraOpThreads }, plan.adjusted);
+    // From here on the plan's figures are the config's (0 = automatic is resolved once, here).
+    const cfg: EngineConfig = { ...parsed, workers: plan.workers, intraOpThreads: plan.intraOpThreads, prepareWorkers: plan.prepareWorkers };
     const session: InferenceWorkerData['session'] = { provider: cfg.provider, deviceId: cfg.deviceId, intraOpThreads: plan.intraOpThreads, intraOpSpinning: cfg.intraOpSpinning };
     const registry = new ModelRegistry(cfg, log);
     const pool = await WorkerPool.start({
@@ -74,15 +76,27 @@ export class Engine {
       farewell: { type: 'shutdown' },
     });
     registry.attach(pool);
+    // Decode/preprocess workers: no sessions, so nothing to load; their own queue and deadlines.
+    let preparePool: WorkerPool | undefined;
     try {
+      if (plan.prepareWorkers > 0) {
+        preparePool = await WorkerPool.start({
+          size: plan.prepareWorkers,
+          entry: WORKER_ENTRY,
+          workerData: { session } satisfies InferenceWorkerData,
+          logger: log.child({ pool: 'prepare' }),
+          depth: WORKER_INBOX_DEPTH,
+          farewell: { type: 'shutdown' },
+        });
+      }
       await registry.reload();
     } catch (e) {
-      await pool.close();
+      await Promise.all([pool.close(), preparePool?.close()]);
       throw e;
     }
-    const engine = new Engine(pool, registry, new SegmentPipeline(registry, pool, cfg, observer));
+    const engine = new Engine(pool, preparePool, registry, new SegmentPipeline(registry, pool, preparePool, cfg, observer));
     engine.accepting = true;
-    log.info({ models: registry.served(), workers: cfg.workers, intraOpThreads: session.intraOpThreads, provider: cfg.provider }, 'engine ready');
+    log.info({ models: registry.served(), workers: cfg.workers, intraOpThreads: session.intraOpThreads, prepareWorkers: plan.prepareWorkers, provider: cfg.provider }, 'engine ready');
     return engine;
   }
 
@@ -139,9 +153,19 @@ export class Engine {
     return this.registry.reload();
   }
 
-  async segment(req: SegmentRequest): Promise<SegmentResult> {
+  async segment(req: SegmentRequest): Promise<SegmentResponse> {
     if (!this.accepting || this.closed) throw new NotReadyError(this.closed ? 'engine is closed' : 'engine is draining; not accepting requests');
     return this.pipeline.segment(req);
+  }
+
+  /**
+   * Run already-preprocessed images (N x C x H x W as the manifest declares the input) through the same
+   * admission, batcher, workers, deadlines and cancellation as segment(), skipping decode and preprocess;
+   * masks and probabilities come back at the model's output size.
+   */
+  async infer(req: TensorRequest): Promise<TensorResult> {
+    if (!this.accepting || this.closed) throw new NotReadyError(this.closed ? 'engine is closed' : 'engine is draining; not accepting requests');
+    return this.pipeline.infer(req);
   }
 
   /** Stop accepting, finish everything queued and in flight, then resolve. */
@@ -155,6 +179,6 @@ export class Engine {
     if (this.closed) return;
     await this.drain();
     this.closed = true;
-    await this.pool.close();
+    await Promise.all([this.pool.close(), this.preparePool?.close()]);
   }
 }

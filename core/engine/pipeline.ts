@@ -10,7 +10,16 @@ import type { EngineConfig } from './config.ts';
 import { DeadlineExceededError, ModelInvalidError, NotReadyError, RequestCancelledError, WorkerCrashedError } from './errors.ts';
 import { modelKey } from './repository.ts';
 import type { LoadedModel, ModelChoice, ModelRegistry } from './registry.ts';
-import { ownedBytes, validateRequest, type SegmentRequest } from './request.ts';
+import {
+  ownedBytes,
+  ownedImage,
+  validateRequest,
+  validateTensorRequest,
+  type SegmentRequest,
+  type SegmentResponse,
+  type TensorRequest,
+  type TensorResult,
+} from './request.ts';
 import type { WorkerPool } from './worker-pool.ts';
 import { epochMs, type InferEntry, type InferMsg, type InferResult, type PrepareMsg, type PrepareResult } from './worker-protocol.ts';
 
@@ -44,6 +53,8 @@ export class SegmentPipeline {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
+    /** Decode/preprocess workers, when the plan has them (else `pool` decodes between batches). */
+    private readonly preparePool: WorkerPool | undefined,
     private readonly cfg: Pick<EngineConfig, 'maxBatch' | 'maxDelayMs' | 'maxQueue' | 'workers' | 'maxPixels' | 'taskTimeoutMs' | 'requestTimeoutMs'>,
     private readonly observer: EngineObserver,
   ) {
@@ -62,13 +73,34 @@ export class SegmentPipeline {
     return this.batcher.depth();
   }
 
-  segment(req: SegmentRequest): Promise<SegmentResult> {
+  segment(req: SegmentRequest): Promise<SegmentResponse> {
     const t0 = performance.now();
     if (req.signal?.aborted) throw new RequestCancelledError();
     const choice = this.registry.resolve(req.model, req.version);
     const lm = this.registry.current(choice);
     // Cheap checks before admission (on-demand versions are checked once loaded).
     if (lm) validateRequest(req);
+    return this.guarded(req.signal, (signal) => this.admitted(req, choice, lm, t0, signal));
+  }
+
+  /**
+   * A raw-tensor request: the same admission (N slots), batcher (each image is one item, batched with
+   * segment()'s images of the same model version), deadlines and cancellation, without the prepare task.
+   */
+  infer(req: TensorRequest): Promise<TensorResult> {
+    const t0 = performance.now();
+    if (req.signal?.aborted) throw new RequestCancelledError();
+    const choice = this.registry.resolve(req.model, req.version);
+    const lm = this.registry.current(choice);
+    if (lm) validateTensorRequest(req, inputShape(lm), this.cfg.maxQueue);
+    return this.guarded(req.signal, (signal) => this.admittedTensor(req, choice, lm, t0, signal));
+  }
+
+  /**
+   * Run `admit` under the request deadline and the caller's signal; drain() waits for it. The request
+   * fails as soon as either aborts (the work goes on and its result is dropped).
+   */
+  private guarded<T>(callerSignal: AbortSignal | undefined, admit: (signal: AbortSignal) => Promise<T>): Promise<T> {
     // One signal for everything that ends the request early: the caller's, or the request deadline.
     const ctl = new AbortController();
     const ms = this.cfg.requestTimeoutMs;
@@ -77,20 +109,20 @@ export class SegmentPipeline {
       ms,
     );
     const cancel = () => ctl.abort(new RequestCancelledError());
-    req.signal?.addEventListener('abort', cancel, { once: true });
-    const work = this.admitted(req, choice, lm, t0, ctl.signal);
+    callerSignal?.addEventListener('abort', cancel, { once: true });
+    const work = admit(ctl.signal);
     // drain() waits for the work itself (a discarded task still occupies its worker until it ends).
     this.inflight.add(work);
     const forget = () => {
       this.inflight.delete(work);
       clearTimeout(deadline);
-      req.signal?.removeEventListener('abort', cancel);
+      callerSignal?.removeEventListener('abort', cancel);
     };
     work.then(forget, forget);
     return raceAbort(work, ctl.signal);
   }
 
-  private async admitted(req: SegmentRequest, choice: ModelChoice, known: LoadedModel | undefined, t0: number, signal: AbortSignal): Promise<SegmentResult> {
+  private async admitted(req: SegmentRequest, choice: ModelChoice, known: LoadedModel | undefined, t0: number, signal: AbortSignal): Promise<SegmentResponse> {
     const lm = known ?? (await this.loadOnDemand(choice));
     const { rules, tta } = validateRequest(req);
     if (signal.aborted) throw signal.reason;
@@ -102,9 +134,53 @@ export class SegmentPipeline {
       if (signal.aborted) throw signal.reason;
       const enqueuedAt = epochMs();
       const entry: InferEntry = { tensors: prep.tensors, rows: prep.image.rows, cols: prep.image.columns, rules };
+      if (req.probabilities) entry.outputs = { masks: true, probabilities: true };
       const outcome = await this.batcher.submit(lm.entry.key, { entry, signal }, reservation, images);
       if (!outcome) throw signal.reason;
-      return assemble(lm, prep, outcome, enqueuedAt, t0);
+      const result: SegmentResponse = assemble(lm, prep, outcome, enqueuedAt, t0);
+      if (outcome.result.probabilities) result.probabilities = outcome.result.probabilities;
+      return result;
+    } finally {
+      reservation.release();
+      this.registry.release(lm);
+    }
+  }
+
+  private async admittedTensor(req: TensorRequest, choice: ModelChoice, known: LoadedModel | undefined, t0: number, signal: AbortSignal): Promise<TensorResult> {
+    const lm = known ?? (await this.loadOnDemand(choice));
+    const shape = inputShape(lm);
+    const { rules, outputs, images } = validateTensorRequest(req, shape, this.cfg.maxQueue);
+    if (signal.aborted) throw signal.reason;
+    const reservation = this.batcher.reserve(images);
+    this.registry.acquire(lm);
+    try {
+      const [, , height, width] = lm.entry.manifest.output.shape;
+      const plane = shape[0] * shape[1] * shape[2];
+      const enqueuedAt = epochMs();
+      const outcomes = await Promise.all(
+        Array.from({ length: images }, (_, i) => {
+          const entry: InferEntry = { tensors: [ownedImage(req, i, plane, images)], rows: height, cols: width, rules, outputs };
+          return this.batcher.submit(lm.entry.key, { entry, signal }, reservation, 1);
+        }),
+      );
+      const done = outcomes.filter((o): o is BatchOutcome => o !== undefined);
+      if (done.length !== images) throw signal.reason;
+      return {
+        model: { name: lm.entry.name, version: lm.entry.version, executionProvider: done[0]!.provider },
+        images: done.map((o) => ({
+          ...(outputs.masks ? { masks: o.result.masks } : {}),
+          ...(o.result.probabilities ? { probabilities: o.result.probabilities } : {}),
+        })),
+        outputShape: [lm.entry.manifest.output.shape[1], height, width],
+        timings: {
+          decodeMs: 0,
+          preprocessMs: 0,
+          queueMs: Math.max(0, Math.max(...done.map((o) => o.startedAt)) - enqueuedAt),
+          inferenceMs: Math.max(...done.map((o) => o.runMs)),
+          postprocessMs: done.reduce((n, o) => n + o.result.postprocessMs, 0),
+          totalMs: performance.now() - t0,
+        },
+      };
     } finally {
       reservation.release();
       this.registry.release(lm);
@@ -131,7 +207,7 @@ export class SegmentPipeline {
     const prepMsg: PrepareMsg = { type: 'prepare', dicom: bytes, maxPixels: this.cfg.maxPixels, spec: lm.entry.manifest.preprocessing, tta };
     if (req.frame !== undefined) prepMsg.frame = req.frame;
     if (req.preview) prepMsg.preview = { maxSide: req.preview.maxSide };
-    const prep = await this.pool.run<PrepareResult>(prepMsg, [bytes.buffer as ArrayBuffer], { timeoutMs: this.cfg.taskTimeoutMs, stage: 'prepare', signal });
+    const prep = await (this.preparePool ?? this.pool).run<PrepareResult>(prepMsg, [bytes.buffer as ArrayBuffer], { timeoutMs: this.cfg.taskTimeoutMs, stage: 'prepare', signal });
     this.observer.decode?.(prep.decodeMs / 1000);
     this.observer.preprocess?.(prep.preprocessMs / 1000);
     return prep;
@@ -161,6 +237,12 @@ export class SegmentPipeline {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     await this.batcher.idle();
   }
+}
+
+/** One image's C, H, W as the model's manifest declares its input. */
+function inputShape(lm: LoadedModel): [number, number, number] {
+  const [, c, h, w] = lm.entry.manifest.input.shape;
+  return [c, h, w];
 }
 
 /** `work`, or the signal's reason as soon as it aborts (the work goes on and its result is dropped). */

@@ -121,26 +121,59 @@ export function diagnoseCudaProvider(): string | undefined {
 }
 
 export interface ThreadPlan {
+  /** Inference workers (each holds one ORT session per model). */
   workers: number;
   intraOpThreads: number;
+  /**
+   * Workers that only decode and preprocess (no sessions); 0 = the inference workers do it between
+   * batches.
+   */
+  prepareWorkers: number;
   /** Why the requested figures were changed, if they were. */
   adjusted?: string;
 }
 
+export interface ThreadRequest {
+  /** 0 = choose from the cores and the provider. */
+  workers: number;
+  /** 0 = choose (the cores shared evenly on CPU; 1 on CUDA). */
+  intraOpThreads: number;
+  /** undefined = choose (0 on CPU; the cores the inference workers leave on CUDA). */
+  prepareWorkers?: number | undefined;
+  provider?: Provider;
+}
+
 /**
- * Keep workers * intraOpThreads within the cores (each worker runs one session.run at a time, and ORT
- * spins its intra-op threads: oversubscription costs more than it gains). intraOpThreads 0 = share the
- * cores evenly among the workers.
+ * Most inference workers the automatic CPU plan starts: every one holds its own sessions (weights
+ * and an activation arena), so memory grows with them; past this, cores go to intra-op threads.
  */
-export function planThreads(workers: number, intraOpThreads: number, cores = availableParallelism()): ThreadPlan {
-  const w = Math.max(1, Math.floor(workers));
+export const AUTO_MAX_CPU_WORKERS = 8;
+
+/**
+ * The worker/thread plan. Automatic on CPU: one inference worker per core up to
+ * AUTO_MAX_CPU_WORKERS, the cores shared evenly as intra-op threads, no separate decode workers.
+ * Several single-threaded sessions beat one multi-threaded session for a UNet of this size (measured
+ * on 2 cores, batch 8: 2 sessions x 1 thread 52 images/s, 1 session x 2 threads 29; bench/realpath),
+ * and with every core holding an inference lane a separate decode pool would only oversubscribe
+ * them: the workers decode between batches. Automatic on CUDA: 2 inference workers (1 on fewer than
+ * 4 cores), so one batch's host work overlaps another's kernels, 1 intra-op thread (CPU-fallback
+ * ops only), and every other core a decode/preprocess worker, since the GPU leaves the CPU stages
+ * as the whole bill. Explicit figures are kept, except that workers x intra-op threads never exceed
+ * the cores (ORT's threads spin: oversubscription costs more than it gains).
+ */
+export function planThreads(req: ThreadRequest, cores = availableParallelism()): ThreadPlan {
+  const cuda = req.provider === 'cuda';
+  const auto = !req.workers || req.workers < 1;
+  const w = auto ? (cuda ? (cores >= 4 ? 2 : 1) : Math.min(cores, AUTO_MAX_CPU_WORKERS)) : Math.floor(req.workers);
   const even = Math.max(1, Math.floor(cores / w));
-  if (!intraOpThreads || intraOpThreads < 1) return { workers: w, intraOpThreads: even };
-  const t = Math.floor(intraOpThreads);
-  if (w * t <= cores) return { workers: w, intraOpThreads: t };
+  const prepareWorkers = req.prepareWorkers ?? (cuda ? Math.max(1, cores - w) : 0);
+  if (!req.intraOpThreads || req.intraOpThreads < 1) return { workers: w, intraOpThreads: cuda ? 1 : even, prepareWorkers };
+  const t = Math.floor(req.intraOpThreads);
+  if (w * t <= cores) return { workers: w, intraOpThreads: t, prepareWorkers };
   return {
     workers: w,
     intraOpThreads: even,
+    prepareWorkers,
     adjusted: `workers (${w}) x intraOpThreads (${t}) exceeds ${cores} cores; using ${even} intra-op thread(s) per worker`,
   };
 }

@@ -34,7 +34,7 @@ const BAD: Array<[variable: string, value: string]> = [
   ['LOG_LEVEL', 'loud'], // enum
   ['REDIS_URL', 'http://cache:6379'], // pattern
   ['DOCS_PUBLIC', 'yes'], // enum of strings
-  ['WORKERS', '0'], // engine variable: its bound is in core/engine's schema, reported under the variable's name
+  ['WORKERS', '-1'], // engine variable: its bound is in core/engine's schema, reported under the variable's name
   ['EXECUTION_PROVIDER', 'tpu'], // engine enum
   ['API_TOKEN', 'short'], // minimum length (and never echoed)
 ];

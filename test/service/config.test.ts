@@ -81,7 +81,7 @@ describe('configuration', () => {
     ['PORT', '70000'],
     ['EXECUTION_PROVIDER', 'tpu'],
     ['INTRA_OP_SPINNING', 'yes'],
-    ['WORKERS', '0'],
+    ['WORKERS', '65'],
     ['MAX_BATCH', '1.5'],
     ['BODY_LIMIT_BYTES', '-1'],
     ['REDIS_URL', 'http://localhost'],
