@@ -28,6 +28,7 @@ import segmentationRoutes from './routes/segmentations.ts';
 import segRoutes from './routes/seg.ts';
 import dicomwebRoutes from './routes/dicomweb.ts';
 import docsRoutes from './routes/docs.ts';
+import dimse from './dimse/plugin.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -174,6 +175,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // Store first, engine second: they close in reverse order (engine drained, then the store).
   await app.register(store, { store: opts.store });
   await app.register(engine, { engine: opts.engine ?? engineConfig(config), lifecycle: opts.lifecycle });
+  // DIMSE C-STORE SCP when DIMSE_PORT is set; after the engine, so it closes before the engine drains.
+  await app.register(dimse);
 
   if (config.rateLimitRpm) {
     await app.register(rateLimit, {

@@ -20,6 +20,18 @@ export interface ServiceMetrics {
   setModels(models: ModelInfo[], requestedProvider: string): void;
   /** Queue depth is sampled from the engine at scrape time, so it is always current. */
   setQueueDepthSource(fn: () => number): void;
+  /** DIMSE (services/dimse): associations, C-STOREs received, series segmented, SEG sends. */
+  dimse: DimseMetrics;
+}
+
+export interface DimseMetrics {
+  association(outcome: 'accepted' | 'rejected'): void;
+  /** One C-STORE request answered: stored (success) or refused (any failure status). */
+  instance(outcome: 'stored' | 'refused'): void;
+  /** One received series: segmented, refused (over a limit) or failed (not segmented: bad input, engine error, shutdown). */
+  series(outcome: 'segmented' | 'refused' | 'failed'): void;
+  /** One SEG's send, after its retries: ok (with the seconds from series complete to SEG stored) or failed. */
+  segSend(outcome: 'ok' | 'failed', seconds?: number): void;
 }
 
 /** Every metric of ours starts with this; the Node process defaults (process_*, nodejs_*) keep their standard names. */
@@ -114,6 +126,37 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ServiceM
     registers: [registry],
   });
 
+  const dimseAssociations = new Counter({
+    name: name('dimse_associations_total'),
+    help: 'DIMSE associations requested of the C-STORE SCP, by outcome (accepted, rejected: unknown AE title, over the limit, not ready).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const dimseInstances = new Counter({
+    name: name('dimse_instances_received_total'),
+    help: 'C-STORE requests answered by the SCP, by outcome (stored, refused).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const dimseSeries = new Counter({
+    name: name('dimse_series_total'),
+    help: 'Series received over DIMSE, by outcome (segmented; refused: over a limit; failed: not segmented).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const dimseSeriesSeconds = new Histogram({
+    name: name('dimse_series_seconds'),
+    help: 'Time from a received series being complete to its SEG stored at the destination (segmentation + send, retries included).',
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const dimseSegSends = new Counter({
+    name: name('dimse_seg_sends_total'),
+    help: 'SEGs sent with C-STORE to DIMSE_DESTINATION, by final outcome after retries (ok, failed).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+
   const observer: EngineObserver = {
     batch: (model, size) => batchSize.observe({ model: bounded(model) }, size),
     inference: (model, prov, seconds) => inference.observe({ model: bounded(model), provider: prov }, seconds),
@@ -148,6 +191,15 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ServiceM
     },
     setQueueDepthSource(fn) {
       queueDepthSource = fn;
+    },
+    dimse: {
+      association: (outcome) => dimseAssociations.inc({ outcome }),
+      instance: (outcome) => dimseInstances.inc({ outcome }),
+      series: (outcome) => dimseSeries.inc({ outcome }),
+      segSend(outcome, seconds) {
+        dimseSegSends.inc({ outcome });
+        if (seconds !== undefined) dimseSeriesSeconds.observe(seconds);
+      },
     },
   };
 }

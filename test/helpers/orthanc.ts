@@ -108,3 +108,53 @@ export async function uploadInstance(o: OrthancHandle, bytes: Uint8Array): Promi
   if (!r.ok) throw new Error(`Orthanc POST /instances: ${r.status} ${await r.text()}`);
   return (await r.json()) as { ID: string; Status: string };
 }
+
+/** Orthanc REST PUT /modalities/{name}: registers a DICOM peer Orthanc may send to (C-STORE SCU) and accept from. */
+export async function registerModality(o: OrthancHandle, name: string, peer: { aet: string; host: string; port: number }): Promise<void> {
+  const r = await fetch(`${o.url}/modalities/${encodeURIComponent(name)}`, {
+    method: 'PUT',
+    body: JSON.stringify({ AET: peer.aet, Host: peer.host, Port: peer.port }),
+    headers: { 'content-type': 'application/json' },
+  });
+  if (!r.ok) throw new Error(`Orthanc PUT /modalities/${name}: ${r.status} ${await r.text()}`);
+}
+
+/** Orthanc's own id of a series, by its Series Instance UID (REST /tools/lookup); undefined when Orthanc has none. */
+export async function orthancSeriesId(o: OrthancHandle, seriesInstanceUid: string): Promise<string | undefined> {
+  const r = await fetch(`${o.url}/tools/lookup`, { method: 'POST', body: seriesInstanceUid });
+  if (!r.ok) throw new Error(`Orthanc POST /tools/lookup: ${r.status} ${await r.text()}`);
+  const found = (await r.json()) as Array<{ ID: string; Type: string }>;
+  return found.find((x) => x.Type === 'Series')?.ID;
+}
+
+/**
+ * Orthanc sends resources (Orthanc ids of patients, studies, series or instances) to a registered
+ * modality with C-STORE (REST POST /modalities/{name}/store, synchronous); throws on a failed store.
+ */
+export async function storeToModality(o: OrthancHandle, name: string, resources: string[]): Promise<Record<string, unknown>> {
+  const r = await fetch(`${o.url}/modalities/${encodeURIComponent(name)}/store`, {
+    method: 'POST',
+    body: JSON.stringify({ Resources: resources, Synchronous: true }),
+    headers: { 'content-type': 'application/json' },
+  });
+  if (!r.ok) throw new Error(`Orthanc POST /modalities/${name}/store: ${r.status} ${await r.text()}`);
+  return (await r.json()) as Record<string, unknown>;
+}
+
+/** Orthanc ids of the SEG instances (Modality SEG) Orthanc holds in a study (REST /tools/find). */
+export async function segInstanceIds(o: OrthancHandle, studyInstanceUid: string): Promise<string[]> {
+  const r = await fetch(`${o.url}/tools/find`, {
+    method: 'POST',
+    body: JSON.stringify({ Level: 'Series', Query: { StudyInstanceUID: studyInstanceUid, Modality: 'SEG' }, Expand: true }),
+    headers: { 'content-type': 'application/json' },
+  });
+  if (!r.ok) throw new Error(`Orthanc POST /tools/find: ${r.status} ${await r.text()}`);
+  return ((await r.json()) as Array<{ Instances: string[] }>).flatMap((s) => s.Instances);
+}
+
+/** GET /instances/{id}/file: the Part 10 bytes Orthanc stored. */
+export async function instanceFile(o: OrthancHandle, id: string): Promise<Uint8Array> {
+  const r = await fetch(`${o.url}/instances/${id}/file`);
+  if (!r.ok) throw new Error(`Orthanc GET /instances/${id}/file: ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
