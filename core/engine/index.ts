@@ -8,6 +8,10 @@ export {
   type ModelStatus,
   type SegmentRequest,
   type SegmentResult,
+  type SegmentResponse,
+  type TensorImageResult,
+  type TensorRequest,
+  type TensorResult,
   type ReloadResult,
 } from './engine.ts';
 export {

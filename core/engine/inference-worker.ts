@@ -10,6 +10,7 @@ import { decodeDicom } from '../dicom/decode.ts';
 import type { DecodedImage } from '../dicom/types.ts';
 import type { ModelManifest } from '../manifest.ts';
 import type { PreprocessSpec } from '../preprocess/index.ts';
+import { averageWithUnflipped } from '../segmentation/postprocess.ts';
 import { SegmentationProcessor } from '../segmentation/processor.ts';
 import type { ImageFacts } from '../segmentation/records.ts';
 import { InferenceError, ModelInvalidError } from './errors.ts';
@@ -214,12 +215,29 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
     const t0 = performance.now();
     const output = outputs[k++]!;
     const flipped = e.tensors.length === 2 ? outputs[k++]! : undefined;
-    const masks = await m.processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, ...e.rules });
+    const wants = e.outputs ?? { masks: true, probabilities: false };
+    // Probabilities first: postprocess overwrites the outputs. Each entry's own copy (the batch's
+    // output is one buffer), which then moves to the main thread.
+    const probabilities = wants.probabilities ? probabilitiesOf(m, output, flipped) : undefined;
+    if (probabilities) transfer.push(probabilities.buffer as ArrayBuffer);
+    const masks = wants.masks ? await m.processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, ...e.rules }) : [];
     // The records cross as they are; each mask's pixels move rather than copy.
     for (const x of masks) transfer.push(x.mask.data.buffer as ArrayBuffer);
-    entries.push({ masks, postprocessMs: performance.now() - t0 });
+    entries.push({ masks, postprocessMs: performance.now() - t0, ...(probabilities ? { probabilities } : {}) });
   }
   return { result: { startedAt, runMs, images: images.length, provider: m.provider, entries }, transfer };
+}
+
+/**
+ * One image's network output -> its probabilities (a new C x H x W array at the model's output size):
+ * the processor's activation, and with TTA the mean with the flipped input's un-flipped probabilities,
+ * as the masks are made from. `output` and `flipped` are left as they were.
+ */
+function probabilitiesOf(m: Loaded, output: Float32Array, flipped: Float32Array | undefined): Float32Array {
+  const probs = m.processor.probabilities(output.slice());
+  if (!flipped) return probs;
+  const { height, width } = m.processor.outputSize;
+  return averageWithUnflipped(probs, m.processor.probabilities(flipped.slice()), m.processor.labels.length, height, width);
 }
 
 serve<WorkerMsg>(async (msg) => {

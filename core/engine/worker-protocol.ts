@@ -64,6 +64,11 @@ export interface InferEntry {
   cols: number;
   /** The request's own rules; the model's processor fills in the manifest's. */
   rules: Partial<MaskRules>;
+  /**
+   * What to return (default: masks only). `probabilities`: the model output after the manifest's
+   * activation (TTA-averaged with the un-flipped twin), C x H x W at the model's output size.
+   */
+  outputs?: { masks: boolean; probabilities: boolean };
 }
 
 export interface InferMsg {
@@ -79,8 +84,11 @@ export interface InferResult {
   runMs: number;
   images: number;
   provider: Provider;
-  /** Per entry, the records as the processor made them (mask buffers transferred). */
-  entries: Array<{ masks: SegmentedMask[]; postprocessMs: number }>;
+  /**
+   * Per entry, the records as the processor made them (mask buffers transferred; none when the entry
+   * asked for no masks), and its probabilities when asked for (transferred).
+   */
+  entries: Array<{ masks: SegmentedMask[]; postprocessMs: number; probabilities?: Float32Array }>;
 }
 
 /** Release every session before the pool terminates this thread. */

@@ -73,7 +73,7 @@ export const ReloadResultSchema = z.object({
 
 export const OipServerMetadataSchema = z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) });
 
-const OipTensorSchema = z.object({ name: z.string(), datatype: z.literal('FP32'), shape: z.array(z.number().int()) });
+const OipTensorSchema = z.object({ name: z.string(), datatype: z.enum(['FP32', 'UINT8', 'BYTES']), shape: z.array(z.number().int()) });
 export const OipModelMetadataSchema = z.object({
   name: z.string(),
   versions: z.array(z.string()),

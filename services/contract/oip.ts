@@ -15,10 +15,12 @@ const TensorDataSchema: z.ZodType<unknown[]> = z.array(z.unknown());
 
 export const OipRequestInputSchema = z.object({
   name: z.string().min(1).describe('The input tensor name: the model input name for FP32, any name for BYTES (e.g. `dicom`).'),
-  shape: z.array(z.number().int().min(0)).describe('BYTES: [N] (or [N, 1]), one DICOM Part 10 file per element. FP32: [N, C, H, W] as the manifest declares.'),
+  shape: z.array(z.number().int().min(0)).describe('BYTES: [N] (or [N, 1]), one DICOM Part 10 file per element. FP32: [N, C, H, W], C, H, W as the manifest declares. N is at most the server\'s MAX_QUEUE.'),
   datatype: z.string().describe('`BYTES` (DICOM files) or `FP32` (the preprocessed NCHW tensor).'),
   parameters: OipParametersSchema.optional().describe('`binary_data_size`: the tensor is in the binary part of the body (binary tensor data extension).'),
-  data: TensorDataSchema.optional().describe('Row-major, flat or nested. BYTES elements are base64 strings (a DICOM is not UTF-8 text); absent when `binary_data_size` is given.'),
+  data: TensorDataSchema.optional().describe(
+    'Row-major, flat or nested. BYTES elements are base64 strings (a DICOM is not UTF-8 text); FP32 elements are finite JSON numbers. Absent when `binary_data_size` is given (binary FP32: 4 little-endian bytes per value).',
+  ),
 });
 
 export const OipRequestOutputSchema = z.object({
@@ -30,7 +32,7 @@ export const OipInferenceRequestSchema = z
   .object({
     id: z.string().optional().describe('Echoed in the response.'),
     parameters: OipParametersSchema.optional().describe(
-      'Read: `threshold` (number in (0, 1)), `min_area` (integer >= 0), `tta` (boolean), `frame` (integer >= 0), `binary_data_output` (boolean: every output binary unless it says otherwise). Others are ignored (e.g. tritonclient\'s `priority`, `timeout`).',
+      'Read: `threshold` (number in (0, 1)), `min_area` (integer >= 0), `tta` (boolean; BYTES input only), `frame` (integer >= 0; BYTES input only), `binary_data_output` (boolean: every output binary unless it says otherwise). Others are ignored (e.g. tritonclient\'s `priority`, `timeout`).',
     ),
     inputs: z.array(OipRequestInputSchema).min(1).max(1).describe('Exactly one input tensor.'),
     outputs: z.array(OipRequestOutputSchema).optional().describe('Default: `mask` and `labels`.'),
@@ -48,7 +50,7 @@ export const OipResponseOutputSchema = z.object({
   shape: z.array(z.number().int().min(0)),
   datatype: z.enum(['UINT8', 'FP32', 'BYTES']),
   parameters: OipParametersSchema.optional().describe('`binary_data_size` when the data is in the binary part of the body.'),
-  data: z.array(z.union([z.number(), z.string()])).optional().describe('Flat, row-major; absent when sent as binary.'),
+  data: z.array(z.union([z.number(), z.string()])).optional().describe('Flat, row-major; absent when sent as binary (FP32: 4 little-endian bytes per value).'),
 });
 export type OipResponseOutput = z.infer<typeof OipResponseOutputSchema>;
 

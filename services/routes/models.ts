@@ -13,7 +13,7 @@ import {
   ReloadResultSchema,
   type ModelSummary,
 } from '../contract/models.ts';
-import { OIP_EXTENSIONS } from '../contract/oip.ts';
+import { OIP_EXTENSIONS, OIP_OUTPUTS } from '../contract/oip.ts';
 import { SERVER_VERSION, TAGS } from '../contract/openapi.ts';
 import { guarded, json, Problems } from '../contract/problem.ts';
 import { redactPaths } from '../errors.ts';
@@ -56,15 +56,25 @@ export function modelSummary(m: ModelListing, requestedProvider: ModelSummary['r
   };
 }
 
-/** Open Inference Protocol model metadata (KServe v2): tensors by name, FP32, -1 for dynamic dims. */
+/**
+ * Open Inference Protocol model metadata (KServe v2): tensors by name, -1 for dynamic dims. The input
+ * is the model's (FP32 NCHW; a BYTES input of DICOM files is accepted in its place); the outputs are
+ * the ones POST .../infer produces (services/routes/v2-infer.ts), so a client may ask for any of them
+ * (and `mask:<label>`).
+ */
 function oipMetadata(m: ModelInfo) {
   const mf = m.manifest;
+  const [, c, h, w] = dims(mf.output.shape);
   return {
     name: m.name,
     versions: m.versions,
     platform: 'onnxruntime_onnx' as const,
     inputs: [{ name: mf.input.name, datatype: 'FP32' as const, shape: dims(mf.input.shape) }],
-    outputs: [{ name: mf.output.name, datatype: 'FP32' as const, shape: dims(mf.output.shape) }],
+    outputs: [
+      { name: OIP_OUTPUTS.mask, datatype: 'UINT8' as const, shape: [-1, c!, -1, -1] },
+      { name: OIP_OUTPUTS.labels, datatype: 'BYTES' as const, shape: [mf.labels.length] },
+      { name: OIP_OUTPUTS.probabilities, datatype: 'FP32' as const, shape: [-1, c!, h!, w!] },
+    ],
   };
 }
 

@@ -227,7 +227,12 @@ describe('service API over HTTP', () => {
       versions: ['3'],
       platform: 'onnxruntime_onnx',
       inputs: [{ name: 'image', datatype: 'FP32', shape: [-1, 1, 64, 64] }],
-      outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 2, 64, 64] }],
+      // What POST .../infer produces (the mask's rows and cols are the image's: dynamic).
+      outputs: [
+        { name: 'mask', datatype: 'UINT8', shape: [-1, 2, -1, -1] },
+        { name: 'labels', datatype: 'BYTES', shape: [2] },
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, 2, 64, 64] },
+      ],
     });
     assert.deepEqual((await call(`${srv.url}/v2/models/duo/versions/3`)).json().versions, ['3']);
     assert.deepEqual((await call(`${srv.url}/v2/models/duo/ready`)).json(), { name: 'duo', ready: true });

@@ -187,10 +187,12 @@ describe('OpenAPI contract', () => {
     await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', { inputs: [] }));
     await check('POST', '/v2/models/nope/infer', oip('/v2/models/nope/infer', jsonInfer));
     await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', { inputs: [{ name: 'image', shape: [1, 1, 64, 64], datatype: 'FP32', data: [] }] }));
+    const fp32 = { inputs: [{ name: 'image', shape: [1, 1, 64, 64], datatype: 'FP32', data: new Array<number>(64 * 64).fill(0.5) }], outputs: [{ name: 'mask' }, { name: 'probabilities' }] };
+    await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', fp32));
     await check('POST', '/v2/models/tiny/infer', oip('/v2/models/tiny/infer', { inputs: [{ name: 'd', shape: [1], datatype: 'BYTES', data: [Buffer.alloc(300).toString('base64')] }] }));
     assert.deepEqual(failures, []);
     // The run covered success and error statuses of the main routes.
-    for (const s of ['POST /v2/models/{name}/infer 200', 'POST /v2/models/{name}/infer 400', 'POST /v2/models/{name}/infer 404', 'POST /v2/models/{name}/infer 415', 'POST /v2/models/{name}/infer 501', 'POST /segment 200', 'POST /segment 400', 'POST /segment 404', 'POST /segment 413', 'POST /segment 415', 'POST /segment 422', 'GET /segmentations/{id} 404']) {
+    for (const s of ['POST /v2/models/{name}/infer 200', 'POST /v2/models/{name}/infer 400', 'POST /v2/models/{name}/infer 404', 'POST /v2/models/{name}/infer 415', 'POST /segment 200', 'POST /segment 400', 'POST /segment 404', 'POST /segment 413', 'POST /segment 415', 'POST /segment 422', 'GET /segmentations/{id} 404']) {
       assert.ok(statuses.has(s), `not exercised: ${s}`);
     }
   });
