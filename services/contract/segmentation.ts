@@ -107,9 +107,40 @@ export const SegmentationResultSchema = StoredResultSchema.extend({
   ],
 });
 
+/** What an answer says about a DICOM SEG it made (segSummary in services/series/segment-instances.ts). */
+const count = z.number().int().min(0);
+export const SegSummarySchema = z
+  .object({
+    sopInstanceUid: z.string().describe("The SEG's SOP Instance UID."),
+    seriesInstanceUid: z.string().describe("The SEG's own (new) Series Instance UID, in the source's study."),
+    bytes: count.describe('Size of the Part 10 file.'),
+    frames: count.describe('SEG frames (one per segment and source frame with foreground; at least one).'),
+    segments: z.array(z.object({ number: count, label: z.string() })).describe('One per label (a softmax background is left out).'),
+    location: z.string().optional().describe('Where the SEG can be fetched again (`GET /segmentations/{id}/seg.dcm`, id = the first result\'s); absent when it could not be stored.'),
+  })
+  .meta({ id: 'SegSummary' });
+
+/** POST /segment's answer in series mode: every frame's result (the single-image record, unchanged) and the series' SEG. */
+export const SeriesSegmentationSchema = z
+  .object({
+    model: ModelRefSchema,
+    instances: count.describe('Image instances segmented (parts that are not images, e.g. a presentation state, are skipped).'),
+    results: z
+      .array(SegmentationResultSchema)
+      .describe(
+        "One per frame, in slice order (position along the slice normal, else InstanceNumber; a multi-frame instance's frames in frame order): each exactly what POST /segment answers for that instance and `frame`, stored under its own id.",
+      ),
+    seg: SegSummarySchema,
+    timings: z
+      .object({ segmentMs: z.number(), writeMs: z.number(), totalMs: z.number() })
+      .describe('Milliseconds: all frames through the engine, writing the SEG, and the whole request after the body arrived.'),
+  })
+  .meta({ id: 'SeriesSegmentation' });
+
 export type StoredMask = z.infer<typeof StoredMaskSchema>;
 export type StoredResult = z.infer<typeof StoredResultSchema>;
 export type SegmentationView = z.infer<typeof SegmentationResultSchema>;
+export type SeriesSegmentation = z.infer<typeof SeriesSegmentationSchema>;
 
 const rleFormatQuery = RleFormatSchema.default(DEFAULT_RLE_FORMAT);
 
@@ -134,6 +165,10 @@ export const SegmentQuerySchema = z.strictObject({
   keepLargest: booleanFromQuery().optional().describe("Keep only the largest connected component of each mask; default the model's."),
   tta: booleanFromQuery().optional().describe('Test-time augmentation, averaging the prediction with that of the horizontally flipped image (default false).'),
   frame: numberFromQuery(z.number().int().min(0).max(1_000_000)).optional().describe('0-based frame of a multi-frame object (default 0).'),
+  frames: z
+    .enum(['all'])
+    .optional()
+    .describe('`all`: series mode for one (multi-frame) DICOM body: every frame is segmented and the answer is a SeriesSegmentation (or, with Accept: application/dicom, one SEG). Not with `frame`.'),
 });
 export type SegmentQuery = z.infer<typeof SegmentQuerySchema>;
 

@@ -6,9 +6,11 @@
  *
  * Errors name counts, sizes and attribute names, never patient or study values.
  */
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Engine } from '../../core/engine/index.ts';
+import type { Engine, SegmentRequest } from '../../core/engine/index.ts';
 import type { SegmentResult } from '../../core/segmentation/records.ts';
+import { manifestCodes } from '../../core/seg/codes.ts';
 import { readHeader, writeSeg, type Dataset, type WriteSegResult } from '../../core/seg/write-seg.ts';
 
 export type SeriesInputErrorKind = 'too-many' | 'mixed-sizes' | 'no-images' | 'mixed-series' | 'unreadable';
@@ -30,7 +32,10 @@ export interface SeriesLimits {
   maxFrames: number;
 }
 
-export interface SegmentInstancesOptions extends SeriesLimits {
+/** Per-frame engine options a caller may set besides threshold and minArea (POST /segment's query), passed to every frame. */
+type FrameOptions = Pick<SegmentRequest, 'topThreshold' | 'minComponentArea' | 'keepLargest' | 'tta' | 'preview'>;
+
+export interface SegmentInstancesOptions extends SeriesLimits, FrameOptions {
   model?: string | undefined;
   version?: string | undefined;
   threshold?: number | undefined;
@@ -103,15 +108,33 @@ export async function segmentInstances(engine: Engine, instances: Uint8Array[], 
   if (jobs.length > o.maxFrames) throw new SeriesInputError('too-many', `the series has more than ${o.maxFrames} frames; at most ${o.maxFrames} are segmented in one request`);
 
   const t0 = performance.now();
+  // One frame failing (a bad instance) cancels the others still queued: the request fails anyway.
+  const abort = new AbortController();
+  setMaxListeners(jobs.length + 10, abort.signal); // the engine listens once per frame
+  const cancel = () => abort.abort();
+  if (o.signal?.aborted) cancel();
+  else o.signal?.addEventListener('abort', cancel, { once: true });
+  const frameOptions: FrameOptions = { topThreshold: o.topThreshold, minComponentArea: o.minComponentArea, keepLargest: o.keepLargest, tta: o.tta, preview: o.preview };
   // Every frame at once: the engine's queue and dynamic batcher decide how they run.
-  const results: SegmentResult[] = await Promise.all(
-    jobs.map((j) =>
-      engine.segment({ dicom: images[j.source]!.bytes, model: o.model, version: o.version, threshold: o.threshold, minArea: o.minArea, frame: j.frame, signal: o.signal }),
-    ),
-  );
+  let results: SegmentResult[];
+  try {
+    results = await Promise.all(
+      jobs.map((j) =>
+        engine
+          .segment({ dicom: images[j.source]!.bytes, model: o.model, version: o.version, threshold: o.threshold, minArea: o.minArea, ...frameOptions, frame: j.frame, signal: abort.signal })
+          .catch((e: unknown) => {
+            cancel();
+            throw e;
+          }),
+      ),
+    );
+  } finally {
+    o.signal?.removeEventListener('abort', cancel);
+  }
   const t1 = performance.now();
   const first = results[0]!;
-  const background = engine.model(first.model.name, first.model.version)?.manifest.background;
+  const manifest = engine.model(first.model.name, first.model.version)?.manifest;
+  const background = manifest?.background;
   const labels = first.masks.map((m) => m.label).filter((l) => l !== background);
   const kept = (r: SegmentResult) => r.masks.filter((m) => m.label !== background);
   const seg = writeSeg({
@@ -119,6 +142,7 @@ export async function segmentInstances(engine: Engine, instances: Uint8Array[], 
     frames: jobs.map((j, k) => ({ source: j.source, frame: j.frame, masks: kept(results[k]!).map((m) => m.mask) })),
     labels,
     algorithm: { name: first.model.name, version: first.model.version },
+    codes: manifestCodes(labels, manifest?.segments),
   });
   const t2 = performance.now();
   return {
