@@ -115,16 +115,19 @@ export async function decodeDicom(bytes: Uint8Array, opts: DecodeOptions = {}): 
     // Codecs wrap their libraries; anything else reaching here is still never allowed out raw.
     throw new DicomError('CODEC_FAILED', `${ts.name} (${codec.library}) failed: ${describeThrown(e).replace(/\s+/g, ' ')}`);
   }
-  const { pixels, min, max } = toLuminance(frame, m);
+  const lum = toLuminance(frame, m);
+  if (lum.samples && lum.samples.data.buffer === bytes.buffer) {
+    // Native samples are a view of the caller's bytes, which it may reuse: the image keeps a copy.
+    lum.samples.data = lum.samples.data.slice();
+  }
 
-  const image: DecodedImage = {
+  const image = {
     rows: m.rows,
     columns: m.columns,
     frame: frameIndex,
     numberOfFrames: m.numberOfFrames,
-    pixels,
-    min,
-    max,
+    min: lum.min,
+    max: lum.max,
     photometricInterpretation: m.photometricInterpretation,
     bitsAllocated: m.bitsAllocated,
     bitsStored: m.bitsStored,
@@ -132,7 +135,10 @@ export async function decodeDicom(bytes: Uint8Array, opts: DecodeOptions = {}): 
     samplesPerPixel: m.samplesPerPixel,
     transferSyntaxUid: ts.uid,
     transferSyntaxName: ts.name,
-  };
+  } as DecodedImage;
+  // `pixels` as toLuminance made it: a value, or (table samples) a getter that makes it once.
+  Object.defineProperty(image, 'pixels', { ...Object.getOwnPropertyDescriptor(lum, 'pixels')!, enumerable: true });
+  if (lum.samples) image.samples = lum.samples;
   if (m.window) {
     const inv = inversionSum(m);
     image.window = { center: inv === undefined ? m.window.center : inv - m.window.center, width: m.window.width };

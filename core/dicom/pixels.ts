@@ -12,11 +12,27 @@ import { LRUCache } from 'lru-cache';
 import type { DecodedFrame, SampleArray } from './codecs/types.ts';
 import { DicomError } from './errors.ts';
 import type { PixelModule } from './pixel-module.ts';
+import type { LutSamples } from './types.ts';
 
 export interface Luminance {
+  /** For a table result, a getter that makes the float image on first read (and keeps it). */
   pixels: Float32Array;
   min: number;
   max: number;
+  /** Monochrome 8/16-bit frames: the raw samples and their table (DecodedImage.samples). */
+  samples?: LutSamples;
+}
+
+function tableLuminance(samples: LutSamples, min: number, max: number): Luminance {
+  let pixels: Float32Array | undefined;
+  return {
+    samples,
+    min,
+    max,
+    get pixels() {
+      return (pixels ??= pixelsOf(samples));
+    },
+  };
 }
 
 /** BT.601 luma weights (the Y of YCbCr for full-range RGB). */
@@ -105,14 +121,14 @@ function monochromeLut(entries: number, m: PixelModule, bitShift: number, inv: n
 function monochrome(frame: DecodedFrame, m: PixelModule): Luminance {
   const src = unsignedView(frame.samples);
   const n = frame.rows * frame.columns;
-  const out = new Float32Array(n);
   const inv = inversionSum(m);
-  const slope = m.rescaleSlope;
-  const intercept = m.rescaleIntercept;
-  let min = Infinity;
-  let max = -Infinity;
   if (src instanceof Uint32Array) {
     // 32-bit: no table (4 Gi entries); same arithmetic inline.
+    const out = new Float32Array(n);
+    const slope = m.rescaleSlope;
+    const intercept = m.rescaleIntercept;
+    let min = Infinity;
+    let max = -Infinity;
     const bits = m.bitsStored;
     const signBit = 2 ** (bits - 1);
     const range = 2 ** bits;
@@ -130,13 +146,27 @@ function monochrome(frame: DecodedFrame, m: PixelModule): Luminance {
     return { pixels: out, min, max };
   }
   const lut = monochromeLut(src instanceof Uint8Array ? 256 : 65536, m, frame.bitShift, inv);
-  for (let i = 0; i < n; i++) {
-    const v = lut[src[i]];
-    out[i] = v;
+  // The range over the raw values present (a table entry per value): the same min and max as over
+  // the pixels, without making them.
+  const seen = new Uint8Array(lut.length);
+  for (let i = 0; i < n; i++) seen[src[i]] = 1;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let r = 0; r < seen.length; r++) {
+    if (seen[r] === 0) continue;
+    const v = lut[r];
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  return { pixels: out, min, max };
+  return tableLuminance({ data: src, lut }, min, max);
+}
+
+/** The float image of table samples: pixels[i] = lut[data[i]]. */
+export function pixelsOf(samples: LutSamples): Float32Array {
+  const { data, lut } = samples;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = lut[data[i]];
+  return out;
 }
 
 /** raw sample -> its weighted contribution to luma, per channel; cached, so never written to. */

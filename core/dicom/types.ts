@@ -1,3 +1,9 @@
+/** Raw integer samples and the table that maps each to its luminance (see DecodedImage.samples). */
+export interface LutSamples {
+  data: Uint8Array | Uint16Array;
+  lut: Float32Array;
+}
+
 /** What the decoder hands to preprocessing: one frame, one channel, modality values. */
 export interface DecodedImage {
   rows: number;
@@ -10,6 +16,13 @@ export interface DecodedImage {
    * MONOCHROME1 inversion (so larger is always brighter). Colour images are reduced to luma (BT.601).
    */
   pixels: Float32Array;
+  /**
+   * Present when every pixel value is one table lookup of one raw sample (monochrome, 8 or 16 bits
+   * allocated): pixels[i] === samples.lut[samples.data[i]]. The decoder then makes `pixels` only when
+   * it is first read, and preprocessing reads through the table instead: the float image of a 1024²
+   * radiograph is 4 MiB of fresh memory per request, and filling it cost more than the JPEG decode.
+   */
+  samples?: LutSamples;
   /** Range of `pixels`, computed once because normalisation needs it. */
   min: number;
   max: number;

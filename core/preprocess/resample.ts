@@ -1,3 +1,4 @@
+import type { LutSamples } from '../dicom/types.ts';
 import type { ResizeMethod } from './spec.ts';
 import { isForeground } from '../segmentation/threshold.ts';
 
@@ -104,6 +105,12 @@ function axisPlan(inSize: number, outSize: number, method: ResizeMethod): AxisPl
   return plan;
 }
 
+/**
+ * What is resampled: a float image, or integer samples read through their table (a decoded frame
+ * whose float image was never made, DecodedImage.samples). Both give the same values, bit for bit.
+ */
+export type PixelSource = Float32Array | LutSamples;
+
 /** An optional per-pixel prologue v -> clamp(v * scale + offset, 0, 1), fused into the first pass. */
 export interface AffineClamp {
   scale: number;
@@ -123,7 +130,7 @@ function identityPlan(size: number): AxisPlan {
  * No full-size intermediate, and a single float32 rounding at the end (see `sweep`).
  */
 export function resampleFloat32(
-  src: Float32Array,
+  src: PixelSource,
   inH: number,
   inW: number,
   outH: number,
@@ -131,21 +138,14 @@ export function resampleFloat32(
   method: ResizeMethod,
   pre?: AffineClamp,
 ): Float32Array {
-  if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
+  const n = src instanceof Float32Array ? src.length : src.data.length;
+  if (n !== inH * inW) throw new RangeError(`resample: ${n} values for ${inH}x${inW}`);
   const out = new Float32Array(outH * outW);
   if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
   if (inH === outH && inW === outW) {
     // Same size on both axes: every tap is the pixel itself with weight 1, so the sweep would store
     // exactly the (prologue-mapped) input; do that in one pass (images already at model size).
-    if (!pre) {
-      out.set(src);
-      return out;
-    }
-    const { scale, offset } = pre;
-    for (let i = 0; i < out.length; i++) {
-      const v = src[i] * scale + offset;
-      out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-    }
+    for (let y = 0; y < inH; y++) fillRow({ src, pre }, y * inW, inW, out, y * inW);
     return out;
   }
   sweep({ src, pre }, inH, inW, outH, outW, method, out, false);
@@ -254,9 +254,9 @@ function horizontalTap(acc: Float64Array, s0: number, m: number, weights: Float6
   return sum;
 }
 
-/** Where the input rows come from: a float32 image, optionally through the affine clamp. */
+/** Where the input rows come from: a float32 image or table samples, optionally through the affine clamp. */
 interface RowSource {
-  src: Float32Array;
+  src: PixelSource;
   pre: AffineClamp | undefined;
 }
 
@@ -289,10 +289,12 @@ function sweep(
   const vWeights = vp.weights;
   const vStride = vp.stride;
 
-  // Ring of input rows (already through the prologue), slot = row % ringSize.
+  // Ring of input rows (already through the prologue and the table), slot = row % ringSize; a plain
+  // float image is read in place.
   const ringSize = vStride;
-  const ring = source.pre ? new Float32Array(ringSize * inW) : null;
-  const rows = ring ?? source.src;
+  const inPlace = !source.pre && source.src instanceof Float32Array ? source.src : null;
+  const ring = inPlace ? null : new Float32Array(ringSize * inW);
+  const rows = inPlace ?? ring!;
   const slotRow = new Int32Array(ringSize).fill(-1);
   const bases = new Int32Array(vStride);
 
@@ -330,13 +332,35 @@ function sweep(
   }
 }
 
-/** One input row through the prologue into the ring: the clamp's value rounded to float32. */
+/**
+ * One input row into the ring (or the output): its values (through the table, for samples), then the
+ * clamp's value when there is a prologue, rounded to float32 on the store.
+ */
 function fillRow(source: RowSource, srcBase: number, inW: number, ring: Float32Array, base: number): void {
   const src = source.src;
-  const scale = source.pre!.scale;
-  const offset = source.pre!.offset;
+  const pre = source.pre;
+  if (src instanceof Float32Array) {
+    if (!pre) {
+      ring.set(src.subarray(srcBase, srcBase + inW), base);
+      return;
+    }
+    const scale = pre.scale;
+    const offset = pre.offset;
+    for (let x = 0; x < inW; x++) {
+      const v = src[srcBase + x] * scale + offset;
+      ring[base + x] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return;
+  }
+  const { data, lut } = src;
+  if (!pre) {
+    for (let x = 0; x < inW; x++) ring[base + x] = lut[data[srcBase + x]];
+    return;
+  }
+  const scale = pre.scale;
+  const offset = pre.offset;
   for (let x = 0; x < inW; x++) {
-    const v = src[srcBase + x] * scale + offset;
+    const v = lut[data[srcBase + x]] * scale + offset;
     ring[base + x] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
 }

@@ -1,18 +1,22 @@
 import type { DecodedImage } from '../dicom/types.ts';
 import { PreprocessError } from './errors.ts';
 import { intensityTransform } from './intensity.ts';
-import { resampleFloat32 } from './resample.ts';
+import { resampleFloat32, type PixelSource } from './resample.ts';
 import type { PreprocessSpec } from './spec.ts';
 import { parsePreprocessSpec } from './validate.ts';
 
-function checkImage(image: DecodedImage): void {
-  const { rows, columns, pixels } = image;
+/** The image's values as the resampler reads them: its raw samples through their table when it has them (no float copy). */
+function checkedSource(image: DecodedImage): PixelSource {
+  const { rows, columns } = image;
   if (!Number.isInteger(rows) || !Number.isInteger(columns) || rows <= 0 || columns <= 0) {
     throw new PreprocessError('INVALID_IMAGE', `image size must be positive integers, got ${rows}x${columns}`);
   }
-  if (!(pixels instanceof Float32Array) || pixels.length !== rows * columns) {
-    throw new PreprocessError('INVALID_IMAGE', `image has ${pixels?.length} pixel values, expected ${rows}x${columns}=${rows * columns}`);
+  const source: PixelSource = image.samples ?? image.pixels;
+  const n = source instanceof Float32Array ? source.length : source?.data?.length;
+  if (!(source instanceof Float32Array || source?.lut instanceof Float32Array) || n !== rows * columns) {
+    throw new PreprocessError('INVALID_IMAGE', `image has ${n} pixel values, expected ${rows}x${columns}=${rows * columns}`);
   }
+  return source;
 }
 
 /**
@@ -36,10 +40,10 @@ export function toTensorSync(image: DecodedImage, specInput: PreprocessSpec): Fl
 
 /** toTensorSync for a spec that has already been through parsePreprocessSpec (the processor parses once). */
 export function tensorFromImage(image: DecodedImage, spec: PreprocessSpec): Float32Array {
-  checkImage(image);
+  const source = checkedSource(image);
   const { height: H, width: W } = spec.size;
   // Step 1 is fused into the first resampling pass (same arithmetic, no full-size intermediate).
-  const resized = resampleFloat32(image.pixels, image.rows, image.columns, H, W, spec.resize, intensityTransform(image, spec.intensity));
+  const resized = resampleFloat32(source, image.rows, image.columns, H, W, spec.resize, intensityTransform(image, spec.intensity));
   if (spec.resize === 'bicubic' || spec.resize === 'lanczos3') {
     for (let i = 0; i < resized.length; i++) {
       const v = resized[i];
