@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A throw-away Orthanc with DICOMweb for local testing (Debian packages orthanc + orthanc-dicomweb,
 # installed by scripts/test-deps.sh). Free ports, storage in a temporary directory, localhost only.
-#   scripts/orthanc.sh start   -> prints ORTHANC_URL=..., DICOMWEB_URL=..., ORTHANC_DICOM_PORT=..., ORTHANC_DIR=... (eval-able)
+#   scripts/orthanc.sh start   -> prints ORTHANC_URL=..., DICOMWEB_URL=..., ORTHANC_DICOM_PORT=..., ORTHANC_AET=..., ORTHANC_DIR=... (eval-able)
+# Its DICOM side (AE title ORTHANC) accepts C-STORE from any AE title (Orthanc's default); register a peer it
+# should send to with: curl -X PUT "$ORTHANC_URL/modalities/NAME" -d '{"AET": "...", "Host": "...", "Port": ...}'
 #   scripts/orthanc.sh stop DIR
 set -euo pipefail
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -23,6 +25,7 @@ JSON
         echo "ORTHANC_URL=http://127.0.0.1:$http"
         echo "DICOMWEB_URL=http://127.0.0.1:$http/dicom-web"
         echo "ORTHANC_DICOM_PORT=$dicom"
+        echo "ORTHANC_AET=ORTHANC"
         echo "ORTHANC_DIR=$dir"
         exit 0
       fi
