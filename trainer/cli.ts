@@ -118,12 +118,14 @@ export async function main(argv: string[]): Promise<number> {
     const lines = [
       '',
       `done in ${formatDuration(r.seconds)} on ${r.executionProvider.toUpperCase()} (${r.history.length} epochs, ${r.counts.train} train / ${r.counts.val} validation images)`,
-      `best epoch ${r.bestEpoch}: validation Dice ${r.bestDice.toFixed(4)} at ${cfg.height}x${cfg.width}, ${r.bestDiceOriginal.toFixed(4)} at original resolution${best ? ` (train loss ${best.trainLoss.toFixed(4)}: ${formatLosses(best.trainLosses)})` : ''}`,
+      `best epoch ${r.bestEpoch}: validation Dice ${r.bestDice.toFixed(4)} at ${cfg.height}x${cfg.width}, ${r.bestDiceOriginal.toFixed(4)} at original resolution`,
+      ...(best ? [`  train loss      ${best.trainLoss.toFixed(4)}: ${formatLosses(best.trainLosses)}`] : []),
+      ...(best?.valLosses && best.valLoss !== undefined ? [`  validation loss ${best.valLoss.toFixed(4)}: ${formatLosses(best.valLosses)}`] : []),
       ...(best?.valClassDice ? [`per-class validation Dice: ${formatLosses(best.valClassDice)} at ${cfg.height}x${cfg.width}${best.valClassDiceOriginal ? `; ${formatLosses(best.valClassDiceOriginal)} at original resolution` : ''}`] : []),
       `parity: max |p_onnx - p_session| = ${r.parity.maxAbsDiff.toExponential(2)} over ${r.parity.images} validation images (tolerance ${r.parity.tolerance.toExponential(0)}): OK`,
       `model:       ${rel(r.files.onnx)}`,
       `manifest:    ${rel(r.files.manifest)}`,
-      `report:      ${rel(r.files.curves)}, ${rel(r.files.overlays)}, ${rel(r.files.log)}`,
+      `report:      ${rel(r.files.curves)}, ${rel(r.files.scalars)}, ${rel(r.files.overlays)}, ${rel(r.files.log)}`,
       `checkpoints: ${rel(r.files.lastCheckpoint)} (resume with --resume), ${rel(r.files.bestCheckpoint)}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');

@@ -98,11 +98,9 @@ export const TrainFields = {
   milestones: setting(z.array(intAtLeast(1)).default([...SIIM_MILESTONES]), 'MultiStepLR milestones, comma-separated epochs', { cli: flag('--milestones <epochs>', { parse: positiveIntList, defaultText: SIIM_MILESTONES.join(',') }), resume: true }),
   gamma: setting(positive().default(SIIM_GAMMA), 'MultiStepLR decay factor', { cli: flag('--gamma <factor>'), resume: true }),
   seed: setting(intAtLeast(0).default(42), 'seed for folds, shuffling, augmentation and weight init', { cli: flag('--seed <n>'), resume: true, manifest: 'seed' }),
-  loss: setting(LossWeightsSchema.optional(), `loss term weights: ${TERMS_HELP}`, {
-    cli: flag('--loss-weights <w1,w2,w3>', {
-      parse: lossWeightsArg,
-      defaultText: `${Object.values(LOSS_SETS.sigmoid.defaults).join(',')}; multi-class ${Object.values(LOSS_SETS.softmax.defaults).join(',')}`,
-    }),
+  // The default depends on the layout, so the schema has none and --help would print none: it is in the text.
+  loss: setting(LossWeightsSchema.optional(), `loss term weights: ${TERMS_HELP} (default: ${Object.values(LOSS_SETS.sigmoid.defaults).join(',')}; multi-class ${Object.values(LOSS_SETS.softmax.defaults).join(',')})`, {
+    cli: flag('--loss-weights <w1,w2,w3>', { parse: lossWeightsArg }),
     resume: true,
     manifest: 'lossWeights',
   }),

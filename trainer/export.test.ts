@@ -25,6 +25,7 @@ async function sessionFor(onnx: Uint8Array, perturb: number): Promise<TrainingSe
     executionProvider: 'cpu',
     parameterCount: 0,
     step: () => Promise.reject(new Error('not used')),
+    loss: () => Promise.reject(new Error('not used')),
     predict: async (images, n) => {
       const out = await ref.run({ image: new ort.Tensor('float32', images, [n, 1, S, S]) });
       return Float32Array.from(out.logits!.data as Float32Array, (x) => {

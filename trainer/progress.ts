@@ -15,19 +15,31 @@ export function formatDuration(s: number): string {
 }
 
 /**
- * The per-epoch summary: a first line within 80 columns (epoch, loss, validation Dice beside the
- * all-empty baseline, lr, best marker), then an indented line with the loss terms, per-class and
- * original-resolution Dice, throughput and time.
+ * The per-epoch summary, every line within 80 columns for the single-label terms: epoch, training
+ * and validation loss, validation Dice beside the all-empty baseline, best marker; then the training
+ * loss terms with the learning rate, throughput and time; then the validation loss terms (under the
+ * training ones) and the original-resolution Dice; multi-class runs add each class's Dice.
  */
 export function epochLine(m: EpochMetrics, epochs: number): string {
-  const base = m.valBaseline !== undefined && Number.isFinite(m.valBaseline) ? ` (empty ${m.valBaseline.toFixed(4)})` : '';
-  const head =
-    `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  loss ${m.trainLoss.toFixed(4)}  ` +
-    `val Dice ${m.valDice.toFixed(4)}${base}  lr ${m.lr.toExponential(1)}${m.best ? '  * best' : ''}`;
-  const orig = Number.isFinite(m.valDiceOriginal) ? `  original res ${m.valDiceOriginal.toFixed(4)}` : '';
+  const fin = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
+  const base = fin(m.valBaseline) ? ` (empty ${m.valBaseline.toFixed(4)})` : '';
+  const val = fin(m.valLoss) ? ` val ${m.valLoss.toFixed(4)}` : '';
+  const lines = [
+    `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  loss ${m.trainLoss.toFixed(4)}${val}  ` +
+      `val Dice ${m.valDice.toFixed(4)}${base}${m.best ? '  * best' : ''}`,
+    `  train ${formatLosses(m.trainLosses)}  lr ${m.lr.toExponential(1)}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}`,
+  ];
+  const orig = fin(m.valDiceOriginal) ? `original res ${m.valDiceOriginal.toFixed(4)}` : '';
+  const valTerms = m.valLosses ? `val   ${formatLosses(m.valLosses)}` : '';
+  if (valTerms || orig) lines.push(`  ${[valTerms, orig].filter(Boolean).join('  ')}`);
   // Multi-class: each non-background class's mean Dice.
-  const perClass = m.valClassDice ? `  [${formatLosses(m.valClassDice)}]` : '';
-  return `${head}\n  ${formatLosses(m.trainLosses)}${perClass}${orig}  ${m.trainImagesPerSecond.toFixed(1)} img/s  ${formatDuration(m.seconds)}`;
+  if (m.valClassDice) lines.push(`  class Dice ${formatLosses(m.valClassDice)}`);
+  return lines.join('\n');
+}
+
+/** Without a terminal, the in-epoch progress line (within 80 columns; the terms are in the epoch's summary). */
+export function batchLine(p: BatchProgress, epochs: number): string {
+  return `  epoch ${p.epoch}/${epochs}: batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(1)}  ${p.imagesPerSecond.toFixed(1)} img/s`;
 }
 
 /**
@@ -95,7 +107,7 @@ export function createConsoleObserver(out: NodeJS.WritableStream = process.stdou
       if (bar) bar.update(p.batch, { loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) });
       else if (Date.now() - lastLine >= LINE_EVERY_MS && p.batch < p.batches) {
         lastLine = Date.now();
-        out.write(`  epoch ${p.epoch}: batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)} [${formatLosses(p.losses)}]  lr ${p.lr.toExponential(2)}  ${p.imagesPerSecond.toFixed(1)} img/s\n`);
+        out.write(batchLine(p, epochs) + '\n');
       }
     },
     validationProgress: (done, total) => {

@@ -1,6 +1,7 @@
 /**
- * Training report written next to the model: training-curves.png (loss and validation Dice per
- * epoch, an SVG drawn here and rasterised by sharp), validation-overlays.png (image / truth /
+ * Training report written next to the model: training-curves.png (training and validation loss,
+ * total and per term, validation Dice beside the all-empty baseline, and the learning rate per
+ * epoch; an SVG drawn here and rasterised by sharp), scalars.csv (the same figures as numbers), validation-overlays.png (image / truth /
  * prediction for a few validation images) and training-log.json (every per-epoch figure).
  * Single-label overlays use the same palette's blue (truth) and orange (prediction), with a legend.
  * Multi-class runs add each class's validation Dice to the curves and draw the overlays as class
@@ -38,27 +39,39 @@ interface Series {
   colour: string;
   values: number[];
   dashed?: boolean;
+  /** Legend: 'pair' shows a solid and a dashed swatch (the next series is the dashed one and has 'none'). */
+  legend?: 'pair' | 'none';
 }
 
-function panel(x0: number, y0: number, w: number, h: number, title: string, epochs: number[], series: Series[], yRange?: [number, number], mark?: number, legendAtBottom = false): string {
+/**
+ * One plot: axes, ticks, series, an optional best-epoch mark, and the legend in the top right above
+ * the data (the y range gets headroom for it, the ticks stop at the data's range), so it never hides
+ * a curve. A fixed `yRange` (Dice 0..1) keeps its ticks.
+ */
+function panel(x0: number, y0: number, w: number, h: number, title: string, epochs: number[], series: Series[], yRange?: [number, number], mark?: number): string {
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
   let [lo, hi] = yRange ?? [Math.min(...all), Math.max(...all)];
+  const left = x0 + 60;
+  const right = x0 + w - 15;
+  const top = y0 + 35;
+  const bottom = y0 + h - 45;
+  const legend = series.filter((s) => s.legend !== 'none');
+  const legendH = 10 + legend.length * 16;
   if (!yRange) {
     const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.1 || 1;
     lo = Math.max(0, lo - pad);
     hi += pad;
   }
-  const left = x0 + 60;
-  const right = x0 + w - 15;
-  const top = y0 + 35;
-  const bottom = y0 + h - 45;
+  const tickHi = hi;
+  const share = Math.min(0.6, (legendH + 6) / (bottom - top));
+  hi += ((hi - lo) * share) / (1 - share);
   const xMin = epochs[0] ?? 1;
   const xMax = Math.max(epochs[epochs.length - 1] ?? 1, xMin + 1);
   const sx = (e: number): number => left + ((e - xMin) / (xMax - xMin)) * (right - left);
   const sy = (v: number): number => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
   const parts: string[] = [];
   parts.push(`<text x="${(left + right) / 2}" y="${y0 + 20}" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`);
-  for (const t of niceTicks(lo, hi)) {
+  for (const t of niceTicks(lo, tickHi)) {
     parts.push(`<line x1="${left}" x2="${right}" y1="${sy(t)}" y2="${sy(t)}" stroke="#e3e3e3"/>`);
     parts.push(`<text x="${left - 6}" y="${sy(t) + 4}" text-anchor="end" font-size="11">${t}</text>`);
   }
@@ -68,18 +81,25 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, epoc
   parts.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#444"/>`);
   if (mark !== undefined) {
     parts.push(`<line x1="${sx(mark)}" x2="${sx(mark)}" y1="${top}" y2="${bottom}" stroke="#999" stroke-dasharray="4 3"/>`);
-    parts.push(`<text x="${sx(mark) + 4}" y="${top + 12}" font-size="11" fill="#666">best (epoch ${mark})</text>`);
+    // Left of the line when it is in the right half, so the text stays inside the panel.
+    const atRight = sx(mark) > (left + right) / 2;
+    parts.push(`<text x="${sx(mark) + (atRight ? -4 : 4)}" y="${bottom - 6}" font-size="11" fill="#666"${atRight ? ' text-anchor="end"' : ''}>best (epoch ${mark})</text>`);
   }
-  series.forEach((s, k) => {
+  const dashOf = (s: Series): string => (s.dashed ? ' stroke-dasharray="6 4"' : '');
+  for (const s of series) {
     const pts = s.values.map((v, i) => (Number.isFinite(v) ? `${sx(epochs[i]!).toFixed(1)},${sy(v).toFixed(1)}` : '')).filter(Boolean);
-    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
-    if (pts.length > 1) parts.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${s.colour}" stroke-width="2"${dash}/>`);
+    if (pts.length > 1) parts.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${s.colour}" stroke-width="2"${dashOf(s)}/>`);
     for (const p of pts) {
       const [px, py] = p.split(',');
       parts.push(`<circle cx="${px}" cy="${py}" r="2.5" fill="${s.colour}"/>`);
     }
-    const ly = legendAtBottom ? bottom - 10 - (series.length - 1 - k) * 16 : top + 14 + k * 16;
-    parts.push(`<line x1="${right - 150}" x2="${right - 128}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.colour}" stroke-width="2"${dash}/>`);
+  }
+  legend.forEach((s, k) => {
+    const ly = top + 14 + k * 16;
+    if (s.legend === 'pair') {
+      parts.push(`<line x1="${right - 150}" x2="${right - 141}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.colour}" stroke-width="2"/>`);
+      parts.push(`<line x1="${right - 137}" x2="${right - 128}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.colour}" stroke-width="2" stroke-dasharray="3 2"/>`);
+    } else parts.push(`<line x1="${right - 150}" x2="${right - 128}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.colour}" stroke-width="2"${dashOf(s)}/>`);
     parts.push(`<text x="${right - 122}" y="${ly}" font-size="11">${esc(s.label)}</text>`);
   });
   return parts.join('\n');
@@ -90,26 +110,36 @@ export const classColour = (k: number): string => labelColourHex(k);
 
 export function curvesSvg(history: readonly EpochMetrics[], title: string, losses: LossSet = LOSS_SETS.sigmoid): string {
   const W = 1000;
-  const top = 420;
-  const H = top + 240;
+  const top = 410;
+  const H = top + 330;
   const epochs = history.map((h) => h.epoch);
   const best = history.filter((h) => h.best).pop();
   const classLabels = Object.keys(history.find((h) => h.valClassDice)?.valClassDice ?? {});
+  // Training solid, validation dashed, in both loss panels; histories from before the validation
+  // loss was recorded have no validation series.
+  const hasVal = history.some((h) => Number.isFinite(h.valLoss));
+  const termSeries = losses.terms.flatMap((t, i) => {
+    const colour = TERM_COLOURS[i % TERM_COLOURS.length]!;
+    const train: Series = { label: t.label, colour, values: history.map((h) => h.trainLosses[t.name] ?? Number.NaN) };
+    if (!hasVal) return [train];
+    return [{ ...train, legend: 'pair' as const }, { label: t.label, colour, values: history.map((h) => h.valLosses?.[t.name] ?? Number.NaN), dashed: true, legend: 'none' as const }];
+  });
   const body = [
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16">${esc(title)}</text>`,
-    panel(0, 30, W / 2, H - 30, losses.title, epochs, [
-      { label: 'total', colour: '#1f77b4', values: history.map((h) => h.trainLoss) },
-      ...losses.terms.map((t, i) => ({ label: t.label, colour: TERM_COLOURS[i % TERM_COLOURS.length]!, values: history.map((h) => h.trainLosses[t.name] ?? Number.NaN), dashed: true })),
+    panel(0, 30, W / 2, top - 30, `${losses.title}: weighted total`, epochs, [
+      { label: 'train', colour: '#1f77b4', values: history.map((h) => h.trainLoss) },
+      ...(hasVal ? [{ label: 'validation', colour: '#1f77b4', values: history.map((h) => h.valLoss ?? Number.NaN), dashed: true }] : []),
     ]),
-    panel(W / 2, 30, W / 2, H - 30, classLabels.length ? 'validation Dice (mean over classes, and per class)' : 'validation Dice', epochs, [
+    panel(W / 2, 30, W / 2, top - 30, classLabels.length ? 'validation Dice (mean over classes, and per class)' : 'validation Dice', epochs, [
       { label: classLabels.length ? 'mean, model resolution' : 'model resolution', colour: '#d62728', values: history.map((h) => h.valDice) },
       { label: classLabels.length ? 'mean, original resolution' : 'original resolution', colour: '#ff7f0e', values: history.map((h) => h.valDiceOriginal), dashed: true },
       ...classLabels.map((l, k) => ({ label: l, colour: classColour(k), values: history.map((h) => h.valClassDice?.[l] ?? Number.NaN) })),
       // The predict-nothing score: a Dice on this line learned nothing.
       ...(history.some((h) => Number.isFinite(h.valBaseline)) ? [{ label: 'all-empty baseline', colour: '#555555', values: history.map((h) => h.valBaseline ?? Number.NaN), dashed: true }] : []),
-    ], [0, 1], best?.epoch, true),
-    panel(0, top, W, H - top, 'learning rate', epochs, [{ label: 'lr', colour: '#0072B2', values: history.map((h) => h.lr) }], [0, Math.max(...history.map((h) => h.lr).filter(Number.isFinite), 1e-12) * 1.1]),
+    ], [0, 1], best?.epoch),
+    panel(0, top, W / 2, H - top, hasVal ? 'loss terms (unweighted): train solid, validation dashed' : 'loss terms (unweighted)', epochs, termSeries),
+    panel(W / 2, top, W / 2, H - top, 'learning rate', epochs, [{ label: 'lr', colour: '#0072B2', values: history.map((h) => h.lr) }], [0, Math.max(...history.map((h) => h.lr).filter(Number.isFinite), 1e-12) * 1.1]),
   ];
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">\n${body.join('\n')}\n</svg>\n`;
 }
@@ -295,15 +325,27 @@ const csvCell = (v: number | undefined): string => (v === undefined || !Number.i
 
 /**
  * The per-epoch scalars as CSV (one row per epoch, a header naming the columns), for a spreadsheet
- * or a tracking tool: epoch, lr, train loss and its terms, validation Dice (model and original
- * resolution), the all-empty baseline, per-class Dice, throughput, seconds, best.
+ * or a tracking tool: epoch, lr, train loss and its terms, validation loss and its terms
+ * (`val_loss_<term>`: `val_dice` is the validation Dice), validation Dice (model and original
+ * resolution), the all-empty baseline, per-class Dice, throughput, seconds, best. A figure an epoch
+ * lacks (original-resolution Dice skipped, validation loss of an epoch from an older checkpoint) is
+ * an empty cell.
  */
 export function scalarsCsv(history: readonly EpochMetrics[]): string {
   const terms = [...new Set(history.flatMap((h) => Object.keys(h.trainLosses)))];
+  const valTerms = [...new Set(history.flatMap((h) => Object.keys(h.valLosses ?? {})))];
   const classes = [...new Set(history.flatMap((h) => Object.keys(h.valClassDice ?? {})))];
-  const header = ['epoch', 'lr', 'train_loss', ...terms.map((t) => `train_${t}`), 'val_dice', 'val_dice_original', 'val_baseline_all_empty', ...classes.map((c) => `val_dice_${c.replace(/[^A-Za-z0-9_-]/g, '_')}`), 'train_images_per_second', 'seconds', 'best'];
+  const header = [
+    'epoch', 'lr', 'train_loss', ...terms.map((t) => `train_${t}`), 'val_loss', ...valTerms.map((t) => `val_loss_${t}`),
+    'val_dice', 'val_dice_original', 'val_baseline_all_empty', ...classes.map((c) => `val_dice_${c.replace(/[^A-Za-z0-9_-]/g, '_')}`),
+    'train_images_per_second', 'seconds', 'best',
+  ];
   const rows = history.map((h) =>
-    [h.epoch, csvCell(h.lr), csvCell(h.trainLoss), ...terms.map((t) => csvCell(h.trainLosses[t])), csvCell(h.valDice), csvCell(h.valDiceOriginal), csvCell(h.valBaseline), ...classes.map((c) => csvCell(h.valClassDice?.[c])), csvCell(h.trainImagesPerSecond), csvCell(h.seconds), h.best ? 1 : 0].join(','),
+    [
+      h.epoch, csvCell(h.lr), csvCell(h.trainLoss), ...terms.map((t) => csvCell(h.trainLosses[t])), csvCell(h.valLoss), ...valTerms.map((t) => csvCell(h.valLosses?.[t])),
+      csvCell(h.valDice), csvCell(h.valDiceOriginal), csvCell(h.valBaseline), ...classes.map((c) => csvCell(h.valClassDice?.[c])),
+      csvCell(h.trainImagesPerSecond), csvCell(h.seconds), h.best ? 1 : 0,
+    ].join(','),
   );
   return [header.join(','), ...rows].join('\n') + '\n';
 }

@@ -67,6 +67,12 @@ test('tiny multi-class run: loss falls, per-class Dice, softmax export passes pa
   // The stated factor: eight epochs of 18 images take the loss to at most half its first-epoch value.
   assert.ok(ratio >= 2, `loss fell only x${ratio.toFixed(2)}: ${losses.join(' -> ')}`);
   assert.deepEqual(Object.keys(r.history[0]!.trainLosses), ['ce', 'dice', 'focal'], 'the softmax loss terms flow to the epoch metrics');
+  for (const h of r.history) {
+    assert.deepEqual(Object.keys(h.valLosses!), ['ce', 'dice', 'focal'], 'the validation loss has the softmax terms');
+    assert.ok(Math.abs(h.valLoss! - (h.valLosses!.ce! + h.valLosses!.dice!)) < 1e-5, `validation total = ce + dice (focal weight 0): ${h.valLoss}`);
+  }
+  const valLosses = r.history.map((h) => h.valLoss!);
+  assert.ok(valLosses.at(-1)! < valLosses[0]!, `the validation loss falls: ${valLosses.map((l) => l.toFixed(3)).join(' -> ')}`);
   assert.deepEqual(Object.keys(r.history[0]!.valClassDice!), ['lung', 'heart', 'pneumothorax'], 'per-class Dice for the non-background classes');
   for (const h of r.history) {
     const m = Object.values(h.valClassDice!);

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,9 @@ import { assignFolds } from './folds.ts';
 import { parseManifest } from '../core/manifest.ts';
 import { NO_AUGMENT } from './augment.ts';
 import { DEFAULTS, type TrainConfig } from './config.ts';
+import { loadRunCheckpoint, saveRunCheckpoint } from './checkpoint-file.ts';
+import { LOSS_SETS } from './model/loss-set.ts';
+import type { EpochMetrics } from './run/types.ts';
 
 import { train } from './train.ts';
 
@@ -95,7 +99,12 @@ function tinyConfig(dir: string, data: string, over: Partial<TrainConfig> = {}):
 test('tiny run: loss falls, export passes parity, manifest validates, report written', async (t) => {
   const { dir, data, ds } = await setup(t);
   const warnings: string[] = [];
-  const r = await train(tinyConfig(dir, data), { warn: (m) => warnings.push(m) });
+  // What the work directory holds when each epoch is reported: the live curves and scalars, rewritten.
+  const live: { epoch: number; rows: string[]; curvesBytes: number }[] = [];
+  const r = await train(tinyConfig(dir, data), {
+    warn: (m) => warnings.push(m),
+    epochEnd: (m) => live.push({ epoch: m.epoch, rows: readFileSync(join(dir, 'run', 'scalars.csv'), 'utf8').trim().split('\n'), curvesBytes: statSync(join(dir, 'run', 'training-curves.png')).size }),
+  });
   assert.equal(r.history.length, 4);
   const losses = r.history.map((h) => h.trainLoss);
   assert.ok(losses[3]! < 0.8 * losses[0]!, `the loss falls by at least 20 % in 4 epochs: ${losses.map((l) => l.toFixed(3)).join(' -> ')}`);
@@ -155,7 +164,25 @@ test('tiny run: loss falls, export passes parity, manifest validates, report wri
   // Scalars beside the model, and the live curves and scalars in the work directory.
   const csv = (await readFile(r.files.scalars, 'utf8')).trim().split('\n');
   assert.equal(csv.length, 5, 'a header and one row per epoch');
-  assert.match(csv[0]!, /^epoch,lr,train_loss,train_bce,train_dice,train_focal,val_dice,val_dice_original,val_baseline_all_empty,/);
+  assert.match(csv[0]!, /^epoch,lr,train_loss,train_bce,train_dice,train_focal,val_loss,val_loss_bce,val_loss_dice,val_loss_focal,val_dice,val_dice_original,val_baseline_all_empty,/);
+  // The validation loss: the objective's terms every epoch, in the CSV as recorded, in the checkpoint history.
+  const header = csv[0]!.split(',');
+  r.history.forEach((h, i) => {
+    assert.deepEqual(Object.keys(h.valLosses!), [...LOSS_SETS.sigmoid.names]);
+    assert.ok(Number.isFinite(h.valLoss) && h.valLoss! > 0, `epoch ${h.epoch} validation loss ${h.valLoss}`);
+    const row = csv[i + 1]!.split(',');
+    assert.equal(Number(row[header.indexOf('val_loss')]), h.valLoss);
+    for (const n of LOSS_SETS.sigmoid.names) assert.equal(Number(row[header.indexOf(`val_loss_${n}`)]), h.valLosses![n]);
+    assert.ok(Math.abs(h.valLoss! - Math.max(1e-5, 3 * h.valLosses!.bce! + h.valLosses!.dice! + 4 * h.valLosses!.focal!)) < 1e-5, 'the run weights make the total');
+  });
+  assert.deepEqual((await loadRunCheckpoint(r.files.lastCheckpoint)).state.history.map((h) => h.valLoss), r.history.map((h) => h.valLoss));
+  // Curves and scalars were in the work directory at the end of every epoch, one row per epoch so far.
+  assert.deepEqual(live.map((l) => l.epoch), [1, 2, 3, 4]);
+  for (const l of live) {
+    assert.equal(l.rows.length, l.epoch + 1, `scalars.csv at epoch ${l.epoch}`);
+    assert.ok(l.rows.at(-1)!.split(',')[header.indexOf('val_loss')] !== '', `epoch ${l.epoch} row has its validation loss`);
+    assert.ok(l.curvesBytes > 0);
+  }
   assert.deepEqual(await readFile(join(dir, 'run', 'scalars.csv'), 'utf8'), await readFile(r.files.scalars, 'utf8'));
   assert.equal((await sharp(join(dir, 'run', 'training-curves.png')).metadata()).format, 'png');
   assert.ok((await stat(r.files.lastCheckpoint)).size > 0);
@@ -164,6 +191,8 @@ test('tiny run: loss falls, export passes parity, manifest validates, report wri
   const cfg2 = tinyConfig(dir, data, { epochs: 2, workDir: join(dir, 'run2'), out: join(dir, 'models2') });
   const first = await train(cfg2);
   assert.equal(first.cache.decodes, 0, 'the second run reuses the cache');
+  // Kept for the old-format resume below (the resume next rewrites run2/).
+  const twoEpochs = { last: await loadRunCheckpoint(first.files.lastCheckpoint), best: await loadRunCheckpoint(first.files.bestCheckpoint) };
   // The first run wrote tiny:1, so continuing it replaces that version: only with force.
   await assert.rejects(train({ ...cfg2, epochs: 4, resume: first.files.lastCheckpoint }), /tiny:1 already exists .*pass --force/);
   await assert.rejects(train({ ...cfg2, force: true, epochs: 4, lr: 1e-2, resume: first.files.lastCheckpoint }), /lr was 0\.003 in the checkpoint but is 0\.01 now/);
@@ -173,5 +202,26 @@ test('tiny run: loss falls, export passes parity, manifest validates, report wri
   for (let e = 0; e < 4; e++) {
     assert.ok(Math.abs(resumed.history[e]!.trainLoss - r.history[e]!.trainLoss) < 1e-6, `epoch ${e + 1}: ${resumed.history[e]!.trainLoss} vs ${r.history[e]!.trainLoss}`);
     assert.ok(Math.abs(resumed.history[e]!.valDice - r.history[e]!.valDice) < 1e-6);
+    assert.ok(Math.abs(resumed.history[e]!.valLoss! - r.history[e]!.valLoss!) < 1e-6, `epoch ${e + 1} validation loss`);
   }
+
+  // A checkpoint written before the validation loss was recorded (and before the loss terms were
+  // named: trainBce / trainDiceLoss / trainFocal) still resumes: its epochs keep no validation loss
+  // (empty CSV cells, no validation points on the curves), the new epochs have it, training is exact.
+  const oldCkpt = join(dir, 'old', 'last.ckpt');
+  const { state } = twoEpochs.last;
+  assert.equal(state.epochsDone, 2);
+  const oldHistory = state.history.map(({ valLoss: _l, valLosses: _ls, trainLosses: t, ...h }) => ({ ...h, trainBce: t.bce, trainDiceLoss: t.dice, trainFocal: t.focal }));
+  const oldState = { ...state, history: oldHistory as unknown as EpochMetrics[] };
+  await saveRunCheckpoint(oldCkpt, oldState, twoEpochs.last.checkpoint);
+  await saveRunCheckpoint(join(dir, 'old', 'best.ckpt'), oldState, twoEpochs.best.checkpoint);
+  const fromOld = await train({ ...cfg2, force: true, epochs: 4, resume: oldCkpt, workDir: join(dir, 'run3') });
+  assert.deepEqual(fromOld.history.map((h) => h.valLoss === undefined), [true, true, false, false]);
+  assert.deepEqual(Object.keys(fromOld.history[0]!.trainLosses), ['bce', 'dice', 'focal']);
+  for (let e = 0; e < 4; e++) assert.ok(Math.abs(fromOld.history[e]!.trainLoss - r.history[e]!.trainLoss) < 1e-6, `epoch ${e + 1} after an old checkpoint`);
+  for (let e = 2; e < 4; e++) assert.ok(Math.abs(fromOld.history[e]!.valLoss! - r.history[e]!.valLoss!) < 1e-6);
+  const oldCsv = (await readFile(join(dir, 'run3', 'scalars.csv'), 'utf8')).trim().split('\n').map((l) => l.split(','));
+  const vl = oldCsv[0]!.indexOf('val_loss');
+  assert.deepEqual(oldCsv.slice(1).map((row) => row[vl] === ''), [true, true, false, false]);
+  assert.equal((await sharp(fromOld.files.curves).metadata()).format, 'png');
 });

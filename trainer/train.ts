@@ -1,9 +1,9 @@
 /**
  * One training run, start to finish, read top to bottom: prepare the data (scan -> cache ->
- * stratified fold -> loaders), restore the run (or start fresh), then per epoch fit -> evaluate ->
- * checkpoint, and finally restore the best epoch -> export with parity check -> report. The steps
- * live in run/; the CLI is a thin layer over `train`, and tests call it directly with a silent
- * observer.
+ * stratified fold -> loaders), restore the run (or start fresh), then per epoch fit -> evaluate
+ * (validation Dice and loss) -> checkpoint -> live curves and scalars, and finally restore the best
+ * epoch -> export with parity check -> report. The steps live in run/; the CLI is a thin layer over
+ * `train`, and tests call it directly with a silent observer.
  */
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -60,6 +60,8 @@ export async function train(cfgIn: TrainConfig, obs: TrainObserver = {}, deps: T
         lr,
         trainLoss: fit.loss,
         trainLosses: fit.losses,
+        valLoss: val.loss,
+        valLosses: val.losses,
         valDice: val.dice,
         valBaseline: val.baseline,
         valDiceOriginal: val.diceOriginal ?? Number.NaN,

@@ -8,6 +8,10 @@
  * class; each is scored against that class's truth (empty/empty = 1), an image's Dice is the mean
  * over the non-background classes, and the fold's figure the mean over images (so also the mean of
  * the per-class means, which are reported too).
+ *
+ * The validation loss comes from the same pass: each batch's logits (inference BatchNorm, as
+ * PyTorch's model.eval()) go through the session's training objective (model/loss-set.ts: the same
+ * terms, weights and clamp as the step), averaged over images as the training loss is.
  */
 import { createMask, maskArea } from '../core/mask.ts';
 import { dice } from '../core/metrics/index.ts';
@@ -15,6 +19,7 @@ import type { PreprocessSpec } from '../core/preprocess/spec.ts';
 import type { Postprocessing } from '../core/segmentation/postprocessing.ts';
 import { SegmentationProcessor } from '../core/segmentation/processor.ts';
 import type { Batch, BatchLoader } from './data/loader.ts';
+import { LossMeans, lossSet, type TermValues } from './model/loss-set.ts';
 import type { TrainingSession } from './session/types.ts';
 
 export type { Postprocessing };
@@ -45,6 +50,10 @@ export interface ValidationResult {
   /** Softmax models: mean over images of each non-background class's Dice, by label. */
   classDice?: Record<string, number>;
   classDiceOriginal?: Record<string, number> | null;
+  /** Mean total training objective over the fold's images (the training loss's definition, on inference logits). */
+  loss: number;
+  /** ... and of each term, by name in the objective's term order. */
+  losses: TermValues;
   images: ImageScore[];
   seconds: number;
 }
@@ -68,8 +77,10 @@ export async function validate(
   const images: ImageScore[] = [];
   const total = loader.batchesPerEpoch();
   let done = 0;
+  const losses = new LossMeans(lossSet(false));
   for await (const b of loader.epoch(0)) {
     const logits = await session.predict(b.images, b.n);
+    losses.add(await session.loss(logits, b.masks, b.n), b.n);
     const { height: h, width: w } = spec.size;
     const hw = h * w;
     const classes = logits.length / (b.n * hw);
@@ -97,6 +108,8 @@ export async function validate(
     dice: mean(images.map((s) => s.dice)),
     baseline: mean(images.map((s) => (s.truthArea === 0 ? 1 : 0))),
     diceOriginal: o.original ? mean(images.map((s) => s.diceOriginal!)) : null,
+    loss: losses.loss,
+    losses: losses.losses,
     images,
     seconds: (performance.now() - t0) / 1000,
   };
@@ -140,10 +153,13 @@ async function validateSoftmax(
   const hw = h * w;
   /** Per image: the predict-nothing Dice (fraction of foreground classes absent). */
   const empties: number[] = [];
+  const losses = new LossMeans(lossSet(true));
   for await (const b of loader.epoch(0)) {
     if (!b.labels) throw new Error('softmax validation needs class-index targets (a multi-class layout)');
     const logits = await session.predict(b.images, b.n);
     if (logits.length !== b.n * C * hw) throw new Error(`the model gives ${logits.length / (b.n * hw)} channels, the labels are ${C}`);
+    // b.masks is the one-hot encoding of b.labels: the step's target.
+    losses.add(await session.loss(logits, b.masks, b.n), b.n);
     for (let k = 0; k < b.n; k++) {
       const s = b.samples[k]!;
       const out = logits.subarray(k * C * hw, (k + 1) * C * hw);
@@ -179,6 +195,8 @@ async function validateSoftmax(
     diceOriginal: o.original ? mean(images.map((s) => s.diceOriginal!)) : null,
     classDice: perClass((s) => s.classDice),
     classDiceOriginal: o.original ? perClass((s) => s.classDiceOriginal) : null,
+    loss: losses.loss,
+    losses: losses.losses,
     images,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -150,6 +150,9 @@ async function writeReport(dir: string, session: TrainingSession, cfg: TrainConf
       // The Dice a predict-nothing model gets on the same fold: the floor the figures above must beat.
       allEmptyBaseline: final.result.baseline,
       validationDiceOriginal: final.result.diceOriginal,
+      // The training objective on the validation fold with the exported weights.
+      validationLoss: final.result.loss,
+      validationLosses: final.result.losses,
       ...(final.result.classDice ? { classDice: final.result.classDice, classDiceOriginal: final.result.classDiceOriginal } : {}),
     },
     parity: exported.parity,

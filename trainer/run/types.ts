@@ -15,6 +15,12 @@ export interface EpochMetrics {
   trainLoss: number;
   /** Mean of each loss term (unweighted), by name (the objective's terms: bce/dice/focal or ce/dice/focal). */
   trainLosses: TermValues;
+  /**
+   * The same objective on the validation fold (inference BatchNorm, no augmentation), its total and
+   * terms. Absent in the history of checkpoints written before the validation loss was recorded.
+   */
+  valLoss?: number;
+  valLosses?: TermValues;
   /** Mean per-image Dice at model resolution, threshold 0.5, empty/empty = 1 (softmax: each image's mean over non-background classes). */
   valDice: number;
   /** The all-empty baseline: the Dice a predict-nothing model gets on the validation fold (see validate.ts). */

@@ -2,9 +2,8 @@ import { gradients, type GradOptions } from '../graph/autodiff.ts';
 import { Graph, type Value } from '../graph/builder.ts';
 import { encodeModel } from '../graph/onnx/encode.ts';
 import { BATCH_DIM } from '../model/inference-graph.ts';
-import { buildLoss, TOTAL, type LossWeights } from '../model/loss.ts';
-import { lossSet, type TermValues } from '../model/loss-set.ts';
-import { buildMulticlassLoss, type MulticlassLossWeights } from '../model/multiclass-loss.ts';
+import { TOTAL, type LossWeights } from '../model/loss.ts';
+import { buildObjectiveLoss, lossSet, type TermValues } from '../model/loss-set.ts';
 import { buildUNetForward, unetParamSpecs, validateUNetConfig, type ParamSpec, type UNetConfig } from '../model/unet.ts';
 import type { AdamConfig, SoftmaxObjective } from './types.ts';
 
@@ -24,6 +23,8 @@ export const IO = {
   v: (name: string) => `adam.v.${name}`,
   next: (name: string) => `next.${name}`,
   predictLogits: 'logits',
+  /** The loss graph's logits input (its target is `mask`). */
+  lossLogits: 'logits',
 };
 
 export interface TrainingGraphs {
@@ -31,6 +32,8 @@ export interface TrainingGraphs {
   train: Uint8Array;
   /** Logits with inference BN (the exported model's output; core/segmentation applies the activation); weights and statistics are inputs so the live state feeds it. */
   predict: Uint8Array;
+  /** The step's loss (total and terms) over given logits and masks: the validation loss, from predict's logits. */
+  loss: Uint8Array;
   specs: ParamSpec[];
   /** Every state tensor the step reads and rewrites: weights, BN statistics, Adam moments. */
   stateNames: string[];
@@ -72,9 +75,8 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
   const moments = new Map(trainable.map((s) => [s.name, { m: g.input(IO.m(s.name), 'float32', s.dims), v: g.input(IO.v(s.name), 'float32', s.dims) }]));
 
   const { logits, runningStats } = buildUNetForward(g, o.unet, image, (n) => params.get(n)!, 'train');
-  const loss = o.softmax
-    ? buildMulticlassLoss(g, logits, mask, { weights: o.loss as MulticlassLossWeights, diceSmooth: o.diceSmooth, background: o.softmax.background })
-    : buildLoss(g, logits, mask, o.loss as LossWeights, o.diceSmooth);
+  const objective = { weights: o.loss, diceSmooth: o.diceSmooth, ...(o.softmax ? { softmax: o.softmax } : {}) };
+  const loss = buildObjectiveLoss(g, logits, mask, objective);
   const termNames = lossSet(o.softmax !== undefined).names;
   const grads = gradients(
     g,
@@ -84,7 +86,7 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
   );
 
   g.output(loss.total, TOTAL);
-  for (const name of termNames) g.output((loss.terms as Record<string, Value>)[name]!, name);
+  for (const name of termNames) g.output(loss.terms[name]!, name);
   for (const s of trainable) {
     const { m, v } = moments.get(s.name)!;
     const u = adamUpdate(g, params.get(s.name)!, grads.get(s.name)!, m, v, stepSize, invSqrtBc2, o.adam);
@@ -100,6 +102,14 @@ export function buildTrainingGraphs(o: TrainingGraphOptions): TrainingGraphs {
   const fwd = buildUNetForward(p, o.unet, pImage, (n) => pParams.get(n)!, 'inference');
   p.output(fwd.logits, IO.predictLogits);
 
+  // The same objective over logits from outside (predict's, inference BatchNorm): the validation loss.
+  const l = new Graph('unet_loss', TRAIN_OPSET);
+  const lLogits = l.input(IO.lossLogits, 'float32', [BATCH_DIM, o.unet.classes, o.height, o.width]);
+  const lMask = l.input(IO.mask, 'float32', [BATCH_DIM, o.unet.classes, o.height, o.width]);
+  const lLoss = buildObjectiveLoss(l, lLogits, lMask, objective);
+  l.output(lLoss.total, TOTAL);
+  for (const name of termNames) l.output(lLoss.terms[name]!, name);
+
   const stateNames = [...specs.map((s) => s.name), ...trainable.flatMap((s) => [IO.m(s.name), IO.v(s.name)])];
-  return { train: encodeModel(g), predict: encodeModel(p), specs, stateNames };
+  return { train: encodeModel(g), predict: encodeModel(p), loss: encodeModel(l), specs, stateNames };
 }

@@ -191,6 +191,8 @@ test('bad configuration and bad inputs are refused with clear errors', async () 
     await assert.rejects(s.step(images, masks.subarray(1), 2, 1e-3), /masks must be a Float32Array of 2x1x32x32/);
     await assert.rejects(s.step(images, masks, 2, Number.NaN), /lr must be/);
     await assert.rejects(s.predict(images.subarray(0, 10), 1), /images must be/);
+    await assert.rejects(s.loss(masks.subarray(1), masks, 2), /logits must be a Float32Array of 2x1x32x32/);
+    await assert.rejects(s.loss(masks, masks.subarray(1), 2), /masks must be a Float32Array of 2x1x32x32/);
   } finally {
     await s.release();
   }

@@ -5,7 +5,8 @@
  * ComboLoss, reverse-mode gradients, Adam, running-statistic updates). The state (weights, BN stats,
  * Adam moments) lives in two sets of preallocated ORT tensors: each step reads one set and writes the
  * next into the other (pre-allocated fetches), then they swap, so no per-step allocation or copy of the
- * state happens on the JS side.
+ * state happens on the JS side. `predict` runs the inference-form forward graph on the live state;
+ * `loss` runs the step's objective alone on given logits (the validation loss from predict's logits).
  */
 import * as ort from 'onnxruntime-node';
 import { pino, type Logger } from 'pino';
@@ -47,7 +48,7 @@ function zeros(dims: readonly number[]): ort.Tensor {
 }
 
 /** One of the two graphs on core/runtime's opener; a CUDA fallback is logged with its diagnosis. */
-async function openGraph(model: Uint8Array, opts: TrainingSessionOptions, log: Logger, what: 'train' | 'predict', provider: Provider): Promise<OpenedSession> {
+async function openGraph(model: Uint8Array, opts: TrainingSessionOptions, log: Logger, what: 'train' | 'predict' | 'loss', provider: Provider): Promise<OpenedSession> {
   const opened = await openSession(model, {
     provider,
     deviceId: opts.deviceId ?? 0,
@@ -92,12 +93,13 @@ export async function createTrainingSession(opts: TrainingSessionOptions & { gra
   const train = await openGraph(graphs.train, opts, log, 'train', opts.device);
   // predict follows whatever the training session got, so a fallback is logged only once.
   const predict = await openGraph(graphs.predict, opts, log, 'predict', train.provider);
+  const loss = await openGraph(graphs.loss, opts, log, 'loss', train.provider);
   log.info(
     { executionProvider: train.provider, parameters: countTrainable(opts.unet), height: opts.height, width: opts.width, unet: opts.unet },
     'training session ready',
   );
 
-  return new OrtTrainingSession(config, graphs.specs, graphs.stateNames, train.session, predict.session, train.provider, opts.seed, log, opts.enableProfiling ?? false);
+  return new OrtTrainingSession(config, graphs.specs, graphs.stateNames, train.session, predict.session, loss.session, train.provider, opts.seed, log, opts.enableProfiling ?? false);
 }
 
 class OrtTrainingSession implements TrainingSession {
@@ -118,6 +120,7 @@ class OrtTrainingSession implements TrainingSession {
     private readonly stateNames: string[],
     private readonly train: ort.InferenceSession,
     private readonly predictSession: ort.InferenceSession,
+    private readonly lossSession: ort.InferenceSession,
     readonly executionProvider: 'cpu' | 'cuda',
     seed: number,
     private readonly log: Logger,
@@ -152,15 +155,23 @@ class OrtTrainingSession implements TrainingSession {
     return new ort.Tensor('float32', images, [batch, inChannels, height, width]);
   }
 
+  /** N x classes x H x W: masks (what) or logits. */
+  private outputTensor(data: Float32Array, batch: number, what: 'masks' | 'logits'): ort.Tensor {
+    const { classes } = this.config.unet;
+    const { height, width } = this.config;
+    if (!Number.isInteger(batch) || batch < 1) throw new TrainingInputError(`batch must be a positive integer, got ${batch}`);
+    const want = batch * classes * height * width;
+    if (!(data instanceof Float32Array) || data.length !== want) {
+      throw new TrainingInputError(`${what} must be a Float32Array of ${batch}x${classes}x${height}x${width} = ${want} values, got ${data?.length}`);
+    }
+    return new ort.Tensor('float32', data, [batch, classes, height, width]);
+  }
+
   async step(images: Float32Array, masks: Float32Array, batch: number, lr: number): Promise<StepResult> {
     this.checkAlive();
     const image = this.imageTensor(images, batch);
-    const { classes } = this.config.unet;
+    const mask = this.outputTensor(masks, batch, 'masks');
     const { height, width } = this.config;
-    const want = batch * classes * height * width;
-    if (!(masks instanceof Float32Array) || masks.length !== want) {
-      throw new TrainingInputError(`masks must be a Float32Array of ${batch}x${classes}x${height}x${width} = ${want} values, got ${masks?.length}`);
-    }
     if (!(Number.isFinite(lr) && lr >= 0)) throw new TrainingInputError(`lr must be a finite number >= 0, got ${lr}`);
     // BatchNorm statistics over a single pixel are degenerate (variance 0).
     if (batch * height * width < 2) throw new TrainingInputError('a training batch needs at least 2 pixels per channel');
@@ -171,7 +182,7 @@ class OrtTrainingSession implements TrainingSession {
     this.scalarInvBc2[0] = 1 / Math.sqrt(1 - beta2 ** t);
     const feeds: Record<string, ort.Tensor> = {
       [IO.image]: image,
-      [IO.mask]: new ort.Tensor('float32', masks, [batch, classes, height, width]),
+      [IO.mask]: mask,
       [IO.stepSize]: new ort.Tensor('float32', this.scalarStepSize, []),
       [IO.invSqrtBc2]: new ort.Tensor('float32', this.scalarInvBc2, []),
     };
@@ -214,6 +225,15 @@ class OrtTrainingSession implements TrainingSession {
     for (const s of this.specs) feeds[s.name] = this.current.get(s.name)!;
     const out = await this.predictSession.run(feeds, [IO.predictLogits]);
     return out[IO.predictLogits]!.data as Float32Array;
+  }
+
+  async loss(logits: Float32Array, masks: Float32Array, batch: number): Promise<StepResult> {
+    this.checkAlive();
+    const feeds = { [IO.lossLogits]: this.outputTensor(logits, batch, 'logits'), [IO.mask]: this.outputTensor(masks, batch, 'masks') };
+    const names = IO.losses(this.config.softmax !== undefined);
+    const out = await this.lossSession.run(feeds, names);
+    const read = (n: string) => Number(out[n]!.data[0]);
+    return { loss: read(TOTAL), ...termValues(lossSet(this.config.softmax !== undefined), read) };
   }
 
   private tensorsByName(names: Iterable<string>): Map<string, Float32Array> {
@@ -280,5 +300,6 @@ class OrtTrainingSession implements TrainingSession {
     }
     await this.train.release();
     await this.predictSession.release();
+    await this.lossSession.release();
   }
 }

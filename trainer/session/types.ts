@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { LossWeights } from '../model/loss.ts';
-import type { TermValues } from '../model/loss-set.ts';
+import type { LossResult, TermValues } from '../model/loss-set.ts';
 import type { UNetConfig } from '../model/unet.ts';
 
 export type { UNetConfig, UpsampleMode } from '../model/unet.ts';
@@ -49,7 +49,7 @@ export interface TrainingSessionOptions {
 }
 
 /** The total under `loss`, and each term of the objective's loss under its name. */
-export type StepResult = { loss: number } & TermValues;
+export type StepResult = LossResult;
 
 export interface CheckpointConfig {
   unet: UNetConfig;
@@ -77,6 +77,11 @@ export interface TrainingSession {
   step(images: Float32Array, masks: Float32Array, batch: number, lr: number): Promise<StepResult>;
   /** Logits (what the exported model emits) with BatchNorm in inference mode (running stats): N*classes*H*W. */
   predict(images: Float32Array, batch: number): Promise<Float32Array>;
+  /**
+   * The training objective (same terms, weights, Dice smoothing, clamp) over given logits, e.g.
+   * `predict`'s on a validation batch: no forward pass, no state change. masks as for `step`.
+   */
+  loss(logits: Float32Array, masks: Float32Array, batch: number): Promise<StepResult>;
   checkpoint(): Checkpoint;
   /** Throws CheckpointMismatchError when the checkpoint's config differs from this session's. */
   restore(ckpt: Checkpoint): void;
