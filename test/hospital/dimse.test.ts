@@ -7,8 +7,8 @@
  *   3. An unknown calling AE title is rejected when DIMSE_ALLOWED_CALLING_AETS is set; nothing segmented.
  *   4. Destination down: retried, logged with the SEG's UID, counted; the service keeps serving.
  *   5. A series over the per-series limit: its extra instances refused (A700), the series not segmented.
- * Plus: DIMSE_* validation, and the plugin as buildApp registers it (off by default; rejecting while
- * the engine is not started; closed with the app).
+ * Also: the association timeout, the association limit, DIMSE_* validation, and the plugin as buildApp
+ * registers it (off by default; rejecting while the engine is not started; closed with the app).
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance } from 'fastify';
+import dcmjsDimse from 'dcmjs-dimse';
 import { captureLogger, startEngine, type EngineFixture, type LogLine } from '../../core/engine/testing/engine-fixtures.ts';
 import { masksEqual } from '../../core/mask.ts';
 import { readSeg, segMaskFor } from '../../core/seg/read-seg.ts';
@@ -212,6 +213,38 @@ describe('DIMSE', { skip }, () => {
     const rejected = d.lines.filter((l) => l.msg === 'DIMSE association rejected');
     assert.equal(rejected[0]?.callingAe, 'INTRUDER');
     assert.match(String(rejected[0]?.reason), /DIMSE_ALLOWED_CALLING_AETS/);
+  });
+
+  test('a connection that never asks for an association is closed after DIMSE_ASSOCIATION_TIMEOUT_MS', async (t) => {
+    const d = await dimseApp(t, { DIMSE_ASSOCIATION_TIMEOUT_MS: '300' });
+    const t0 = performance.now();
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const c = connect(d.port, '127.0.0.1');
+      c.on('error', () => undefined);
+      c.once('close', () => resolve(performance.now() - t0));
+      setTimeout(() => (c.destroy(), reject(new Error('still open after 5 s'))), 5000).unref();
+    });
+    // The library checks its timeouts once a second.
+    assert.ok(closedAfter >= 300 && closedAfter < 3000, `closed after ${closedAfter.toFixed(0)} ms`);
+    assert.equal(d.app.dimse!.stats().associations, 0);
+  });
+
+  test('over DIMSE_MAX_ASSOCIATIONS an association is rejected (transient); once one ends, the next gets in', async (t) => {
+    const d = await dimseApp(t, { DIMSE_MAX_ASSOCIATIONS: '1' });
+    // A library client that keeps its association open 1.5 s after its C-ECHO.
+    const holder = new dcmjsDimse.Client();
+    holder.addRequest(new dcmjsDimse.requests.CEchoRequest());
+    const held = new Promise<void>((resolve) => holder.on('closed', () => resolve()));
+    const accepted = new Promise<void>((resolve) => holder.on('associationAccepted', () => resolve()));
+    holder.send('127.0.0.1', d.port, 'ECHOSCU', 'UNETSEG', { associationLingerTimeout: 1500 });
+    await accepted;
+    const second = await echoscu(d.port);
+    assert.notEqual(second.code, 0, 'rejected while the first is open');
+    assert.match(second.out, /Association Rejected|Local Limit Exceeded/i, second.out);
+    await held;
+    assert.equal((await echoscu(d.port)).code, 0);
+    assert.equal(await count(d.metrics, 'dimse_associations_total', 'rejected'), 1);
+    assert.equal(await count(d.metrics, 'dimse_associations_total', 'accepted'), 2);
   });
 
   test('destination down: the SEG send is retried, then logged with its UID and counted; the service keeps serving', async (t) => {
