@@ -38,6 +38,8 @@ test('--help describes the options and exits 0', () => {
   assert.ok(r.stdout.indexOf('--lr <rate>') > at[2]! && r.stdout.indexOf('--lr <rate>') < at[3]!, '--lr under Recipe');
   assert.ok(r.stdout.indexOf('--out <dir>') > at[4]!, '--out under Export');
   assert.match(r.stdout, /\(default: models\)/);
+  // A default that depends on the layout is still shown, as typed.
+  assert.match(r.stdout, /--loss-weights[\s\S]*?\(default:\s+3,1,4;\s+multi-class\s+1,1,0\)/);
   assert.match(r.stdout, /\(default: minmax\)/);
   assert.doesNotMatch(r.stdout, /default: ["{[]/, 'no JSON defaults');
   assert.equal(r.stdout.slice(at[5]!).match(/npm run train -- --data/g)?.length, 2);
