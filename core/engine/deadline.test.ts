@@ -118,7 +118,7 @@ test('an AbortSignal ends the request at once with CANCELLED; an already aborted
 
 test('with decode workers (prepareWorkers): the same masks; a decode stuck past its deadline replaces a decode worker, never an inference worker', async () => {
   const plain = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, prepareWorkers: 0 });
-  const split = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, prepareWorkers: 1, taskTimeoutMs: 1500 });
+  const split = await startEngine([{ name: 'unet', version: '1', size: 64 }], { workers: 1, prepareWorkers: 1, taskTimeoutMs: 5000 });
   try {
     const want = await plain.engine.segment({ dicom });
     const got = await split.engine.segment({ dicom });
@@ -126,7 +126,7 @@ test('with decode workers (prepareWorkers): the same masks; a decode stuck past 
     const inference = poolOf(split.engine);
     const decode = (split.engine as unknown as { preparePool: WorkerPool }).preparePool;
     assert.equal(decode.members().length, 1);
-    await assert.rejects(split.engine.segment({ dicom: stalled(600_000) }), (e: unknown) => e instanceof DeadlineExceededError && e.stage === 'prepare');
+    await assert.rejects(split.engine.segment({ dicom: stalled(600_000) }), (e: unknown) => e instanceof DeadlineExceededError && e.stage === 'prepare' && /in decode worker \d/.test(e.message));
     await until(() => decode.liveCount() === 1);
     assert.equal(decode.deadlineKillCount(), 1, 'the decode worker was replaced');
     assert.equal(inference.deadlineKillCount(), 0, 'the inference worker (and its sessions) untouched');

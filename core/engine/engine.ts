@@ -82,6 +82,7 @@ export class Engine {
       if (plan.prepareWorkers > 0) {
         preparePool = await WorkerPool.start({
           size: plan.prepareWorkers,
+          role: 'decode worker',
           entry: WORKER_ENTRY,
           workerData: { session } satisfies InferenceWorkerData,
           logger: log.child({ pool: 'prepare' }),

@@ -102,8 +102,9 @@ export class PoolWorker {
     workerData: unknown,
     /** Called when a call's deadline passes (the call is already rejected; the pool stops the worker). */
     private readonly onDeadline: (w: PoolWorker, kind: string, timeoutMs: number) => void = () => {},
+    readonly role = 'inference worker',
   ) {
-    this.worker = spawnWorker(entry, workerData, `engine-worker-${index}`);
+    this.worker = spawnWorker(entry, workerData, `engine-${role.replace(/\s+/g, '-')}-${index}`);
     this.worker.on('message', (res: RpcResponse) => {
       const p = this.pending.get(res.id);
       if (!p) return;
@@ -124,7 +125,7 @@ export class PoolWorker {
   }
 
   call<R, M extends { type: string } = { type: string }>(msg: M, transfer: TransferListItem[] = [], timeoutMs?: number, stage?: DeadlineStage, evenIfGone = false): Promise<R> {
-    if (this.gone && !evenIfGone) return Promise.reject(new WorkerRestartedError(`inference worker ${this.index} has exited; the task was not run`));
+    if (this.gone && !evenIfGone) return Promise.reject(new WorkerRestartedError(`${this.role} ${this.index} has exited; the task was not run`));
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
       const p: Pending = { resolve: resolve as (v: unknown) => void, reject, kind: stage ? `${msg.type}:${stage}` : msg.type };
@@ -159,7 +160,7 @@ export class PoolWorker {
         new DeadlineExceededError(
           stage ?? 'prepare',
           ms,
-          `the ${stage === 'infer' ? 'inference' : stage === 'prepare' ? 'decode/preprocessing' : `'${type}'`} task ran past its ${ms} ms deadline in inference worker ${this.index}; the worker was stopped and is being replaced`,
+          `the ${stage === 'infer' ? 'inference' : stage === 'prepare' ? 'decode/preprocessing' : `'${type}'`} task ran past its ${ms} ms deadline in ${this.role} ${this.index}; the worker was stopped and is being replaced`,
         ),
       );
       this.onDeadline(this, type, ms);
@@ -185,6 +186,8 @@ export class PoolWorker {
 
 export interface WorkerPoolOptions {
   size: number;
+  /** What a worker is called in errors and logs; default 'inference worker'. */
+  role?: string;
   entry: URL;
   workerData?: unknown;
   logger: Logger;
@@ -213,6 +216,9 @@ export interface WorkerPoolOptions {
 }
 
 export class WorkerPool {
+  private get role(): string {
+    return this.opts.role ?? 'inference worker';
+  }
   private readonly workers: PoolWorker[] = [];
   private readonly queue: QueuedTask[] = [];
   private closing = false;
@@ -341,7 +347,7 @@ export class WorkerPool {
   }
 
   private async spawn(): Promise<PoolWorker> {
-    const w = new PoolWorker(this.nextIndex++, this.opts.entry, this.opts.workerData, (victim, kind, ms) => this.stopStuck(victim, kind, ms));
+    const w = new PoolWorker(this.nextIndex++, this.opts.entry, this.opts.workerData, (victim, kind, ms) => this.stopStuck(victim, kind, ms), this.role);
     this.workers.push(w);
     const exited = new Promise<never>((_, reject) => {
       w.worker.once('exit', (code) => {
@@ -352,10 +358,10 @@ export class WorkerPool {
         // The task it ran failed with it; the ones waiting in its inbox never ran: those may be retried.
         const err = (kind: string, started: boolean) =>
           started
-            ? new WorkerCrashedError(`inference worker ${w.index} exited (code ${code}${cause}) while running '${kind}'; the request was not completed`)
-            : new WorkerRestartedError(`inference worker ${w.index} exited (code ${code}${cause}) before it ran '${kind}'; nothing of the request ran, retry it`);
+            ? new WorkerCrashedError(`${this.role} ${w.index} exited (code ${code}${cause}) while running '${kind}'; the request was not completed`)
+            : new WorkerRestartedError(`${this.role} ${w.index} exited (code ${code}${cause}) before it ran '${kind}'; nothing of the request ran, retry it`);
         w.failAll(err);
-        reject(new WorkerCrashedError(`inference worker ${w.index} exited during start (code ${code}${cause})`));
+        reject(new WorkerCrashedError(`${this.role} ${w.index} exited during start (code ${code}${cause})`));
         // A worker that dies before it served is retried by whoever awaited its start.
         if (!this.closing && w.available) this.onCrash(w, code);
       });
@@ -367,7 +373,7 @@ export class WorkerPool {
       if (!w.exited) await w.worker.terminate();
       throw e;
     }
-    if (w.exited) throw new WorkerCrashedError(`inference worker ${w.index} exited during start`);
+    if (w.exited) throw new WorkerCrashedError(`${this.role} ${w.index} exited during start`);
     if (this.closing) {
       await w.worker.terminate();
       throw new WorkerCrashedError('worker pool closed');
@@ -412,7 +418,7 @@ export class WorkerPool {
 
   private onCrash(w: PoolWorker, code: number): void {
     this.crashes++;
-    if (!w.stopping) this.opts.logger.error({ worker: w.index, exitCode: code, err: w.lastError?.message }, 'inference worker died; starting a replacement');
+    if (!w.stopping) this.opts.logger.error({ worker: w.index, exitCode: code, err: w.lastError?.message }, `${this.role} died; starting a replacement`);
     this.respawn(this.respawnDelayMs);
   }
 
@@ -420,7 +426,7 @@ export class WorkerPool {
     if (this.closing) return;
     this.spawn().catch((e: Error) => {
       if (this.closing) return;
-      this.opts.logger.error({ err: e.message, retryInMs: delayMs }, 'replacement inference worker failed to start');
+      this.opts.logger.error({ err: e.message, retryInMs: delayMs }, `replacement ${this.role} failed to start`);
       if (this.liveCount() === 0) {
         // Nobody can take the queued tasks: fail them now rather than let callers hang. Not a fault of
         // the requests: the service is not ready (503 with a retry hint) until a replacement starts.
@@ -433,7 +439,7 @@ export class WorkerPool {
   }
 
   private notReady(retryAfterSeconds: number): NotReadyError {
-    return new NotReadyError(`no inference worker is running${this.startFailure ? ` (the last replacement failed to start: ${this.startFailure})` : ''}; retry later`, retryAfterSeconds);
+    return new NotReadyError(`no ${this.role} is running${this.startFailure ? ` (the last replacement failed to start: ${this.startFailure})` : ''}; retry later`, retryAfterSeconds);
   }
 
   /** Stop every worker; queued tasks are rejected (drain the engine first to finish them). */

@@ -140,6 +140,12 @@ export function resampleFloat32(
 ): Float32Array {
   const n = src instanceof Float32Array ? src.length : src.data.length;
   if (n !== inH * inW) throw new RangeError(`resample: ${n} values for ${inH}x${inW}`);
+  if (!(src instanceof Float32Array) && pre && n >= src.lut.length) {
+    // Fewer table entries than pixels: put the prologue into the table once (the same arithmetic and
+    // float32 rounding per value as per pixel), so a pixel costs one lookup.
+    src = { data: src.data, lut: mappedTable(src.lut, pre) };
+    pre = undefined;
+  }
   const out = new Float32Array(outH * outW);
   if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
   if (inH === outH && inW === outW) {
@@ -330,6 +336,17 @@ function sweep(
     for (let x = 0; x < outW; x++) out[o + x] = horizontalTap(acc, hStart[x], hCount[x], hWeights, x * hStride);
     if (onRow) onRow(y, out);
   }
+}
+
+/** clamp(lut[r] * scale + offset, 0, 1) for every entry, rounded to float32 as fillRow stores it. */
+function mappedTable(lut: Float32Array, pre: AffineClamp): Float32Array {
+  const out = new Float32Array(lut.length);
+  const { scale, offset } = pre;
+  for (let r = 0; r < lut.length; r++) {
+    const v = lut[r] * scale + offset;
+    out[r] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  return out;
 }
 
 /**

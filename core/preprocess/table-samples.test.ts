@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeDicom } from '../dicom/decode.ts';
 import type { DecodedImage } from '../dicom/types.ts';
-import { newUid, writeDicom } from '../dicom/write.ts';
+import { newUid, writeDicom, type DicomWriteInput } from '../dicom/write.ts';
 import { parsePreprocessSpec, toTensorSync } from './index.ts';
 
 function rng(seed: number): () => number {
@@ -25,10 +25,15 @@ function rng(seed: number): () => number {
 const rows = 97;
 const columns = 131;
 
-const CASES = [
-  { name: '8-bit', bitsAllocated: 8, bitsStored: 8, pixelRepresentation: 0 as const, make: (r: () => number) => Uint8Array.from({ length: rows * columns }, () => Math.floor(r() * 256)) },
-  { name: '12-bit in 16, rescaled', bitsAllocated: 16, bitsStored: 12, pixelRepresentation: 0 as const, rescaleSlope: 0.5, rescaleIntercept: -1024, make: (r: () => number) => Uint16Array.from({ length: rows * columns }, () => Math.floor(r() * 4096)) },
-  { name: 'signed 16-bit, MONOCHROME1', bitsAllocated: 16, bitsStored: 16, pixelRepresentation: 1 as const, photometricInterpretation: 'MONOCHROME1', make: (r: () => number) => Int16Array.from({ length: rows * columns }, () => Math.floor(r() * 6000) - 3000) },
+type Case = Pick<DicomWriteInput, 'bitsAllocated' | 'bitsStored' | 'pixelRepresentation' | 'rescaleSlope' | 'rescaleIntercept' | 'photometricInterpretation'> & {
+  name: string;
+  make: (r: () => number) => Uint8Array | Uint16Array | Int16Array;
+};
+
+const CASES: Case[] = [
+  { name: '8-bit', bitsAllocated: 8, bitsStored: 8, pixelRepresentation: 0, make: (r: () => number) => Uint8Array.from({ length: rows * columns }, () => Math.floor(r() * 256)) },
+  { name: '12-bit in 16, rescaled', bitsAllocated: 16, bitsStored: 12, pixelRepresentation: 0, rescaleSlope: 0.5, rescaleIntercept: -1024, make: (r: () => number) => Uint16Array.from({ length: rows * columns }, () => Math.floor(r() * 4096)) },
+  { name: 'signed 16-bit, MONOCHROME1', bitsAllocated: 16, bitsStored: 16, pixelRepresentation: 1, photometricInterpretation: 'MONOCHROME1', make: (r: () => number) => Int16Array.from({ length: rows * columns }, () => Math.floor(r() * 6000) - 3000) },
 ];
 
 /** The same image with its float image made and no table: the decoder's output before tables. */
