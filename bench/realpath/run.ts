@@ -13,7 +13,7 @@
  *
  *   bash scripts/bench-deps.sh        # once: Debian's python3-torch, -fastapi, ... (bench only)
  *   node --import tsx bench/realpath/run.ts [--quick] [--duration 20] [--clients 8]
- *       [--inputs cxr1024,mr512,cxr256] [--alt "WORKERS=2 INTRA_OP_THREADS=1"] [--no-python]
+ *       [--inputs cxr1024,mr512,cxr256] [--alt "WORKERS=2 INTRA_OP_THREADS=1"] [--alt-root DIR] [--no-python]
  *       [--py-workers 1] [--py-handler threadpool|serial] [--depth 4] [--base 16]
  *       [--upsample nearest] [--foreground 0.03] [--model-size 256] [--out results.json]
  *
@@ -49,6 +49,8 @@ const { values: a } = parseArgs({
     clients: { type: 'string', default: '8' },
     inputs: { type: 'string', default: 'cxr1024,mr512,cxr256' },
     alt: { type: 'string', default: 'WORKERS=2 INTRA_OP_THREADS=1' },
+    // Another checkout (e.g. a git worktree of an older commit) whose service the alternative row runs: before/after in one run.
+    'alt-root': { type: 'string' },
     'no-python': { type: 'boolean', default: false },
     'py-workers': { type: 'string', default: '1' },
     'py-handler': { type: 'string', default: 'threadpool' },
@@ -275,9 +277,9 @@ interface Server {
   pid: number;
   stop(): Promise<void>;
 }
-async function startProcess(cmd: string, args: string[], env: Record<string, string>, readyPath: string, port: number, log: string): Promise<Server> {
+async function startProcess(cmd: string, args: string[], env: Record<string, string>, readyPath: string, port: number, log: string, cwd?: string): Promise<Server> {
   const fd = openSync(log, 'a');
-  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  const child = spawn(cmd, args, { cwd: cwd ?? ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   current = child;
   let exited = false;
@@ -306,10 +308,10 @@ async function startProcess(cmd: string, args: string[], env: Record<string, str
     },
   };
 }
-async function startOurs(env: Record<string, string>, log: string): Promise<Server> {
+async function startOurs(env: Record<string, string>, log: string, root?: string): Promise<Server> {
   const port = await freePort();
   // Only what locates the model and the port is set; everything else is the service's default.
-  return startProcess(process.execPath, ['--import', 'tsx', 'services/main.ts'], { MODEL_REPOSITORY: join(dir, 'models'), PORT: String(port), HOST: '127.0.0.1', ...env }, '/readyz', port, log);
+  return startProcess(process.execPath, ['--import', 'tsx', 'services/main.ts'], { MODEL_REPOSITORY: join(dir, 'models'), PORT: String(port), HOST: '127.0.0.1', ...env }, '/readyz', port, log, root);
 }
 async function startPython(log: string): Promise<Server> {
   const port = await freePort();
@@ -441,7 +443,7 @@ try {
   for (const kind of inputs) {
     const variants: Array<{ what: string; start: (log: string) => Promise<Server>; py: boolean }> = [
       { what: 'ours, defaults', start: (log) => startOurs({}, log), py: false },
-      { what: `ours, ${a.alt}`, start: (log) => startOurs(altEnv, log), py: false },
+      { what: `ours, ${a['alt-root'] ? `${a['alt-root']} ` : ''}${a.alt}`, start: (log) => startOurs(altEnv, log, a['alt-root']), py: false },
     ];
     if (python) variants.push({ what: `FastAPI + PyTorch (${a['py-workers']} uvicorn worker, ${a['py-handler']} handler)`, start: startPython, py: true });
     for (const v of variants) {
