@@ -5,7 +5,6 @@
  *   npm run segment -- data/dicom-images-test --out submission.csv --model unet:3 --tta
  *   npm run segment -- data/dicom-images-train --truth data/train-rle.csv --report report.json
  */
-import { availableParallelism } from 'node:os';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,7 +14,7 @@ import pino from 'pino';
 import type { Mask } from '../core/mask.ts';
 import { dice } from '../core/metrics/index.ts';
 import { decodeSiimEntry, formatSubmissionCsv, parseSiimRleCsv, type SiimRleTable } from '../core/rle/siim-csv.ts';
-import { Engine, EngineConfigSchema, parseModelRef, type EngineConfig, type EngineConfigInput, type SegmentResult } from '../core/engine/index.ts';
+import { Engine, EngineConfigSchema, parseModelRef, planThreads, type EngineConfig, type EngineConfigInput, type SegmentResult } from '../core/engine/index.ts';
 
 export interface SegmentCliOptions {
   out: string;
@@ -55,12 +54,6 @@ function probability(v: string): number {
 function nonNegativeInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer >= 0');
-  return n;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be an integer >= 1');
   return n;
 }
 
@@ -148,16 +141,18 @@ export async function runSegment(
 
   const logger = pino({ level: o.verbose ? 'info' : 'warn', base: undefined }, pino.destination(2));
   const ref = o.model ? parseModelRef(o.model) : undefined;
+  // The engine's plan (0 = automatic), resolved here to size what is kept in flight.
+  const plan = planThreads({ workers: o.workers, intraOpThreads: o.intraOpThreads ?? 0, maxBatch: o.maxBatch, provider: o.provider });
   // Enough requests in flight to fill every worker's batches, with TTA pairs counted twice.
-  const inflight = o.workers * o.maxBatch * 2;
+  const inflight = plan.workers * plan.maxBatch * 2;
   // Options the CLI has no flag for (maxDelayMs, maxPixels, spinning) take the schema's defaults.
   const cfg: EngineConfig = EngineConfigSchema.parse({
     modelRepository: o.models,
     provider: o.provider,
     deviceId: o.deviceId,
-    workers: o.workers,
-    intraOpThreads: o.intraOpThreads ?? 0,
-    maxBatch: o.maxBatch,
+    workers: plan.workers,
+    intraOpThreads: plan.intraOpThreads,
+    maxBatch: plan.maxBatch,
     maxQueue: inflight * 2,
     // --model names one model: load only that one, not every model of the repository.
     ...(ref ? { defaultModel: ref.name, models: [ref.name] } : {}),
@@ -287,10 +282,10 @@ export function buildProgram(): Command {
     .option('--tta', 'horizontal-flip test-time augmentation', false)
     .addOption(new Option('--provider <provider>', 'execution provider (cuda falls back to cpu with a warning)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--device-id <n>', 'CUDA device', nonNegativeInt, 0)
-    .option('--workers <n>', 'inference worker threads', positiveInt, Math.max(1, Math.min(2, availableParallelism())))
-    // Node counts the host's cores, not a container's CPU quota: in a pod, set this (or INTRA_OP_THREADS) to the limit.
-    .option('--intra-op-threads <n>', 'ORT threads per worker, 0 = cores / workers (env INTRA_OP_THREADS)', nonNegativeInt, Number(process.env.INTRA_OP_THREADS ?? 0) || 0)
-    .option('--max-batch <n>', 'largest dynamic batch', positiveInt, 8)
+    // Node counts the host's cores, not a container's CPU quota: in a pod, set these to the limit.
+    .option('--workers <n>', 'inference worker threads, 0 = automatic (the engine\'s plan, README "Thread plan") (env WORKERS)', nonNegativeInt, Number(process.env.WORKERS ?? 0) || 0)
+    .option('--intra-op-threads <n>', 'ORT threads per worker, 0 = automatic (env INTRA_OP_THREADS)', nonNegativeInt, Number(process.env.INTRA_OP_THREADS ?? 0) || 0)
+    .option('--max-batch <n>', 'largest dynamic batch, 0 = automatic (4 on cpu, 8 on cuda) (env MAX_BATCH)', nonNegativeInt, Number(process.env.MAX_BATCH ?? 0) || 0)
     .option('--label <label>', 'which output label goes into the CSV (default: the first; a softmax model\'s background has none)')
     .option('--all-labels', 'every label in the CSV as ImageId,ClassId,EncodedPixels (Kaggle multi-class; ClassId as the trainer numbers classes)')
     .option('--truth <csv>', 'train-rle.csv to score against (mean Dice; images without a row are not scored)')

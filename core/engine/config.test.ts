@@ -15,7 +15,7 @@ test('the schema fills every default; 64 Mi pixels is the decoder\'s own default
     workers: 0,
     intraOpThreads: 0,
     intraOpSpinning: false,
-    maxBatch: 8,
+    maxBatch: 0,
     maxDelayMs: 5,
     maxQueue: 64,
     maxPixels: 64 * 1024 * 1024,

@@ -32,7 +32,11 @@ export const EngineConfigSchema = z.object({
       'Worker threads that only decode and preprocess (no sessions); 0 = the inference workers do it between batches. Default: 0 on cpu, the cores the inference workers leave on cuda.',
     ),
   intraOpSpinning: z.boolean().default(false).describe("ORT intra-op threads busy-wait between parallel sections (ORT's default); false: they sleep."),
-  maxBatch: int(1, 256).default(8).describe('Most images per session.run (a model with a fixed batch dimension uses that instead).'),
+  maxBatch: int(0, 256)
+    .default(0)
+    .describe(
+      'Most images per session.run (a model with a fixed batch dimension uses that instead); 0 = automatic: 4 on cpu (a batch holds every request behind it, and past 4 a single-threaded session gains nothing per image), 8 on cuda.',
+    ),
   maxDelayMs: z.number().min(0).max(10_000).default(5).describe('Longest an image waits for its batch to fill, in milliseconds.'),
   maxQueue: int(1, 1_000_000).default(64).describe('Images admitted but not yet running (decoding or waiting for a batch); beyond it OverloadedError.'),
   maxPixels: z

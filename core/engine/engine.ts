@@ -57,10 +57,10 @@ export class Engine {
   static async start(input: EngineConfigInput, logger: Logger, observer: EngineObserver = {}): Promise<Engine> {
     const parsed = parseConfig(input);
     const log = logger.child({ component: 'engine' });
-    const plan = planThreads({ workers: parsed.workers, intraOpThreads: parsed.intraOpThreads, prepareWorkers: parsed.prepareWorkers, provider: parsed.provider });
+    const plan = planThreads({ workers: parsed.workers, intraOpThreads: parsed.intraOpThreads, prepareWorkers: parsed.prepareWorkers, maxBatch: parsed.maxBatch, provider: parsed.provider });
     if (plan.adjusted) log.warn({ workers: parsed.workers, intraOpThreads: parsed.intraOpThreads }, plan.adjusted);
     // From here on the plan's figures are the config's (0 = automatic is resolved once, here).
-    const cfg: EngineConfig = { ...parsed, workers: plan.workers, intraOpThreads: plan.intraOpThreads, prepareWorkers: plan.prepareWorkers };
+    const cfg: EngineConfig = { ...parsed, workers: plan.workers, intraOpThreads: plan.intraOpThreads, prepareWorkers: plan.prepareWorkers, maxBatch: plan.maxBatch };
     const session: InferenceWorkerData['session'] = { provider: cfg.provider, deviceId: cfg.deviceId, intraOpThreads: plan.intraOpThreads, intraOpSpinning: cfg.intraOpSpinning };
     const registry = new ModelRegistry(cfg, log);
     const pool = await WorkerPool.start({
@@ -97,7 +97,7 @@ export class Engine {
     }
     const engine = new Engine(pool, preparePool, registry, new SegmentPipeline(registry, pool, preparePool, cfg, observer));
     engine.accepting = true;
-    log.info({ models: registry.served(), workers: cfg.workers, intraOpThreads: session.intraOpThreads, prepareWorkers: plan.prepareWorkers, provider: cfg.provider }, 'engine ready');
+    log.info({ models: registry.served(), workers: cfg.workers, intraOpThreads: session.intraOpThreads, prepareWorkers: plan.prepareWorkers, maxBatch: plan.maxBatch, provider: cfg.provider }, 'engine ready');
     return engine;
   }
 

@@ -163,8 +163,8 @@ test('CUDA requested on a machine without it: the session opens on CPU and says 
 });
 
 test('planThreads keeps workers x intra-op threads within the cores', () => {
-  assert.deepEqual(planThreads({ workers: 2, intraOpThreads: 1 }, 2), { workers: 2, intraOpThreads: 1, prepareWorkers: 0 });
-  assert.deepEqual(planThreads({ workers: 2, intraOpThreads: 0 }, 8), { workers: 2, intraOpThreads: 4, prepareWorkers: 0 });
+  assert.deepEqual(planThreads({ workers: 2, intraOpThreads: 1 }, 2), { workers: 2, intraOpThreads: 1, prepareWorkers: 0, maxBatch: 4 });
+  assert.deepEqual(planThreads({ workers: 2, intraOpThreads: 0 }, 8), { workers: 2, intraOpThreads: 4, prepareWorkers: 0, maxBatch: 4 });
   const p = planThreads({ workers: 2, intraOpThreads: 4 }, 2);
   assert.equal(p.intraOpThreads, 1);
   assert.match(p.adjusted ?? '', /exceeds 2 cores/);
@@ -173,13 +173,13 @@ test('planThreads keeps workers x intra-op threads within the cores', () => {
 
 test('planThreads, automatic: sessions per core on cpu (capped), decode workers around 2 sessions on cuda', () => {
   const auto = (cores: number, provider: 'cpu' | 'cuda') => planThreads({ workers: 0, intraOpThreads: 0, provider }, cores);
-  assert.deepEqual(auto(1, 'cpu'), { workers: 1, intraOpThreads: 1, prepareWorkers: 0 });
-  assert.deepEqual(auto(2, 'cpu'), { workers: 2, intraOpThreads: 1, prepareWorkers: 0 });
-  assert.deepEqual(auto(16, 'cpu'), { workers: 8, intraOpThreads: 2, prepareWorkers: 0 });
-  assert.deepEqual(auto(64, 'cpu'), { workers: 8, intraOpThreads: 8, prepareWorkers: 0 });
-  assert.deepEqual(auto(2, 'cuda'), { workers: 1, intraOpThreads: 1, prepareWorkers: 1 });
-  assert.deepEqual(auto(16, 'cuda'), { workers: 2, intraOpThreads: 1, prepareWorkers: 14 });
+  assert.deepEqual(auto(1, 'cpu'), { workers: 1, intraOpThreads: 1, prepareWorkers: 0, maxBatch: 4 });
+  assert.deepEqual(auto(2, 'cpu'), { workers: 2, intraOpThreads: 1, prepareWorkers: 0, maxBatch: 4 });
+  assert.deepEqual(auto(16, 'cpu'), { workers: 8, intraOpThreads: 2, prepareWorkers: 0, maxBatch: 4 });
+  assert.deepEqual(auto(64, 'cpu'), { workers: 8, intraOpThreads: 8, prepareWorkers: 0, maxBatch: 4 });
+  assert.deepEqual(auto(2, 'cuda'), { workers: 1, intraOpThreads: 1, prepareWorkers: 1, maxBatch: 8 });
+  assert.deepEqual(auto(16, 'cuda'), { workers: 2, intraOpThreads: 1, prepareWorkers: 14, maxBatch: 8 });
   // Explicit figures win over the rule.
-  assert.deepEqual(planThreads({ workers: 1, intraOpThreads: 0, prepareWorkers: 1 }, 2), { workers: 1, intraOpThreads: 2, prepareWorkers: 1 });
-  assert.deepEqual(planThreads({ workers: 0, intraOpThreads: 0, prepareWorkers: 0, provider: 'cuda' }, 16), { workers: 2, intraOpThreads: 1, prepareWorkers: 0 });
+  assert.deepEqual(planThreads({ workers: 1, intraOpThreads: 0, prepareWorkers: 1 }, 2), { workers: 1, intraOpThreads: 2, prepareWorkers: 1, maxBatch: 4 });
+  assert.deepEqual(planThreads({ workers: 0, intraOpThreads: 0, prepareWorkers: 0, maxBatch: 16, provider: 'cuda' }, 16), { workers: 2, intraOpThreads: 1, prepareWorkers: 0, maxBatch: 16 });
 });

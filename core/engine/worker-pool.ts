@@ -6,8 +6,9 @@
  *
  * `depth` > 1 hands a worker its next task(s) while it still runs one: a worker answers in order, so
  * it starts the next at once instead of idling for a round trip through this thread, which on a
- * loaded machine waits for a core. A task marked `heavy` (a batch inference) is never queued behind
- * another heavy one, so heavy tasks spread over the workers. The price: when a worker dies, the tasks
+ * loaded machine waits for a core. Nothing is queued behind a task marked `heavy` (a batch inference):
+ * it waits in the pool queue for whichever worker frees first, so heavy tasks spread over the workers
+ * and a decode never waits out a batch it could have dodged. The price: when a worker dies, the tasks
  * waiting in its inbox fail with it (their buffers were transferred to it).
  */
 import { Worker, type TransferListItem } from 'node:worker_threads';
@@ -311,12 +312,18 @@ export class WorkerPool {
     return Promise.all(targets.map((w) => w.call<R>(msg)));
   }
 
-  /** The worker to take `msg` now, if any: room in its inbox, no heavy task ahead of a heavy one, least loaded. */
+  /**
+   * The worker to take `msg` now, if any: room in its inbox, least loaded, and nothing queued behind a
+   * heavy task. A task handed to a worker's inbox cannot move to another worker that frees up first;
+   * behind a batch inference (hundreds of ms on CPU) it would wait for that batch whatever the other
+   * workers do, which with several workers made the slowest answers 3.5x the median
+   * (bench/realpath, 2 workers, 1024² radiographs). So only light tasks get a successor in the inbox.
+   */
   private pick(heavy: boolean): PoolWorker | undefined {
     const depth = Math.max(1, this.opts.depth ?? 1);
     let best: PoolWorker | undefined;
     for (const w of this.workers) {
-      if (!w.available || w.gone || w.inflight >= depth || (heavy && w.heavyInflight > 0)) continue;
+      if (!w.available || w.gone || w.inflight >= depth || w.heavyInflight > 0) continue;
       // Fewest tasks first; among equals, one not running a heavy task (it will be free sooner).
       if (!best || w.inflight < best.inflight || (w.inflight === best.inflight && w.heavyInflight < best.heavyInflight)) best = w;
     }

@@ -103,11 +103,6 @@ export const Problems = {
     { examples: { 'no-pixel-data': example('unprocessable-dicom', 'DICOM has no usable pixel data', 422, 'the dataset has no Pixel Data (7FE0,0010)', '/segment', 'NO_PIXEL_DATA') } },
   ),
   tooManyRequests: problem('RATE_LIMIT_RPM exceeded for this client.', { headers: { 'Retry-After': RETRY_AFTER } }),
-  notImplemented: problem('A protocol feature this server does not provide yet (e.g. an OIP FP32 input or a probabilities output).', {
-    examples: {
-      'fp32-input': example('about:blank', 'Not Implemented', 501, 'FP32 (preprocessed tensor) input is not available yet: the engine runs DICOM only; send the DICOM file as a BYTES input', '/v2/models/lung/infer', 'OIP_NOT_IMPLEMENTED'),
-    },
-  }),
   internalError: problem('A server fault (e.g. an inference worker crashed); logged with the request id.'),
   unavailable: problem('The inference queue is full (overloaded), the models are still loading (not-ready), or the result store is unreachable.', {
     headers: { 'Retry-After': RETRY_AFTER },
