@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks';
 import multipart from '@fastify/multipart';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { parseModelRef } from '../../core/engine/repository.ts';
 import type { SegmentResult } from '../../core/segmentation/records.ts';
 import { TAGS } from '../contract/openapi.ts';
 import { guarded, Problems } from '../contract/problem.ts';
@@ -10,6 +9,7 @@ import { SegmentationResultSchema, SegmentFormSchema, SegmentQuerySchema, Series
 import { viewOf } from '../results.ts';
 import { readSegmentBody } from '../segment/body.ts';
 import { checkTruthLabels, diceScores } from '../segment/ground-truth.ts';
+import { queryOptions } from '../segment/query-options.ts';
 import { storedRecord } from '../segment/record.ts';
 import { SERIES_MEDIA_TYPE, segmentSeriesRequest, seriesInstances } from '../segment/series.ts';
 import { acceptsSeg, segBody } from './seg.ts';
@@ -110,7 +110,8 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
     const { dicom, truths, truthFormat } = await readSegmentBody(request, limit, q.rleFormat);
     const bytes = dicom.length; // before the engine takes the buffer
     const engine = app.lifecycle.requireEngine();
-    const ref: { name?: string; version?: string } = q.model ? parseModelRef(q.model) : {};
+    const options = queryOptions(q);
+    const ref = { name: options.model, version: options.version };
     checkTruthLabels(truths, ref.name ? engine.model(ref.name, ref.version) : engine.defaultModel());
 
     // A client that goes away cancels its request: dropped from the queue, or its result discarded
@@ -129,14 +130,7 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
     try {
       result = await engine.segment({
         dicom,
-        model: ref.name,
-        version: ref.version,
-        threshold: q.threshold,
-        minArea: q.minArea,
-        topThreshold: q.topThreshold,
-        minComponentArea: q.minComponentArea,
-        keepLargest: q.keepLargest,
-        tta: q.tta,
+        ...options,
         frame: q.frame,
         // The SEG is written from the source's own attributes after the engine is done with it.
         transferDicom: !wantsSeg,

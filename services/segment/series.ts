@@ -13,7 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { parseModelRef } from '../../core/engine/repository.ts';
+import { queryOptions } from './query-options.ts';
 import { SegWriteError } from '../../core/seg/write-seg.ts';
 import type { SeriesSegmentation, SegmentQuery } from '../contract/segmentation.ts';
 import { boundaryOf, MultipartError, parseMultipart } from '../dicomweb/multipart.ts';
@@ -94,7 +94,8 @@ export async function segmentSeriesRequest(
 ): Promise<SeriesSegmentation | FastifyReply> {
   const receivedAt = performance.now();
   const engine = app.lifecycle.requireEngine();
-  const ref: { name?: string; version?: string } = q.model ? parseModelRef(q.model) : {};
+  const options = queryOptions(q);
+  const ref = { name: options.model, version: options.version };
   const bytes = instances.reduce((n, b) => n + b.length, 0);
   // The client going away cancels every frame still queued (see POST /segment's single-image path).
   const abort = new AbortController();
@@ -105,14 +106,7 @@ export async function segmentSeriesRequest(
   let s: SegmentedSeries;
   try {
     s = await segmentInstances(engine, instances, {
-      model: ref.name,
-      version: ref.version,
-      threshold: q.threshold,
-      minArea: q.minArea,
-      topThreshold: q.topThreshold,
-      minComponentArea: q.minComponentArea,
-      keepLargest: q.keepLargest,
-      tta: q.tta,
+      ...options,
       preview: maxSide > 0 ? { maxSide } : undefined,
       maxInstances: app.config.dicomweb.maxInstances,
       maxFrames: app.config.dicomweb.maxFrames,
