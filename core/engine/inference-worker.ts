@@ -160,7 +160,7 @@ function imageFacts(image: DecodedImage): ImageFacts {
 const TEST_HOOKS = process.env.ENGINE_TEST_HOOKS === '1';
 function testStall(dicom: Uint8Array): void {
   if (!TEST_HOOKS) return;
-  const head = new TextDecoder('latin1').decode(dicom.subarray(0, 16));
+  const head = Buffer.from(dicom.buffer, dicom.byteOffset, Math.min(16, dicom.length)).toString('latin1');
   const exit = /^EXIT:(\d{1,3});/.exec(head);
   if (exit) process.exit(Number(exit[1]));
   const m = /^STALL:(\d{1,7});/.exec(head);

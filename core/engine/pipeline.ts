@@ -207,7 +207,9 @@ export class SegmentPipeline {
     const prepMsg: PrepareMsg = { type: 'prepare', dicom: bytes, maxPixels: this.cfg.maxPixels, spec: lm.entry.manifest.preprocessing, tta };
     if (req.frame !== undefined) prepMsg.frame = req.frame;
     if (req.preview) prepMsg.preview = { maxSide: req.preview.maxSide };
-    const prep = await (this.preparePool ?? this.pool).run<PrepareResult>(prepMsg, [bytes.buffer as ArrayBuffer], { timeoutMs: this.cfg.taskTimeoutMs, stage: 'prepare', signal });
+    // Shared bytes (one multi-frame file for several frames) are posted, not transferred.
+    const transfer = bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : [];
+    const prep = await (this.preparePool ?? this.pool).run<PrepareResult>(prepMsg, transfer, { timeoutMs: this.cfg.taskTimeoutMs, stage: 'prepare', signal });
     this.observer.decode?.(prep.decodeMs / 1000);
     this.observer.preprocess?.(prep.preprocessMs / 1000);
     return prep;

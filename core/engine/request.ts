@@ -5,6 +5,11 @@ import { InvalidRequestError } from './errors.ts';
 import { MAX_PREVIEW_SIDE } from './preview.ts';
 
 export interface SegmentRequest {
+  /**
+   * The DICOM file. A view of a SharedArrayBuffer is shared with the worker as it is, neither copied
+   * nor transferred (the caller must not write to it until the request ends): the frames of one
+   * multi-frame instance then cost one copy of the file, not one per frame.
+   */
   dicom: Uint8Array;
   model?: string;
   version?: string;
@@ -83,9 +88,10 @@ export function validateRequest(req: SegmentRequest): RequestOptions {
   return { rules, tta: req.tta ?? false };
 }
 
-/** The request's bytes as a buffer the worker may own: its own when it may be taken, else a copy. */
+/** The request's bytes as the worker gets them: shared as they are, taken when allowed, else a copy. */
 export function ownedBytes(req: SegmentRequest): Uint8Array {
   const d = req.dicom;
+  if (typeof SharedArrayBuffer !== 'undefined' && d.buffer instanceof SharedArrayBuffer) return d;
   const whole = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
   // new Uint8Array(b) copies (Buffer#slice would return a view on the caller's memory).
   return req.transferDicom && whole ? d : new Uint8Array(d);

@@ -79,6 +79,12 @@ function sortKey(h: Dataset): number {
 /** Attributes every instance of one SEG's sources must share (the SEG carries one of each). */
 const SHARED = ['PatientID', 'StudyInstanceUID', 'SeriesInstanceUID', 'FrameOfReferenceUID'] as const;
 
+function sharedCopy(bytes: Uint8Array): Uint8Array {
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  shared.set(bytes);
+  return shared;
+}
+
 function headerOf(bytes: Uint8Array, k: number): Dataset {
   try {
     return readHeader(bytes);
@@ -115,13 +121,18 @@ export async function segmentInstances(engine: Engine, instances: Uint8Array[], 
   if (o.signal?.aborted) cancel();
   else o.signal?.addEventListener('abort', cancel, { once: true });
   const frameOptions: FrameOptions = { topThreshold: o.topThreshold, minComponentArea: o.minComponentArea, keepLargest: o.keepLargest, tta: o.tta, preview: o.preview };
+  // A multi-frame instance goes to the engine once as shared memory, not copied once per frame (a
+  // 64 MiB file of 2000 frames would otherwise be 128 GiB of copies, 64 of them held at once).
+  const framesOf = new Map<number, number>();
+  for (const j of jobs) framesOf.set(j.source, (framesOf.get(j.source) ?? 0) + 1);
+  const bytesOf = images.map((x, i) => ((framesOf.get(i) ?? 0) > 1 ? sharedCopy(x.bytes) : x.bytes));
   // Every frame at once: the engine's queue and dynamic batcher decide how they run.
   let results: SegmentResult[];
   try {
     results = await Promise.all(
       jobs.map((j) =>
         engine
-          .segment({ dicom: images[j.source]!.bytes, model: o.model, version: o.version, threshold: o.threshold, minArea: o.minArea, ...frameOptions, frame: j.frame, signal: abort.signal })
+          .segment({ dicom: bytesOf[j.source]!, model: o.model, version: o.version, threshold: o.threshold, minArea: o.minArea, ...frameOptions, frame: j.frame, signal: abort.signal })
           .catch((e: unknown) => {
             cancel();
             throw e;
