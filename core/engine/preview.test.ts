@@ -91,3 +91,26 @@ test('column-sum box filter equals the pixel-by-pixel box mean (exactly for inte
     assert.ok(differ <= a.length * 1e-3, `${differ} of ${a.length} bytes differ`);
   }
 });
+
+test('a decoded image left as samples + table previews exactly as its float image, without making it', async () => {
+  const { decodeDicom } = await import('../dicom/decode.ts');
+  const { newUid, writeDicom } = await import('../dicom/write.ts');
+  const px = Uint16Array.from({ length: 300 * 211 }, (_, i) => (i * 7919) % 4096);
+  const img = await decodeDicom(writeDicom({ rows: 300, columns: 211, bitsAllocated: 16, bitsStored: 12, pixels: px, sopInstanceUid: newUid(), windowCenter: 1800, windowWidth: 2400 }));
+  assert.ok(img.samples);
+  // The float image must not be read: a source whose `pixels` throws.
+  const tableOnly: PreviewSource = {
+    rows: img.rows,
+    columns: img.columns,
+    min: img.min,
+    max: img.max,
+    window: img.window!,
+    samples: img.samples,
+    get pixels(): Float32Array {
+      throw new Error('pixels read');
+    },
+  };
+  const viaTable = [makePreview(tableOnly, 64), makePreview(tableOnly, 256), makePreview(tableOnly, 1000)];
+  const eager = { rows: img.rows, columns: img.columns, pixels: Float32Array.from(img.pixels), min: img.min, max: img.max, window: img.window! };
+  assert.deepEqual(viaTable, [makePreview(eager, 64), makePreview(eager, 256), makePreview(eager, 1000)]);
+});

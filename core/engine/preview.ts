@@ -2,6 +2,7 @@
  * The 8-bit preview the service keeps for overlay.png, made in the inference worker from the image it
  * already decoded for the model (so no request decodes its DICOM twice).
  */
+import type { LutSamples } from '../dicom/types.ts';
 import type { Preview } from '../segmentation/records.ts';
 
 export type { Preview };
@@ -9,8 +10,10 @@ export type { Preview };
 export interface PreviewSource {
   rows: number;
   columns: number;
-  /** Row-major luminance, larger = brighter (DecodedImage.pixels). */
+  /** Row-major luminance, larger = brighter (DecodedImage.pixels); not read when `samples` is there. */
   pixels: Float32Array;
+  /** The same values as raw samples + table (DecodedImage.samples): read through the table, so a decoded image's float copy is never made for its preview. */
+  samples?: LutSamples | undefined;
   min: number;
   max: number;
   window?: { center: number; width: number };
@@ -41,9 +44,9 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
   const out = new Uint8Array(width * height);
   if (width === img.columns && height === img.rows) {
     // Not shrunk: every box is one pixel, so this is the same arithmetic without the box loops.
-    const px = img.pixels;
+    const value = valueOf(img);
     for (let i = 0; i < out.length; i++) {
-      const v = ((px[i]! - lo) / span) * 255;
+      const v = ((value(i) - lo) / span) * 255;
       out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
     }
     return { width, height, data: out };
@@ -58,16 +61,18 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
   // Per output row, each input row of the box is summed box by box into `boxSum` (one pass over
   // the row, in memory order), then each output divides its box's total.
   const boxSum = new Float64Array(width);
-  const px = img.pixels;
+  // One input row as float values (through the table for samples): the same numbers as `pixels`.
+  const rowValues = new Float32Array(img.columns);
+  const fillRow = rowFiller(img, rowValues);
   for (let y = 0; y < height; y++) {
     const y0 = Math.floor((y * img.rows) / height);
     const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * img.rows) / height));
     boxSum.fill(0);
     for (let yy = y0; yy < y1; yy++) {
-      const row = yy * img.columns;
+      const px = fillRow(yy);
       for (let x = 0; x < width; x++) {
         let sum = 0;
-        for (let xx = xs0[x]!; xx < xs1[x]!; xx++) sum += px[row + xx]!;
+        for (let xx = xs0[x]!; xx < xs1[x]!; xx++) sum += px[xx]!;
         boxSum[x]! += sum;
       }
     }
@@ -78,4 +83,28 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
     }
   }
   return { width, height, data: out };
+}
+
+function valueOf(img: PreviewSource): (i: number) => number {
+  if (!img.samples) {
+    const px = img.pixels;
+    return (i) => px[i]!;
+  }
+  const { data, lut } = img.samples;
+  return (i) => lut[data[i]!]!;
+}
+
+/** Row y's values: a view of `pixels`, or the table's values copied into `buf`. */
+function rowFiller(img: PreviewSource, buf: Float32Array): (y: number) => Float32Array {
+  const n = img.columns;
+  if (!img.samples) {
+    const px = img.pixels;
+    return (y) => px.subarray(y * n, (y + 1) * n);
+  }
+  const { data, lut } = img.samples;
+  return (y) => {
+    const o = y * n;
+    for (let x = 0; x < n; x++) buf[x] = lut[data[o + x]!]!;
+    return buf;
+  };
 }
