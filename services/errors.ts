@@ -84,7 +84,7 @@ export function toProblem(err: unknown, ctx: ProblemContext = {}): Problem {
     if (known) {
       const detail =
         known.kind === 'unsupported-media-type'
-          ? 'this Content-Type is not accepted here; POST /segment takes application/dicom (or application/octet-stream) or multipart/form-data'
+          ? 'this Content-Type is not accepted here; POST /segment takes application/dicom (or application/octet-stream), multipart/form-data, or multipart/related; type="application/dicom" (a series)'
           : (fe.message ?? 'bad request');
       return new Problem(known.kind, detail, { code: known.code });
     }

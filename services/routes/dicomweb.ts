@@ -12,6 +12,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { parseModelRef } from '../../core/engine/repository.ts';
 import { TAGS } from '../contract/openapi.ts';
 import { guarded, PROBLEM_CONTENT_TYPE, ProblemSchema, Problems } from '../contract/problem.ts';
+import { SegSummarySchema } from '../contract/segmentation.ts';
 import { Problem } from '../problem.ts';
 import { DicomwebClient, DicomwebError } from '../dicomweb/client.ts';
 import type { DicomwebConfig } from '../dicomweb/config.ts';
@@ -32,13 +33,7 @@ const count = z.number().int().min(0);
 const ResultSchema = z.object({
   study: z.string(),
   series: z.string(),
-  seg: z.object({
-    sopInstanceUid: z.string().describe('SOP Instance UID of the SEG stored in the PACS.'),
-    seriesInstanceUid: z.string(),
-    bytes: count,
-    frames: count,
-    segments: z.array(z.object({ number: count, label: z.string() })),
-  }),
+  seg: SegSummarySchema,
   model: z.object({ name: z.string(), version: z.string() }),
   instances: count,
   frames: z.array(

@@ -2,8 +2,9 @@
  * GET /segmentations/{id}/seg.dcm: the DICOM SEG of a stored result.
  *
  * The SEG carries the source's patient/study identity, so it is stored as bytes beside the result, in
- * the same store and with the same TTL (ResultStore.putSeg/getSeg), and never logged. Only results
- * whose POST asked for a SEG (Accept: application/dicom) have one.
+ * the same store and with the same TTL (ResultStore.putSeg/getSeg), and never logged. Results whose
+ * POST asked for a SEG (Accept: application/dicom) have one, and so does the first frame's result of a
+ * series (series mode), holding the series' SEG.
  */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -28,7 +29,9 @@ const segRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'The result as a DICOM Segmentation object',
         description: `DICOM SEG (Segmentation Storage 1.2.840.10008.5.1.4.1.1.66.4, BINARY, one segment per label)
 referencing the segmented image. It carries the source's patient and study attributes, so it is
-kept only for the result's TTL. 404 when the result is unknown or expired, or has no SEG.`,
+kept only for the result's TTL. A result has one when its POST asked for it (\`Accept: application/dicom\`);
+in series mode the first frame's result holds the series' SEG. 404 when the result is unknown or
+expired, or has no SEG.`,
         params: ResultParamsSchema,
         response: {
           200: {
