@@ -61,20 +61,15 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
   // Per output row, each input row of the box is summed box by box into `boxSum` (one pass over
   // the row, in memory order), then each output divides its box's total.
   const boxSum = new Float64Array(width);
-  // One input row as float values (through the table for samples): the same numbers as `pixels`.
-  const rowValues = new Float32Array(img.columns);
-  const fillRow = rowFiller(img, rowValues);
   for (let y = 0; y < height; y++) {
     const y0 = Math.floor((y * img.rows) / height);
     const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * img.rows) / height));
     boxSum.fill(0);
+    // Shrinking, the boxes of a row tile it (xs0[x + 1] === xs1[x]): one walk along the row, each
+    // box's values summed in order from 0 (through the table for samples: the same float32 values).
     for (let yy = y0; yy < y1; yy++) {
-      const px = fillRow(yy);
-      for (let x = 0; x < width; x++) {
-        let sum = 0;
-        for (let xx = xs0[x]!; xx < xs1[x]!; xx++) sum += px[xx]!;
-        boxSum[x]! += sum;
-      }
+      if (img.samples) sumRowThroughTable(img.samples, yy * img.columns, xs1, boxSum);
+      else sumRow(img.pixels, yy * img.columns, xs1, boxSum);
     }
     const boxRows = y1 - y0;
     for (let x = 0; x < width; x++) {
@@ -94,17 +89,23 @@ function valueOf(img: PreviewSource): (i: number) => number {
   return (i) => lut[data[i]!]!;
 }
 
-/** Row y's values: a view of `pixels`, or the table's values copied into `buf`. */
-function rowFiller(img: PreviewSource, buf: Float32Array): (y: number) => Float32Array {
-  const n = img.columns;
-  if (!img.samples) {
-    const px = img.pixels;
-    return (y) => px.subarray(y * n, (y + 1) * n);
+function sumRow(px: Float32Array, o: number, xs1: Int32Array, boxSum: Float64Array): void {
+  let xx = 0;
+  for (let x = 0; x < xs1.length; x++) {
+    const end = xs1[x]!;
+    let sum = 0;
+    for (; xx < end; xx++) sum += px[o + xx]!;
+    boxSum[x]! += sum;
   }
-  const { data, lut } = img.samples;
-  return (y) => {
-    const o = y * n;
-    for (let x = 0; x < n; x++) buf[x] = lut[data[o + x]!]!;
-    return buf;
-  };
+}
+
+function sumRowThroughTable(samples: LutSamples, o: number, xs1: Int32Array, boxSum: Float64Array): void {
+  const { data, lut } = samples;
+  let xx = 0;
+  for (let x = 0; x < xs1.length; x++) {
+    const end = xs1[x]!;
+    let sum = 0;
+    for (; xx < end; xx++) sum += lut[data[o + xx]!]!;
+    boxSum[x]! += sum;
+  }
 }
