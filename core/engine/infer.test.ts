@@ -176,3 +176,17 @@ test('an AbortSignal ends a queued tensor request at once (CANCELLED); an aborte
     await fx.cleanup();
   }
 });
+
+test('segment() with masks: false returns the same probabilities and no masks (no post-processing); masks: false alone is refused', async () => {
+  const fx = await startEngine([MODEL], { workers: 1 });
+  try {
+    const both = await fx.engine.segment({ dicom, probabilities: true });
+    const only = await fx.engine.segment({ dicom, probabilities: true, masks: false });
+    assert.deepEqual(only.probabilities, both.probabilities);
+    assert.deepEqual(only.masks, []);
+    assert.ok(both.masks.length === 2);
+    await assert.rejects(fx.engine.segment({ dicom, masks: false }), (e: unknown) => e instanceof InvalidRequestError && e.field === 'masks');
+  } finally {
+    await fx.cleanup();
+  }
+});

@@ -134,7 +134,7 @@ export class SegmentPipeline {
       if (signal.aborted) throw signal.reason;
       const enqueuedAt = epochMs();
       const entry: InferEntry = { tensors: prep.tensors, rows: prep.image.rows, cols: prep.image.columns, rules };
-      if (req.probabilities) entry.outputs = { masks: true, probabilities: true };
+      if (req.probabilities || req.masks === false) entry.outputs = { masks: req.masks ?? true, probabilities: req.probabilities ?? false };
       const outcome = await this.batcher.submit(lm.entry.key, { entry, signal }, reservation, images);
       if (!outcome) throw signal.reason;
       const result: SegmentResponse = assemble(lm, prep, outcome, enqueuedAt, t0);

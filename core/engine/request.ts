@@ -38,6 +38,11 @@ export interface SegmentRequest {
    */
   probabilities?: boolean;
   /**
+   * false: no masks (SegmentResult.masks is empty; post-processing is skipped), for a caller that wants
+   * only the probabilities. Default true; false needs `probabilities: true`.
+   */
+  masks?: boolean;
+  /**
    * Cancel the request (e.g. the HTTP client went away): not yet running, it leaves the queue; running,
    * its result is discarded. The request then fails with RequestCancelledError (CANCELLED).
    */
@@ -79,6 +84,8 @@ export function validateRequest(req: SegmentRequest): RequestOptions {
   }
   if (req.tta !== undefined && typeof req.tta !== 'boolean') throw new InvalidRequestError('tta', 'tta must be a boolean');
   if (req.probabilities !== undefined && typeof req.probabilities !== 'boolean') throw new InvalidRequestError('probabilities', 'probabilities must be a boolean');
+  if (req.masks !== undefined && typeof req.masks !== 'boolean') throw new InvalidRequestError('masks', 'masks must be a boolean');
+  if (req.masks === false && req.probabilities !== true) throw new InvalidRequestError('masks', 'masks: false needs probabilities: true (ask for masks, probabilities or both)');
   if (req.preview !== undefined) {
     const side = req.preview?.maxSide;
     if (!Number.isInteger(side) || side < 1 || side > MAX_PREVIEW_SIDE) {

@@ -417,6 +417,8 @@ const v2InferRoutes: FastifyPluginAsyncZod = async (app) => {
               tta: opts.tta,
               frame: opts.frame,
               probabilities: wantsProbabilities,
+              // Only probabilities asked for: no post-processing at all.
+              masks: wantsMasks || !wantsProbabilities,
               signal,
             }),
           ),

@@ -215,6 +215,9 @@ describe('OIP (KServe v2) inference: FP32 input and probabilities output', () =>
       const ref = await reference(model, [tensor]);
       assert.ok(maxAbsDiff(pJson, ref) < 1e-5, `FP32 input vs plain ORT: max |diff| ${maxAbsDiff(pJson, ref)}`);
       assert.ok(maxAbsDiff(viaBytes.values.get('probabilities') as Float32Array, ref) < 1e-5, 'BYTES input vs plain ORT');
+      // BYTES asking for probabilities only (no post-processing in the engine): the same values.
+      const probOnly = await decode(await post(`/v2/models/${model}/infer`, JSON.stringify(bytesRequest([dicom], ['probabilities']))));
+      assert.deepEqual(probOnly.values.get('probabilities'), viaBytes.values.get('probabilities'));
       // The masks are the threshold rule over these probabilities (sigmoid: p > threshold).
       if (m.output.activation === 'logits') {
         const t = m.postprocessing.threshold;
