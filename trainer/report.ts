@@ -162,69 +162,70 @@ export interface OverlayExample {
 export const TRUTH_COLOUR = labelColourHex(4);
 export const PREDICTION_COLOUR = labelColourHex(0);
 
+type Rgb = readonly [number, number, number];
+/** A pixel of a label tinted over grey level g (60 % colour). */
+const tint = (g: number, c: Rgb): Rgb => [Math.round(0.4 * g + 0.6 * c[0]), Math.round(0.4 * g + 0.6 * c[1]), Math.round(0.4 * g + 0.6 * c[2])];
+/** A value of a model-resolution map at a tile's pixel (nearest, tile coordinates). */
+type TileSampler = (map: ArrayLike<number>, ty: number, tx: number) => number;
+
+interface SheetRow {
+  caption: string;
+  /** H*W grey values (windowed to their own min..max). */
+  image: Float32Array;
+  /** The colours of tiles 2 and 3 at a tile pixel, given its grey level. */
+  paint(ty: number, tx: number, g: number, at: TileSampler, tile: number): readonly [Rgb, Rgb];
+}
+
+const SHEET_GAP = 4;
+/** Top of the legend line, under the column titles. */
+const SHEET_LEGEND_Y = 24;
+
 /**
- * Rows of [image | truth in blue | prediction in orange, truth outline in blue], at model
- * resolution, under a legend naming the colours.
+ * The frame every overlay sheet shares: one row per example of three tiles at model resolution
+ * ([image | tile 2 | tile 3], painted by the row), column titles, the caller's legend (SVG, at
+ * SHEET_LEGEND_Y) and a caption above each row.
  */
-export async function writeOverlaysPng(path: string, examples: readonly OverlayExample[], height: number, width: number, threshold = DEFAULT_THRESHOLD): Promise<void> {
-  if (examples.length === 0) return;
+async function writeOverlaySheet(path: string, height: number, width: number, titles: readonly string[], legend: readonly string[], rows: readonly SheetRow[]): Promise<void> {
   const tile = Math.max(160, Math.min(256, Math.max(height, width)));
   const scaleY = height / tile;
   const scaleX = width / tile;
-  // Truth outline test runs on the tile grid, so neighbours are looked up in tile coordinates.
   const cols = 3;
-  const gap = 4;
+  const gap = SHEET_GAP;
   const label = 22;
   const legendH = 26;
-  const top = 24 + legendH;
+  const top = SHEET_LEGEND_Y + legendH;
   const W = cols * tile + (cols + 1) * gap;
   const rowH = tile + label + gap;
-  const H = examples.length * rowH + gap + top;
-  const truthRgb = labelColour(4);
-  const predRgb = labelColour(0);
-  const tint = (g: number, c: readonly number[]): [number, number, number] => [Math.round(0.4 * g + 0.6 * c[0]!), Math.round(0.4 * g + 0.6 * c[1]!), Math.round(0.4 * g + 0.6 * c[2]!)];
+  const H = rows.length * rowH + gap + top;
   const rgb = Buffer.alloc(W * H * 3, 255);
-  const put = (x: number, y: number, r: number, g: number, b: number): void => {
+  const put = (x: number, y: number, c: Rgb): void => {
     const o = (y * W + x) * 3;
-    rgb[o] = r;
-    rgb[o + 1] = g;
-    rgb[o + 2] = b;
+    rgb[o] = c[0];
+    rgb[o + 1] = c[1];
+    rgb[o + 2] = c[2];
   };
   const texts: string[] = [];
-  ['image', 'truth', 'prediction + truth outline'].forEach((t, c) =>
-    texts.push(`<text x="${gap + c * (tile + gap) + tile / 2}" y="16" text-anchor="middle" font-size="12">${esc(t)}</text>`),
-  );
-  let lx = gap;
-  for (const [name, colour, outline] of [['truth', TRUTH_COLOUR, false], ['prediction', PREDICTION_COLOUR, false], ['truth outline', TRUTH_COLOUR, true]] as const) {
-    texts.push(outline ? `<rect x="${lx + 1}" y="${29}" width="12" height="12" fill="none" stroke="${colour}" stroke-width="2"/>` : `<rect x="${lx}" y="${28}" width="14" height="14" fill="${colour}" stroke="#333"/>`);
-    texts.push(`<text x="${lx + 18}" y="${40}" font-size="12">${esc(name)}</text>`);
-    lx += 30 + 7.5 * name.length;
-  }
-  examples.forEach((ex, r) => {
+  titles.forEach((t, c) => texts.push(`<text x="${gap + c * (tile + gap) + tile / 2}" y="16" text-anchor="middle" font-size="12">${esc(t)}</text>`));
+  texts.push(...legend);
+  const at: TileSampler = (arr, ty, tx) => arr[Math.min(height - 1, Math.floor(ty * scaleY)) * width + Math.min(width - 1, Math.floor(tx * scaleX))]!;
+  rows.forEach((row, r) => {
     const y0 = top + r * rowH + label;
-    texts.push(`<text x="${gap}" y="${y0 - 6}" font-size="12">${esc(ex.id.length > 48 ? '...' + ex.id.slice(-45) : ex.id)}   Dice ${ex.dice.toFixed(3)}   truth ${ex.truth.some((v) => v) ? 'positive' : 'empty'}</text>`);
+    texts.push(`<text x="${gap}" y="${y0 - 6}" font-size="12">${row.caption}</text>`);
     let lo = Infinity;
     let hi = -Infinity;
-    for (const v of ex.image) {
+    for (const v of row.image) {
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
     const span = hi > lo ? hi - lo : 1;
-    const at = (arr: ArrayLike<number>, ty: number, tx: number): number => arr[Math.min(height - 1, Math.floor(ty * scaleY)) * width + Math.min(width - 1, Math.floor(tx * scaleX))]!;
     for (let ty = 0; ty < tile; ty++) {
       for (let tx = 0; tx < tile; tx++) {
-        const g = Math.round(((at(ex.image, ty, tx) - lo) / span) * 255);
-        const t = at(ex.truth, ty, tx) !== 0;
-        const p = isForeground(at(ex.probability, ty, tx), threshold);
-        const edge = t && (at(ex.truth, Math.max(0, ty - 1), tx) === 0 || at(ex.truth, Math.min(tile - 1, ty + 1), tx) === 0 || at(ex.truth, ty, Math.max(0, tx - 1)) === 0 || at(ex.truth, ty, Math.min(tile - 1, tx + 1)) === 0 || ty === 0 || tx === 0 || ty === tile - 1 || tx === tile - 1);
+        const g = Math.round(((at(row.image, ty, tx) - lo) / span) * 255);
         const y = y0 + ty;
-        put(gap + tx, y, g, g, g);
-        if (t) put(2 * gap + tile + tx, y, ...tint(g, truthRgb));
-        else put(2 * gap + tile + tx, y, g, g, g);
-        const x3 = 3 * gap + 2 * tile + tx;
-        if (edge) put(x3, y, truthRgb[0], truthRgb[1], truthRgb[2]);
-        else if (p) put(x3, y, ...tint(g, predRgb));
-        else put(x3, y, g, g, g);
+        const [second, third] = row.paint(ty, tx, g, at, tile);
+        put(gap + tx, y, [g, g, g]);
+        put(2 * gap + tile + tx, y, second);
+        put(3 * gap + 2 * tile + tx, y, third);
       }
     }
   });
@@ -233,6 +234,36 @@ export async function writeOverlaysPng(path: string, examples: readonly OverlayE
     .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
     .png()
     .toFile(path);
+}
+
+/**
+ * Rows of [image | truth in blue | prediction in orange, truth outline in blue], at model
+ * resolution, under a legend naming the colours.
+ */
+export async function writeOverlaysPng(path: string, examples: readonly OverlayExample[], height: number, width: number, threshold = DEFAULT_THRESHOLD): Promise<void> {
+  if (examples.length === 0) return;
+  const truthRgb = labelColour(4);
+  const predRgb = labelColour(0);
+  const legend: string[] = [];
+  let lx = SHEET_GAP;
+  for (const [name, colour, outline] of [['truth', TRUTH_COLOUR, false], ['prediction', PREDICTION_COLOUR, false], ['truth outline', TRUTH_COLOUR, true]] as const) {
+    legend.push(outline ? `<rect x="${lx + 1}" y="${29}" width="12" height="12" fill="none" stroke="${colour}" stroke-width="2"/>` : `<rect x="${lx}" y="${28}" width="14" height="14" fill="${colour}" stroke="#333"/>`);
+    legend.push(`<text x="${lx + 18}" y="${40}" font-size="12">${esc(name)}</text>`);
+    lx += 30 + 7.5 * name.length;
+  }
+  const rows = examples.map((ex): SheetRow => ({
+    caption: esc(`${ex.id.length > 48 ? '...' + ex.id.slice(-45) : ex.id}   Dice ${ex.dice.toFixed(3)}   truth ${ex.truth.some((v) => v) ? 'positive' : 'empty'}`),
+    image: ex.image,
+    paint(ty, tx, g, at, tile) {
+      const grey: Rgb = [g, g, g];
+      const t = at(ex.truth, ty, tx) !== 0;
+      const p = isForeground(at(ex.probability, ty, tx), threshold);
+      // Truth outline: the test runs on the tile grid, so neighbours are looked up in tile coordinates.
+      const edge = t && (at(ex.truth, Math.max(0, ty - 1), tx) === 0 || at(ex.truth, Math.min(tile - 1, ty + 1), tx) === 0 || at(ex.truth, ty, Math.max(0, tx - 1)) === 0 || at(ex.truth, ty, Math.min(tile - 1, tx + 1)) === 0 || ty === 0 || tx === 0 || ty === tile - 1 || tx === tile - 1);
+      return [t ? tint(g, truthRgb) : grey, edge ? truthRgb : p ? tint(g, predRgb) : grey];
+    },
+  }));
+  await writeOverlaySheet(path, height, width, ['image', 'truth', 'prediction + truth outline'], legend, rows);
 }
 
 export interface ClassOverlayExample {
@@ -254,71 +285,32 @@ export interface ClassOverlayExample {
  */
 export async function writeClassOverlaysPng(path: string, examples: readonly ClassOverlayExample[], height: number, width: number, labels: readonly string[], background = 0): Promise<void> {
   if (examples.length === 0) return;
-  const tile = Math.max(160, Math.min(256, Math.max(height, width)));
-  const scaleY = height / tile;
-  const scaleX = width / tile;
-  const cols = 3;
-  const gap = 4;
-  const label = 22;
-  const legendH = 26;
-  const top = 24 + legendH;
-  const W = cols * tile + (cols + 1) * gap;
-  const rowH = tile + label + gap;
-  const H = examples.length * rowH + gap + top;
-  const rgb = Buffer.alloc(W * H * 3, 255);
   // Colour of class c: background none, the others Okabe-Ito in order.
   const fgIndex = labels.map((_, c) => (c === background ? -1 : c < background ? c : c - 1));
   const colours = labels.map((_, c) => (c === background ? null : labelColour(fgIndex[c]!)));
-  const put = (x: number, y: number, r: number, g: number, b: number): void => {
-    const o = (y * W + x) * 3;
-    rgb[o] = r;
-    rgb[o + 1] = g;
-    rgb[o + 2] = b;
-  };
-  const texts: string[] = [];
-  ['image', 'truth', 'prediction'].forEach((t, c) => texts.push(`<text x="${gap + c * (tile + gap) + tile / 2}" y="16" text-anchor="middle" font-size="12">${esc(t)}</text>`));
   // Legend: a swatch and the name of each non-background class.
-  let lx = gap;
+  const legend: string[] = [];
+  let lx = SHEET_GAP;
   labels.forEach((l, c) => {
-    const col = colours[c];
-    if (!col) return;
-    texts.push(`<rect x="${lx}" y="${24 + 4}" width="14" height="14" fill="${classColour(fgIndex[c]!)}" stroke="#333"/>`);
-    texts.push(`<text x="${lx + 18}" y="${24 + 16}" font-size="12">${esc(l)}</text>`);
+    if (!colours[c]) return;
+    legend.push(`<rect x="${lx}" y="${SHEET_LEGEND_Y + 4}" width="14" height="14" fill="${classColour(fgIndex[c]!)}" stroke="#333"/>`);
+    legend.push(`<text x="${lx + 18}" y="${SHEET_LEGEND_Y + 16}" font-size="12">${esc(l)}</text>`);
     lx += 26 + 7.5 * l.length;
   });
-  texts.push(`<text x="${lx + 6}" y="${24 + 16}" font-size="11" fill="#555">(${esc(labels[background] ?? 'background')}: unpainted)</text>`);
-  examples.forEach((ex, r) => {
-    const y0 = top + r * rowH + label;
+  legend.push(`<text x="${lx + 6}" y="${SHEET_LEGEND_Y + 16}" font-size="11" fill="#555">(${esc(labels[background] ?? 'background')}: unpainted)</text>`);
+  const rows = examples.map((ex): SheetRow => {
     const per = ex.classDice ? '  (' + Object.entries(ex.classDice).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') + ')' : '';
-    texts.push(`<text x="${gap}" y="${y0 - 6}" font-size="12">${esc(ex.id.length > 40 ? '...' + ex.id.slice(-37) : ex.id)}   mean Dice ${ex.dice.toFixed(3)}${esc(per)}</text>`);
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const v of ex.image) {
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    const span = hi > lo ? hi - lo : 1;
-    const at = (arr: ArrayLike<number>, ty: number, tx: number): number => arr[Math.min(height - 1, Math.floor(ty * scaleY)) * width + Math.min(width - 1, Math.floor(tx * scaleX))]!;
-    for (let ty = 0; ty < tile; ty++) {
-      for (let tx = 0; tx < tile; tx++) {
-        const g = Math.round(((at(ex.image, ty, tx) - lo) / span) * 255);
-        const y = y0 + ty;
-        put(gap + tx, y, g, g, g);
-        for (const [col, map] of [[1, ex.truth], [2, ex.predicted]] as const) {
-          const c = at(map, ty, tx);
-          const rgbC = colours[c];
-          const x = (col + 1) * gap + col * tile + tx;
-          if (rgbC) put(x, y, Math.round(0.4 * g + 0.6 * rgbC[0]), Math.round(0.4 * g + 0.6 * rgbC[1]), Math.round(0.4 * g + 0.6 * rgbC[2]));
-          else put(x, y, g, g, g);
-        }
-      }
-    }
+    const colourAt = (map: Uint8Array, g: number, at: TileSampler, ty: number, tx: number): Rgb => {
+      const c = colours[at(map, ty, tx)];
+      return c ? tint(g, c) : [g, g, g];
+    };
+    return {
+      caption: `${esc(ex.id.length > 40 ? '...' + ex.id.slice(-37) : ex.id)}   mean Dice ${ex.dice.toFixed(3)}${esc(per)}`,
+      image: ex.image,
+      paint: (ty, tx, g, at) => [colourAt(ex.truth, g, at, ty, tx), colourAt(ex.predicted, g, at, ty, tx)],
+    };
   });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">${texts.join('')}</svg>`;
-  await sharp(rgb, { raw: { width: W, height: H, channels: 3 } })
-    .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
-    .png()
-    .toFile(path);
+  await writeOverlaySheet(path, height, width, ['image', 'truth', 'prediction'], legend, rows);
 }
 
 const csvCell = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '' : String(v));
