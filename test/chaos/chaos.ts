@@ -17,12 +17,11 @@
  * no request over its deadline; RSS growth bounded; probes under 100 ms at p99; nothing lost on drain;
  * exit 0 after SIGTERM. Prints its figures and exits 1 on any violation.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Rng } from '../../core/rng.ts';
-import { freePort, modelRepository, spawnServer, tempDir, testDicom, type Spawned } from '../service/helpers.ts';
+import { freePort, modelRepository, redisOn, spawnServer, tempDir, testDicom, type Spawned } from '../service/helpers.ts';
 import { makeVariants, mutate } from './mutate.ts';
 
 const SHORT = process.argv.includes('--short');
@@ -143,22 +142,6 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * p))]!;
 };
-
-async function startRedisOn(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 10_000);
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return child;
-}
 
 /** A raw socket upload that stalls (`trickle` false) or sends 16 bytes every 200 ms; resolves with the status line's code (0 if none). */
 function slowUpload(url: string, trickle: boolean): Promise<{ status: number; ms: number }> {
@@ -338,7 +321,7 @@ async function main(): Promise<void> {
   const repo = await modelRepository();
   const redisDir = await tempDir('chaos-redis');
   const redisPort = await freePort();
-  let redis = await startRedisOn(redisPort, redisDir.dir);
+  let redis = await redisOn(redisPort, redisDir.dir);
   const { variants, skipped } = await makeVariants();
   const good = testDicom();
   let srv: Spawned | undefined;
@@ -448,7 +431,7 @@ async function main(): Promise<void> {
         if (r.status === 200 && body.stored === false) unstored++;
         if (r.status === 200 && body.stored !== false) violation('a result claimed stored during the Redis outage');
       });
-      redis = await startRedisOn(redisPort, redisDir.dir);
+      redis = await redisOn(redisPort, redisDir.dir);
       const t0 = performance.now();
       for (let end = Date.now() + 20_000; Date.now() < end; ) {
         const r = await fetch(`${url}/segment`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: good });

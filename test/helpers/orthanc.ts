@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './net.ts';
 
 export const ORTHANC_BIN = '/usr/sbin/Orthanc';
 export const DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
@@ -29,17 +29,7 @@ export function orthancAvailable(): boolean {
   return existsSync(ORTHANC_BIN) && existsSync(DICOMWEB_PLUGIN);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export async function startOrthanc(opts: { timeoutMs?: number; aet?: string } = {}): Promise<OrthancHandle> {
   if (!orthancAvailable()) throw new Error(`Orthanc not installed (${ORTHANC_BIN}, ${DICOMWEB_PLUGIN}): run scripts/test-deps.sh`);

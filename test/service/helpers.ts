@@ -4,7 +4,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -15,6 +14,7 @@ import { createMask, type Mask } from '../../core/mask.ts';
 import { loadConfig } from '../../services/config.ts';
 import { startService, type Service } from '../../services/server.ts';
 import { makeModelRepository, type FixtureModel } from '../helpers/model-fixture.ts';
+import { freePort } from '../helpers/net.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -165,23 +165,15 @@ export async function waitFor(url: string, path = '/readyz', status = 200, timeo
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../helpers/net.ts';
 
-/** A throwaway redis-server (no persistence) in a temp dir; `stop` kills it and removes the dir. */
-export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const t = await tempDir('redis');
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', t.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * redis-server (no persistence) on `port` with its files in `dir`, resolved once it accepts
+ * connections; rejected if it exits first or is not ready in 10 s. Restarting one on the same port
+ * and dir is how the outage tests bring it back.
+ */
+export async function redisOn(port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
   await new Promise<void>((resolve, reject) => {
@@ -195,6 +187,14 @@ export async function startRedis(): Promise<{ url: string; stop: () => Promise<v
     };
     child.stdout!.on('data', check);
   });
+  return child;
+}
+
+/** A throwaway redis-server (no persistence) in a temp dir; `stop` kills it and removes the dir. */
+export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const t = await tempDir('redis');
+  const child = await redisOn(port, t.dir);
   return {
     url: `redis://127.0.0.1:${port}`,
     stop: async () => {

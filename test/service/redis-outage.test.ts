@@ -6,25 +6,9 @@
  * results are stored again without any restart (the circuit breaker's trial call closes it).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { freePort, modelRepository, postDicom, startInProcess, tempDir, testDicom, type InProcess } from './helpers.ts';
-
-async function redisOn(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 10_000);
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return child;
-}
+import { freePort, modelRepository, postDicom, redisOn, startInProcess, tempDir, testDicom, type InProcess } from './helpers.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
