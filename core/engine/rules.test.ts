@@ -12,6 +12,7 @@ import { createMask } from '../mask.ts';
 import { connectedComponents, filterComponents } from '../segmentation/components.ts';
 import { InvalidRequestError } from './errors.ts';
 import { startEngine, type EngineFixture } from './testing/engine-fixtures.ts';
+import { softmaxFixture } from '../../test/helpers/model-fixture.ts';
 
 describe('rules through the engine', () => {
   let fx: EngineFixture;
@@ -29,20 +30,7 @@ describe('rules through the engine', () => {
         seed: 7,
         editManifest: (m) => (m.postprocessing.classes = { lesion: { keepLargest: true } }),
       },
-      {
-        name: 'exclusive',
-        version: '1',
-        size: 64,
-        depth: 2,
-        baseChannels: 4,
-        classes: 3,
-        labels: ['background', 'lung', 'heart'],
-        seed: 3,
-        editManifest: (m) => {
-          m.output.activation = 'softmax';
-          m.background = 'background';
-        },
-      },
+      softmaxFixture('exclusive'),
     ]);
     dicom = (await chestDicom(5, { size: 64, transferSyntaxUid: TS.ExplicitVRLittleEndian })).bytes;
   });

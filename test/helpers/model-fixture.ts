@@ -103,6 +103,24 @@ export function fixtureManifest(m: FixtureModel, onnxSha256: string): ModelManif
   };
 }
 
+/** A small softmax model with a background channel: labels background, lung, heart (mutually exclusive classes). */
+export function softmaxFixture(name: string): FixtureModel {
+  return {
+    name,
+    version: '1',
+    size: 64,
+    depth: 2,
+    baseChannels: 4,
+    classes: 3,
+    labels: ['background', 'lung', 'heart'],
+    seed: 3,
+    editManifest: (m) => {
+      m.output.activation = 'softmax';
+      m.background = 'background';
+    },
+  };
+}
+
 /** Build each model (deterministic for a given seed) and write it under `dir`. */
 export async function makeModelRepository(dir: string, models: FixtureModel[]): Promise<FixtureEntry[]> {
   const out: FixtureEntry[] = [];

@@ -8,25 +8,13 @@ import sharp from 'sharp';
 import { dice } from '../../core/metrics/index.ts';
 import { decodeMask, encodeMask } from '../../core/rle/index.ts';
 import { modelRepository, postDicom, postMultipart, startInProcess, testDicom, type InProcess } from './helpers.ts';
+import { softmaxFixture } from '../helpers/model-fixture.ts';
 
 let svc: InProcess;
 let repo: { dir: string; remove: () => Promise<void> };
 before(async () => {
   repo = await modelRepository([
-    {
-      name: 'classes',
-      version: '1',
-      size: 64,
-      depth: 2,
-      baseChannels: 4,
-      classes: 3,
-      labels: ['background', 'lung', 'heart'],
-      seed: 3,
-      editManifest: (m) => {
-        m.output.activation = 'softmax';
-        m.background = 'background';
-      },
-    },
+    softmaxFixture('classes'),
   ]);
   svc = await startInProcess({ MODEL_REPOSITORY: repo.dir });
 });
