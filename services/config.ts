@@ -3,6 +3,7 @@ import { EngineConfigSchema, type EngineConfig } from '../core/engine/index.ts';
 import { DicomwebEnvSchema, dicomwebSettings } from './dicomweb/config.ts';
 import { DimseEnvSchema, dimseSettings } from './dimse/config.ts';
 import { CorsOriginsSchema } from './cors.ts';
+import { envInt } from './env.ts';
 
 /**
  * Service configuration, read once from the environment at start-up. Every variable is validated
@@ -14,15 +15,6 @@ import { CorsOriginsSchema } from './cors.ts';
 
 const MiB = 1024 * 1024;
 
-/** Integer from an env string; bounds, when given, are the service's own (engine bounds live in its schema). */
-const int = (min = Number.MIN_SAFE_INTEGER, max: number = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/, 'must be an integer')
-    .transform(Number)
-    .pipe(z.number().int().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
-
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** The engine's variables: each one's text form and the EngineConfig field it sets. */
@@ -31,49 +23,49 @@ const ENGINE_VARIABLES = {
   /** Model used when a request names none; default the only model, or the first ready one by name. */
   DEFAULT_MODEL: ['defaultModel', z.string()],
   EXECUTION_PROVIDER: ['provider', z.string()],
-  CUDA_DEVICE_ID: ['deviceId', int()],
+  CUDA_DEVICE_ID: ['deviceId', envInt()],
   /** Inference worker threads (each holds its own ORT sessions); 0 = automatic from the cores and provider. */
-  WORKERS: ['workers', int()],
+  WORKERS: ['workers', envInt()],
   /** ORT intra-op threads per session; 0 = automatic (the cores shared evenly on cpu, 1 on cuda). */
-  INTRA_OP_THREADS: ['intraOpThreads', int()],
+  INTRA_OP_THREADS: ['intraOpThreads', envInt()],
   /** Decode/preprocess-only worker threads; 0 = the inference workers decode between batches. Default: 0 on cpu, the cores left on cuda. */
-  PREPARE_WORKERS: ['prepareWorkers', int()],
+  PREPARE_WORKERS: ['prepareWorkers', envInt()],
   /** 1: ORT intra-op threads busy-wait between parallel sections (ORT's own default); 0: they sleep. */
   INTRA_OP_SPINNING: ['intraOpSpinning', z.enum(['0', '1']).transform((v) => v === '1')],
-  MAX_BATCH: ['maxBatch', int()],
-  MAX_BATCH_DELAY_MS: ['maxDelayMs', int()],
+  MAX_BATCH: ['maxBatch', envInt()],
+  MAX_BATCH_DELAY_MS: ['maxDelayMs', envInt()],
   /** Requests waiting for a worker beyond this are refused with 503 + Retry-After. */
-  MAX_QUEUE: ['maxQueue', int()],
+  MAX_QUEUE: ['maxQueue', envInt()],
   /** Decoded image size limit (rows x columns x frames x samples): larger images get 413. */
-  MAX_IMAGE_PIXELS: ['maxPixels', int()],
+  MAX_IMAGE_PIXELS: ['maxPixels', envInt()],
   /** Longest one worker task (decode + preprocess of an image, or a batch's inference) may run; past it 503 DEADLINE_EXCEEDED and the worker is replaced. */
-  TASK_TIMEOUT_MS: ['taskTimeoutMs', int()],
+  TASK_TIMEOUT_MS: ['taskTimeoutMs', envInt()],
   /** Longest a request may spend in the engine (queue + both tasks); past it 503 DEADLINE_EXCEEDED. */
-  REQUEST_TIMEOUT_MS: ['requestTimeoutMs', int()],
+  REQUEST_TIMEOUT_MS: ['requestTimeoutMs', envInt()],
 } as const satisfies Record<string, readonly [keyof EngineConfig, z.ZodType]>;
 type EngineVariable = keyof typeof ENGINE_VARIABLES;
 
 const EnvSchema = z.object({
-  PORT: int(0, 65535).default(8080),
+  PORT: envInt(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   ...(Object.fromEntries(Object.entries(ENGINE_VARIABLES).map(([name, [, text]]) => [name, text.optional()])) as {
     [K in EngineVariable]: z.ZodOptional<(typeof ENGINE_VARIABLES)[K][1]>;
   }),
-  BODY_LIMIT_BYTES: int(1024).default(64 * MiB),
+  BODY_LIMIT_BYTES: envInt(1024).default(64 * MiB),
   /** The whole request body must arrive within this (from the end of the headers), else 408 and the connection is closed. */
-  BODY_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
+  BODY_TIMEOUT_MS: envInt(100, 3_600_000).default(60_000),
   /** A request body that sends no byte for this long is answered 408 and its connection closed (slow or stalled uploads). */
-  BODY_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(10_000),
+  BODY_IDLE_TIMEOUT_MS: envInt(100, 3_600_000).default(10_000),
   /** The request line and headers must arrive within this (Node's headersTimeout). */
-  HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  HEADERS_TIMEOUT_MS: envInt(100, 600_000).default(10_000),
   /** A socket with no traffic either way for this long is closed; default REQUEST_TIMEOUT_MS + 30 s (a request may be silent while it runs). */
-  CONNECTION_TIMEOUT_MS: int(1000, 7_200_000).optional(),
+  CONNECTION_TIMEOUT_MS: envInt(1000, 7_200_000).optional(),
   /** Request bodies being received or held at once, in bytes (Content-Length, else BODY_LIMIT_BYTES each); beyond it 503 + Retry-After. Default 4 x BODY_LIMIT_BYTES. */
-  MAX_INFLIGHT_BODY_BYTES: int(1024).optional(),
-  RESULT_TTL_SECONDS: int(1).default(3600),
-  RESULT_CACHE_MAX: int(1).default(1000),
+  MAX_INFLIGHT_BODY_BYTES: envInt(1024).optional(),
+  RESULT_TTL_SECONDS: envInt(1).default(3600),
+  RESULT_CACHE_MAX: envInt(1).default(1000),
   /** Longer side of the stored 8-bit preview behind overlay.png (made by the engine worker from its decode); 0 = keep no preview. */
-  PREVIEW_MAX_SIDE: int(0, 1024).default(256),
+  PREVIEW_MAX_SIDE: envInt(0, 1024).default(256),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
@@ -81,12 +73,12 @@ const EnvSchema = z.object({
   API_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
   /** true: /docs (Swagger UI) and /openapi.yaml need no token even when API_TOKEN is set (the page's Authorize button takes it). */
   DOCS_PUBLIC: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
-  RATE_LIMIT_RPM: int(1).optional(),
+  RATE_LIMIT_RPM: envInt(1).optional(),
   /** Web origins whose pages may call the API (browser viewers): `*`, or a comma list such as https://viewer.example.org; unset = no CORS. */
   CORS_ORIGINS: CorsOriginsSchema.optional(),
-  DRAIN_TIMEOUT_SECONDS: int(1, 3600).default(30),
+  DRAIN_TIMEOUT_SECONDS: envInt(1, 3600).default(30),
   /** After SIGTERM, keep listening (readiness already false) this long before closing, for endpoint removal to propagate. */
-  SHUTDOWN_DELAY_SECONDS: int(0, 600).default(0),
+  SHUTDOWN_DELAY_SECONDS: envInt(0, 600).default(0),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   ...DicomwebEnvSchema.shape,
   // --- DIMSE (services/dimse/config.ts): C-STORE SCP in, SEG out by C-STORE SCU; off unless DIMSE_PORT is set.

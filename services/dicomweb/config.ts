@@ -3,8 +3,9 @@
  * other variable (one line naming the variable on a bad value). Client mode is off unless DICOMWEB_URL is set.
  */
 import { z } from 'zod';
+import { envInt } from '../env.ts';
 
-const int = (min: number, max: number, def: number) => z.coerce.number().int().min(min).max(max).default(def);
+const int = (min: number, max: number, def: number) => envInt(min, max).default(def);
 
 export const DicomwebEnvSchema = z.object({
   DICOMWEB_URL: z.url({ protocol: /^https?$/ }).optional().describe('Base URL of the PACS DICOMweb service (e.g. http://orthanc:8042/dicom-web); unset = client mode off.'),

@@ -5,14 +5,8 @@
  * (DICOMWEB_MAX_INSTANCES, DICOMWEB_MAX_FRAMES), passed in by services/config.ts.
  */
 import { z } from 'zod';
+import { envInt } from '../env.ts';
 
-const int = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, 'must be a non-negative integer')
-    .transform(Number)
-    .pipe(z.number().int().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
 
 /** An AE title: 1 to 16 characters of the DICOM default repertoire, no backslash, not all spaces (PS3.5 6.2). */
 const AE_TITLE = /^[\x20-\x5b\x5d-\x7e]{1,16}$/;
@@ -37,7 +31,7 @@ export function parseDestination(text: string): DimseDestination | undefined {
 }
 
 export const DimseEnvSchema = z.object({
-  DIMSE_PORT: int(0, 65535).optional().describe('TCP port of the C-STORE SCP; unset = DIMSE off; 0 = any free port (tests).'),
+  DIMSE_PORT: envInt(0, 65535).optional().describe('TCP port of the C-STORE SCP; unset = DIMSE off; 0 = any free port (tests).'),
   DIMSE_HOST: z.string().min(1).optional().describe('Address the SCP binds; default HOST.'),
   DIMSE_AE_TITLE: aeTitle.default('UNETSEG').describe('The service\'s AE title: called AE title the SCP answers to, calling AE title of the SEG sends.'),
   DIMSE_ALLOWED_CALLING_AETS: z
@@ -66,13 +60,13 @@ export const DimseEnvSchema = z.object({
     .optional()
     .describe('Where each series\' SEG is sent with C-STORE: AE@host:port. Required when DIMSE_PORT is set.'),
   DIMSE_MODEL: z.string().min(1).max(200).optional().describe('Model (name or name:version) that segments received series; default the default model.'),
-  DIMSE_MAX_ASSOCIATIONS: int(1, 1000).default(8).describe('Associations open at once; more are rejected (transient, local limit exceeded).'),
-  DIMSE_ASSOCIATION_TIMEOUT_MS: int(100, 600_000).default(30_000).describe('A connection must request an association within this; also the connect + association limit of a SEG send.'),
-  DIMSE_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(60_000).describe('An association silent this long is aborted (both directions).'),
-  DIMSE_SERIES_IDLE_MS: int(10, 3_600_000).default(10_000).describe('A series counts as complete when its association is released, or when no instance of it arrived for this long.'),
-  DIMSE_MAX_BYTES: int(1024, 64 * 1024 ** 3).default(512 * 1024 ** 2).describe('Received instances (and SEGs waiting to be sent) held at once, in bytes; beyond it C-STORE is answered A700 out of resources.'),
-  DIMSE_SEND_RETRIES: int(0, 20).default(3).describe('Retries of a failed SEG send (after the first attempt).'),
-  DIMSE_SEND_RETRY_DELAY_MS: int(1, 600_000).default(2000).describe('Delay before the first retry; doubles with each further retry.'),
+  DIMSE_MAX_ASSOCIATIONS: envInt(1, 1000).default(8).describe('Associations open at once; more are rejected (transient, local limit exceeded).'),
+  DIMSE_ASSOCIATION_TIMEOUT_MS: envInt(100, 600_000).default(30_000).describe('A connection must request an association within this; also the connect + association limit of a SEG send.'),
+  DIMSE_IDLE_TIMEOUT_MS: envInt(100, 3_600_000).default(60_000).describe('An association silent this long is aborted (both directions).'),
+  DIMSE_SERIES_IDLE_MS: envInt(10, 3_600_000).default(10_000).describe('A series counts as complete when its association is released, or when no instance of it arrived for this long.'),
+  DIMSE_MAX_BYTES: envInt(1024, 64 * 1024 ** 3).default(512 * 1024 ** 2).describe('Received instances (and SEGs waiting to be sent) held at once, in bytes; beyond it C-STORE is answered A700 out of resources.'),
+  DIMSE_SEND_RETRIES: envInt(0, 20).default(3).describe('Retries of a failed SEG send (after the first attempt).'),
+  DIMSE_SEND_RETRY_DELAY_MS: envInt(1, 600_000).default(2000).describe('Delay before the first retry; doubles with each further retry.'),
 });
 
 export interface DimseConfig {
