@@ -74,7 +74,7 @@ export function newUid(seedOrRandom?: () => number): string {
   return `2.25.${BigInt('0x' + hex).toString(10)}`;
 }
 
-type Vr = 'UI' | 'CS' | 'SH' | 'LO' | 'PN' | 'DS' | 'IS' | 'US' | 'UL' | 'OB' | 'OW';
+type Vr = 'UI' | 'CS' | 'SH' | 'AE' | 'LO' | 'PN' | 'DS' | 'IS' | 'US' | 'UL' | 'OB' | 'OW';
 
 interface Element {
   tag: number; // (group << 16) | element
@@ -357,17 +357,36 @@ export function writeDicom(input: DicomWriteInput): Uint8Array {
   if (!withPreamble) return dataset;
   if (ts === TS.DeflatedExplicitVRLittleEndian) dataset = new Uint8Array(deflateRawSync(dataset));
 
+  return concat([fileMetaHeader({ sopClassUid: sopClass, sopInstanceUid: input.sopInstanceUid, transferSyntaxUid: ts }), dataset]);
+}
+
+export interface FileMeta {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  /** (0002,0013); default this writer's. */
+  implementationVersionName?: string;
+  /** (0002,0016) Source Application Entity Title, when the file came over the network. */
+  sourceAeTitle?: string;
+}
+
+/**
+ * What precedes a data set in a Part 10 file: the 128-byte preamble, "DICM" and the File Meta
+ * Information group (always explicit VR little endian, PS3.10 7.1), its group length included.
+ */
+export function fileMetaHeader(m: FileMeta): Uint8Array {
   const meta = new ElementSet(true);
   meta.bytes(0x00020001, 'OB', new Uint8Array([0, 1]));
-  meta.str(0x00020002, 'UI', sopClass);
-  meta.str(0x00020003, 'UI', input.sopInstanceUid);
-  meta.str(0x00020010, 'UI', ts);
+  meta.str(0x00020002, 'UI', m.sopClassUid);
+  meta.str(0x00020003, 'UI', m.sopInstanceUid);
+  meta.str(0x00020010, 'UI', m.transferSyntaxUid);
   meta.str(0x00020012, 'UI', IMPLEMENTATION_CLASS_UID);
-  meta.str(0x00020013, 'SH', IMPLEMENTATION_VERSION_NAME);
+  meta.str(0x00020013, 'SH', m.implementationVersionName ?? IMPLEMENTATION_VERSION_NAME);
+  meta.str(0x00020016, 'AE', m.sourceAeTitle);
   const metaBody = encodeElements(meta.list, true, true);
   const groupLength = new ElementSet(true);
   groupLength.ul(0x00020000, metaBody.length);
   const head = new Uint8Array(132);
   head.set([0x44, 0x49, 0x43, 0x4d], 128); // "DICM"
-  return concat([head, encodeElements(groupLength.list, true, true), metaBody, dataset]);
+  return concat([head, encodeElements(groupLength.list, true, true), metaBody]);
 }
