@@ -371,6 +371,8 @@ const v2InferRoutes: FastifyPluginAsyncZod = async (app) => {
     }
     const wantsProbabilities = wanted.some((o) => o.name === OIP_OUTPUTS.probabilities);
     const wantsMasks = wanted.some((o) => o.name === OIP_OUTPUTS.mask || o.name.startsWith(OIP_OUTPUTS.labelPrefix));
+    // Masks unless only probabilities are asked for (asked for labels alone, the input still runs, for its masks).
+    const runMasks = wantsMasks || !wantsProbabilities;
 
     let answer: Answer;
     try {
@@ -391,8 +393,7 @@ const v2InferRoutes: FastifyPluginAsyncZod = async (app) => {
           version,
           tensor: tensorData,
           transferTensor: true,
-          // Only labels asked for: the tensor is still run (and checked), for its masks.
-          outputs: { masks: wantsMasks || !wantsProbabilities, probabilities: wantsProbabilities },
+          outputs: { masks: runMasks, probabilities: wantsProbabilities },
           rules: { ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minArea !== undefined ? { minArea: opts.minArea } : {}) },
           signal,
         });
@@ -417,8 +418,7 @@ const v2InferRoutes: FastifyPluginAsyncZod = async (app) => {
               tta: opts.tta,
               frame: opts.frame,
               probabilities: wantsProbabilities,
-              // Only probabilities asked for: no post-processing at all.
-              masks: wantsMasks || !wantsProbabilities,
+              masks: runMasks,
               signal,
             }),
           ),
