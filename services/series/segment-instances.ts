@@ -79,6 +79,8 @@ function sortKey(h: Dataset): number {
 /** Attributes every instance of one SEG's sources must share (the SEG carries one of each). */
 const SHARED = ['PatientID', 'StudyInstanceUID', 'SeriesInstanceUID', 'FrameOfReferenceUID'] as const;
 
+const framesOf = (h: Dataset): number => Number(h.NumberOfFrames ?? 1) || 1;
+
 function sharedCopy(bytes: Uint8Array): Uint8Array {
   const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
   shared.set(bytes);
@@ -108,7 +110,7 @@ export async function segmentInstances(engine: Engine, instances: Uint8Array[], 
   }
   const jobs: Array<{ source: number; frame: number }> = [];
   images.forEach((x, i) => {
-    const n = Number(x.header.NumberOfFrames ?? 1) || 1;
+    const n = framesOf(x.header);
     for (let f = 0; f < n && jobs.length <= o.maxFrames; f++) jobs.push({ source: i, frame: f });
   });
   if (jobs.length > o.maxFrames) throw new SeriesInputError('too-many', `the series has more than ${o.maxFrames} frames; at most ${o.maxFrames} are segmented in one request`);
@@ -123,9 +125,7 @@ export async function segmentInstances(engine: Engine, instances: Uint8Array[], 
   const frameOptions: FrameOptions = { topThreshold: o.topThreshold, minComponentArea: o.minComponentArea, keepLargest: o.keepLargest, tta: o.tta, preview: o.preview };
   // A multi-frame instance goes to the engine once as shared memory, not copied once per frame (a
   // 64 MiB file of 2000 frames would otherwise be 128 GiB of copies, 64 of them held at once).
-  const framesOf = new Map<number, number>();
-  for (const j of jobs) framesOf.set(j.source, (framesOf.get(j.source) ?? 0) + 1);
-  const bytesOf = images.map((x, i) => ((framesOf.get(i) ?? 0) > 1 ? sharedCopy(x.bytes) : x.bytes));
+  const bytesOf = images.map((x) => (framesOf(x.header) > 1 ? sharedCopy(x.bytes) : x.bytes));
   // Every frame at once: the engine's queue and dynamic batcher decide how they run.
   let results: SegmentResult[];
   try {
