@@ -5,7 +5,7 @@
  * nvidia-smi utilisation during each measurement. Writes report.md and report.json.
  *
  *   node --import tsx bench/gpu/bench.ts [--provider cuda|cpu] [--device-id 0] [--quick] [--out DIR]
- *        [--sizes 256,512] [--batches 1,8,32] [--seconds 3] [--max-batch 8] [--engine-workers 2,4,8]
+ *        [--sizes 256,512] [--batches 1,8,32] [--seconds 3] [--max-batch 8] [--engine-workers 2,4,8,4+0] [--radiograph 1024]
  *        [--in-flight 64] [--train-steps 250] [--skip torch,cpu,...] [--budget-s 520] [--python python3]
  *
  * bench/gpu/README.md is the procedure on the GPU machine; `--provider cpu --quick` is the dry run
@@ -24,7 +24,7 @@ import { makeModelRepository } from '../../test/helpers/model-fixture.ts';
 import { DEFAULTS } from '../../trainer/config.ts';
 import { countTrainable, type UpsampleMode } from '../../trainer/model/unet.ts';
 import { compareMasks, maxAbsDiff, prepareImages, probabilities, referenceMasks, type PreparedImage } from './correctness.ts';
-import { fallbackCheck, measureEngine, segmentAll, startEngine, type EngineOptions } from './engine-runs.ts';
+import { fallbackCheck, measureEngine, parseWorkerSpec, segmentAll, startEngine, type EngineOptions } from './engine-runs.ts';
 import { GpuMonitor, gpuInfo, type GpuUsage } from './gpu-monitor.ts';
 import { cudaProviderDiagnosis, inferencePlacement, openRaw, rawThroughput, shapeCosts, type BenchProvider } from './inference.ts';
 import { epochNow, oneLine } from './measure.ts';
@@ -45,11 +45,12 @@ const { values: a } = parseArgs({
     seconds: { type: 'string' },
     'max-batch': { type: 'string' },
     'engine-workers': { type: 'string' },
+    radiograph: { type: 'string' },
     'in-flight': { type: 'string' },
     'max-delay-ms': { type: 'string', default: '2' },
     images: { type: 'string' },
     'prob-tol': { type: 'string', default: '1e-2' },
-    'bad-device-id': { type: 'string', default: '99' },
+    'bad-device-id': { type: 'string', default: '63' },
     'train-size': { type: 'string' },
     'train-batch': { type: 'string' },
     'train-steps': { type: 'string' },
@@ -75,7 +76,8 @@ const cfg = {
   batches: nums(a.batches, '1,8,32', '1,4'),
   seconds: num(a.seconds, 3, 0.3),
   maxBatch: num(a['max-batch'], 8, 4),
-  engineWorkers: nums(a['engine-workers'], '2,4,8', '1'),
+  engineWorkers: (a['engine-workers'] ?? (quick ? '1' : '2,4,8,4+0')).split(',').map(parseWorkerSpec),
+  radiograph: num(a.radiograph, 1024, 256),
   inFlight: num(a['in-flight'], 64, 8),
   maxDelayMs: Number(a['max-delay-ms']),
   images: num(a.images, 4, 2),
@@ -236,10 +238,10 @@ try {
     const d = dicoms.get(size)!;
     const pp = providerProbs.get(size);
     let served: Uint8Array[] | undefined;
-    for (const [i, workers] of cfg.engineWorkers.entries()) {
+    for (const [i, { workers, prepareWorkers }] of cfg.engineWorkers.entries()) {
       const wantCorrectness = i === 0 && pp !== undefined;
       if (!wantCorrectness && !allowed('engine', `Engine ${provider} ${size}² with ${workers} workers`)) continue;
-      const o: EngineOptions = { repo: m.repo, provider, deviceId: cfg.deviceId, workers, maxBatch: cfg.maxBatch, inFlight: cfg.inFlight, maxDelayMs: cfg.maxDelayMs };
+      const o: EngineOptions = { repo: m.repo, provider, deviceId: cfg.deviceId, workers, maxBatch: cfg.maxBatch, inFlight: cfg.inFlight, maxDelayMs: cfg.maxDelayMs, ...(prepareWorkers === undefined ? {} : { prepareWorkers }) };
       const h = await startEngine(o);
       try {
         const servedOn = h.engine.model(m.name)?.executionProvider;
@@ -251,7 +253,21 @@ try {
         if (cfg.skip.has('engine') || elapsedS() > cfg.budgetS) continue;
         const r = await phase(() => measureEngine(h, o, m.name, size, d.load, cfg.seconds + 1, quick ? 0.3 : 2));
         report.engine.push(r);
-        log(`engine ${provider} ${size}² ${workers} workers: ${r.imagesPerSec.toFixed(1)} img/s, mean batch ${r.meanBatch.toFixed(2)}, p50 ${r.p50Ms.toFixed(0)} ms`);
+        log(`engine ${provider} ${size}² ${workers}+${r.prepareWorkers} workers: ${r.imagesPerSec.toFixed(1)} img/s, mean batch ${r.meanBatch.toFixed(2)}, p50 ${r.p50Ms.toFixed(0)} ms`);
+      } finally {
+        await h.engine.close();
+      }
+    }
+    // The product's real input: a radiograph larger than the model, JPEG-decoded and resized on the CPU
+    // (issue 11). The engine's automatic plan (workers 0) is what `npm start` runs on this machine.
+    if (size === cfg.sizes[0] && cfg.radiograph > size && allowed('engine', `Engine ${provider} ${size}² fed ${cfg.radiograph}² radiographs`)) {
+      const o: EngineOptions = { repo: m.repo, provider, deviceId: cfg.deviceId, workers: 0, maxBatch: cfg.maxBatch, inFlight: cfg.inFlight, maxDelayMs: cfg.maxDelayMs };
+      const big = (await chestDicom(501, { size: cfg.radiograph, lesions: 1 })).bytes;
+      const h = await startEngine(o);
+      try {
+        const r = await phase(() => measureEngine(h, o, m.name, size, big, cfg.seconds + 1, quick ? 0.3 : 2, cfg.radiograph));
+        report.engine.push(r);
+        log(`engine ${provider} ${size}² fed ${cfg.radiograph}²: ${r.imagesPerSec.toFixed(1)} img/s, mean batch ${r.meanBatch.toFixed(2)}, p50 ${r.p50Ms.toFixed(0)} ms`);
       } finally {
         await h.engine.close();
       }
@@ -421,7 +437,7 @@ function targets(r: BenchReport): BenchReport['targets'] {
   const out: BenchReport['targets'] = [];
   for (const size of cfg.sizes) {
     const raw = r.raw.find((x) => x.provider === provider && x.size === size && x.batch === cfg.maxBatch);
-    const eng = r.engine.filter((e) => e.requested === provider && e.served === provider && e.size === size && e.maxBatch === cfg.maxBatch);
+    const eng = r.engine.filter((e) => e.requested === provider && e.served === provider && e.size === size && e.inputSize === size && e.maxBatch === cfg.maxBatch);
     if (raw && eng.length) {
       const best = eng.reduce((x, y) => (y.imagesPerSec > x.imagesPerSec ? y : x));
       const v = best.imagesPerSec / raw.imagesPerSec;

@@ -3,9 +3,8 @@
  * worker threads, postprocess) under load on one provider, and the CUDA -> CPU fallback as the
  * service sees it (a CUDA device that does not exist must give a CPU session and one clear warning).
  */
-import { availableParallelism } from 'node:os';
 import pino from 'pino';
-import { Engine, type EngineConfigInput } from '../../core/engine/index.ts';
+import { Engine, planThreads, type EngineConfigInput } from '../../core/engine/index.ts';
 import type { BenchProvider } from './inference.ts';
 import { mean, oneLine, percentile } from './measure.ts';
 
@@ -22,10 +21,20 @@ export interface EngineOptions {
   repo: string;
   provider: BenchProvider;
   deviceId: number;
+  /** 0 = the engine's automatic plan (planThreads). */
   workers: number;
+  /** Decode/preprocess-only workers; undefined = the plan's choice (on cuda: the cores the sessions leave). */
+  prepareWorkers?: number;
   maxBatch: number;
   inFlight: number;
   maxDelayMs: number;
+}
+
+/** One engine configuration of `--engine-workers`: `W` (W inference workers) or `W+P` (and P prepare workers). */
+export function parseWorkerSpec(spec: string): { workers: number; prepareWorkers?: number } {
+  const m = /^(\d+)(?:\+(\d+))?$/.exec(spec.trim());
+  if (!m) throw new Error(`--engine-workers: '${spec}' is not W or W+P (inference workers, plus prepare workers)`);
+  return m[2] === undefined ? { workers: Number(m[1]) } : { workers: Number(m[1]), prepareWorkers: Number(m[2]) };
 }
 
 export async function startEngine(o: EngineOptions): Promise<EngineHandle> {
@@ -38,6 +47,7 @@ export async function startEngine(o: EngineOptions): Promise<EngineHandle> {
     deviceId: o.deviceId,
     workers: o.workers,
     intraOpThreads: 0,
+    ...(o.prepareWorkers === undefined ? {} : { prepareWorkers: o.prepareWorkers }),
     maxBatch: o.maxBatch,
     maxDelayMs: o.maxDelayMs,
     maxQueue: Math.max(4 * o.inFlight, 64),
@@ -53,8 +63,11 @@ export interface EngineThroughput {
   /** What the engine actually serves the model on (differs from `requested` after a fallback). */
   served: string;
   size: number;
+  /** Size of the DICOM sent (the model's size, or a radiograph's that the engine resizes). */
+  inputSize: number;
   workers: number;
   intraOpThreads: number;
+  prepareWorkers: number;
   maxBatch: number;
   inFlight: number;
   startMs: number;
@@ -71,7 +84,7 @@ export interface EngineThroughput {
  * `inFlight` concurrent clients each send the same DICOM back to back: `warmupSeconds` untimed (every
  * batch shape the batcher forms gets its first, slow run there), then `seconds` timed.
  */
-export async function measureEngine(h: EngineHandle, o: EngineOptions, model: string, size: number, dicom: Uint8Array, seconds: number, warmupSeconds: number): Promise<EngineThroughput> {
+export async function measureEngine(h: EngineHandle, o: EngineOptions, model: string, size: number, dicom: Uint8Array, seconds: number, warmupSeconds: number, inputSize = size): Promise<EngineThroughput> {
   const lane = async (until: number, record?: (r: Awaited<ReturnType<Engine['segment']>>) => void) => {
     while (performance.now() < until) {
       const r = await h.engine.segment({ dicom, model });
@@ -89,13 +102,17 @@ export async function measureEngine(h: EngineHandle, o: EngineOptions, model: st
   const served = h.engine.model(model)?.executionProvider ?? 'not ready';
   const totals = results.map((r) => r.timings.totalMs);
   const stage = (k: keyof (typeof results)[number]['timings']) => mean(results.map((r) => r.timings[k]));
+  // The figures the engine ran with: the same rule, the same request, as Engine.start resolved them.
+  const plan = planThreads({ workers: o.workers, intraOpThreads: 0, maxBatch: o.maxBatch, provider: o.provider, ...(o.prepareWorkers === undefined ? {} : { prepareWorkers: o.prepareWorkers }) });
   return {
     requested: o.provider,
     served,
     size,
-    workers: o.workers,
-    intraOpThreads: Math.max(1, Math.floor(availableParallelism() / o.workers)),
-    maxBatch: o.maxBatch,
+    inputSize,
+    workers: plan.workers,
+    intraOpThreads: plan.intraOpThreads,
+    prepareWorkers: plan.prepareWorkers,
+    maxBatch: plan.maxBatch,
     inFlight: o.inFlight,
     startMs: h.startMs,
     requests: results.length,

@@ -68,13 +68,18 @@ if ! fresh "$B/node.xz" "$stamp"; then
 fi
 
 # ---------------------------------------------------------------- 2b. CUDA provider libraries
-stamp="providers $(sha "$GPU_TGZ")"
+# PRUNE_ARCH: the one GPU architecture whose device code travels (90 = Hopper: H100, H200); empty keeps
+# all six (sm_75 ... sm_120). Pruned, the provider's xz is 37 MiB instead of 157 (128 of its 159 MiB of
+# device code is for other GPUs), so the payload fits 2 calls instead of 4.
+PRUNE_ARCH=${PRUNE_ARCH-90}
+stamp="providers $(sha "$GPU_TGZ") prune=${PRUNE_ARCH:-none} $(sha bench/gpu/prune-fatbin.py)"
 if ! fresh "$B/providers.tar.xz" "$stamp"; then
-  say "extract + xz the CUDA provider (about 2-3 minutes on 2 cores)"
+  say "extract + xz the CUDA provider (device code: ${PRUNE_ARCH:+sm_}${PRUNE_ARCH:-all architectures}; 1-3 minutes on 2 cores)"
   rm -rf "$B/providers"; mkdir -p "$B/providers"
   tar -xzf "$GPU_TGZ" -C "$B/providers" --strip-components=4 \
     package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so package/Plugins/Linux/x64/libonnxruntime_providers_shared.so
   # strip gains nothing (no symbol table; 166 of 230 MB is .nv_fatbin, already compressed device code).
+  if [ -n "$PRUNE_ARCH" ]; then python3 bench/gpu/prune-fatbin.py "$B/providers/libonnxruntime_providers_cuda.so" "$PRUNE_ARCH" >&2; fi
   (cd "$B/providers" && "${TAR[@]}" -cf - libonnxruntime_providers_cuda.so libonnxruntime_providers_shared.so) | xz -T0 -6 > "$B/providers.tar.xz.tmp"
   mv "$B/providers.tar.xz.tmp" "$B/providers.tar.xz"
   rm -rf "$B/providers"
@@ -116,6 +121,7 @@ node $NODE_VERSION
 onnxruntime-node $ORT_VERSION
 onnxruntime-common $ORT_VERSION
 $GPU_PKG $GPU_PKG_VERSION
+device code: ${PRUNE_ARCH:+sm_}${PRUNE_ARCH:-all architectures}
 EOF
 (cd "$P" && sha256sum node.xz nm.tar.xz ort.tar.xz providers.tar.xz VERSIONS > MANIFEST.sha256)
 (cd "$P" && "${TAR[@]}" -cf ../payload.tar MANIFEST.sha256 VERSIONS node.xz nm.tar.xz ort.tar.xz providers.tar.xz)

@@ -150,12 +150,12 @@ export function toMarkdown(r: BenchReport): string {
   out.push('## Service path: Engine.segment end to end (decode, preprocess, dynamic batching, infer, postprocess)');
   out.push(
     table(
-      ['requested', 'served', 'size', 'workers x threads', 'maxBatch', 'in flight', 'images/s', 'mean batch', 'p50 ms', 'p95 ms', 'decode / pre / queue / infer / post ms', 'start ms', 'GPU util % mean / max', 'GPU MiB'],
+      ['requested', 'served', 'size', 'workers x threads (+ prepare)', 'maxBatch', 'in flight', 'images/s', 'mean batch', 'p50 ms', 'p95 ms', 'decode / pre / queue / infer / post ms', 'start ms', 'GPU util % mean / max', 'GPU MiB'],
       r.engine.map((e) => [
         e.requested,
         e.served,
-        `${e.size}²`,
-        `${e.workers} x ${e.intraOpThreads}`,
+        e.inputSize === e.size ? `${e.size}²` : `${e.size}² (sent ${e.inputSize}² JPEG)`,
+        `${e.workers} x ${e.intraOpThreads}${e.prepareWorkers ? ` + ${e.prepareWorkers} prepare` : ''}`,
         String(e.maxBatch),
         String(e.inFlight),
         f(e.imagesPerSec),
