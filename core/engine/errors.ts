@@ -111,7 +111,7 @@ export class WorkerRestartedError extends WorkerCrashedError {
 }
 
 /** Which deadline passed: one worker task (decode + preprocess, or a batch's inference + postprocess), or the whole request. */
-export type DeadlineStage = 'prepare' | 'infer' | 'request';
+export type DeadlineStage = 'prepare' | 'infer' | 'postprocess' | 'request';
 
 /**
  * A deadline passed (EngineConfig.taskTimeoutMs for one worker task, requestTimeoutMs for the whole

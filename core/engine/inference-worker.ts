@@ -26,6 +26,8 @@ import {
   type LoadMsg,
   type LoadResult,
   type PrepareMsg,
+  type Postprocessed,
+  type PostprocessMsg,
   type PrepareResult,
   type WorkerMsg,
 } from './worker-protocol.ts';
@@ -212,20 +214,58 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
   const transfer: ArrayBuffer[] = [];
   let k = 0;
   for (const e of msg.entries) {
-    const t0 = performance.now();
-    const output = outputs[k++]!;
-    const flipped = e.tensors.length === 2 ? outputs[k++]! : undefined;
-    const wants = e.outputs ?? { masks: true, probabilities: false };
-    // Probabilities first: postprocess overwrites the outputs. Each entry's own copy (the batch's
-    // output is one buffer), which then moves to the main thread.
-    const probabilities = wants.probabilities ? probabilitiesOf(m, output, flipped) : undefined;
-    if (probabilities) transfer.push(probabilities.buffer as ArrayBuffer);
-    const masks = wants.masks ? await m.processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, ...e.rules }) : [];
-    // The records cross as they are; each mask's pixels move rather than copy.
-    for (const x of masks) transfer.push(x.mask.data.buffer as ArrayBuffer);
-    entries.push({ masks, postprocessMs: performance.now() - t0, ...(probabilities ? { probabilities } : {}) });
+    const own = outputs.slice(k, (k += e.tensors.length));
+    if (msg.raw) {
+      // Each entry's outputs in buffers of their own (the batch's output is one), to move on from here.
+      const raw = own.map((o) => o.slice());
+      transfer.push(...raw.map((o) => o.buffer as ArrayBuffer));
+      entries.push({ masks: [], postprocessMs: 0, raw });
+      continue;
+    }
+    const done = await postprocessEntry(m.processor, own, { rows: e.rows, cols: e.cols, rules: e.rules, wants: e.outputs ?? { masks: true, probabilities: false } });
+    transfer.push(...transferOf(done));
+    entries.push(done);
   }
   return { result: { startedAt, runMs, images: images.length, provider: m.provider, entries }, transfer };
+}
+
+/**
+ * One entry's network output (and with TTA its flipped twin's) -> masks and, when asked for,
+ * probabilities: the same code whether it runs beside the session or in a prepare worker.
+ */
+async function postprocessEntry(processor: SegmentationProcessor, outputs: Float32Array[], e: Pick<PostprocessMsg, 'rows' | 'cols' | 'rules' | 'wants'>): Promise<Postprocessed> {
+  const t0 = performance.now();
+  const [output, flipped] = outputs as [Float32Array, Float32Array | undefined];
+  // Probabilities first: postprocess overwrites the outputs.
+  const probabilities = e.wants.probabilities ? probabilitiesOf(processor, output, flipped) : undefined;
+  const masks = e.wants.masks ? await processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, ...e.rules }) : [];
+  return { masks, postprocessMs: performance.now() - t0, ...(probabilities ? { probabilities } : {}) };
+}
+
+/** The buffers a post-processed entry moves to the main thread with (each mask's pixels, the probabilities). */
+function transferOf(p: Postprocessed): ArrayBuffer[] {
+  const t = p.masks.map((x) => x.mask.data.buffer as ArrayBuffer);
+  if (p.probabilities) t.push(p.probabilities.buffer as ArrayBuffer);
+  return t;
+}
+
+/** Processors of the models whose outputs this worker post-processed (a handful at most), by key and bytes. */
+const postprocessors = new Map<string, SegmentationProcessor>();
+async function postprocess(msg: PostprocessMsg): Promise<Reply<Postprocessed>> {
+  const id = `${msg.key}@${msg.sha256}`;
+  let p = postprocessors.get(id);
+  if (!p) {
+    if (postprocessors.size >= 32) postprocessors.clear();
+    p = SegmentationProcessor.fromManifest(msg.manifest);
+    postprocessors.set(id, p);
+  }
+  const { height, width } = p.outputSize;
+  const plane = p.labels.length * height * width;
+  for (const o of msg.outputs) {
+    if (o.length !== plane) throw new InferenceError(`${msg.key}: output has ${o.length} values, expected ${p.labels.length}x${height}x${width}`);
+  }
+  const done = await postprocessEntry(p, msg.outputs, msg);
+  return { result: done, transfer: transferOf(done) };
 }
 
 /**
@@ -233,11 +273,11 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
  * the processor's activation, and with TTA the mean with the flipped input's un-flipped probabilities,
  * as the masks are made from. `output` and `flipped` are left as they were.
  */
-function probabilitiesOf(m: Loaded, output: Float32Array, flipped: Float32Array | undefined): Float32Array {
-  const probs = m.processor.probabilities(output.slice());
+function probabilitiesOf(processor: SegmentationProcessor, output: Float32Array, flipped: Float32Array | undefined): Float32Array {
+  const probs = processor.probabilities(output.slice());
   if (!flipped) return probs;
-  const { height, width } = m.processor.outputSize;
-  return averageWithUnflipped(probs, m.processor.probabilities(flipped.slice()), m.processor.labels.length, height, width);
+  const { height, width } = processor.outputSize;
+  return averageWithUnflipped(probs, processor.probabilities(flipped.slice()), processor.labels.length, height, width);
 }
 
 serve<WorkerMsg>(async (msg) => {
@@ -260,5 +300,7 @@ serve<WorkerMsg>(async (msg) => {
       return prepare(msg);
     case 'infer':
       return infer(msg);
+    case 'postprocess':
+      return postprocess(msg);
   }
 });

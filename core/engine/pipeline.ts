@@ -1,7 +1,7 @@
 /**
  * The segment pipeline: validate a request, decode and preprocess it in a worker, batch it with others
- * for the same model version, run the batch in a worker (session.run + post-processing), and assemble
- * the SegmentResult. Which version serves a request, and keeping it loaded while it runs, is the
+ * for the same model version, run the batch in a worker (session.run, and post-processing there unless
+ * the plan has prepare workers, which then post-process each image), and assemble the SegmentResult. Which version serves a request, and keeping it loaded while it runs, is the
  * registry's business (registry.ts).
  */
 import type { SegmentResult } from '../segmentation/records.ts';
@@ -21,7 +21,7 @@ import {
   type TensorResult,
 } from './request.ts';
 import type { WorkerPool } from './worker-pool.ts';
-import { epochMs, type InferEntry, type InferMsg, type InferResult, type PrepareMsg, type PrepareResult } from './worker-protocol.ts';
+import { epochMs, type InferEntry, type InferMsg, type InferResult, type Postprocessed, type PostprocessMsg, type PrepareMsg, type PrepareResult } from './worker-protocol.ts';
 
 export interface EngineObserver {
   batch?(model: string, size: number): void;
@@ -38,6 +38,7 @@ interface BatchItem {
 }
 
 interface BatchOutcome {
+  /** Post-processed; or, from a batch run with `raw`, the entry's outputs still to post-process. */
   result: InferResult['entries'][number];
   startedAt: number;
   runMs: number;
@@ -135,8 +136,9 @@ export class SegmentPipeline {
       const enqueuedAt = epochMs();
       const entry: InferEntry = { tensors: prep.tensors, rows: prep.image.rows, cols: prep.image.columns, rules };
       if (req.probabilities || req.masks === false) entry.outputs = { masks: req.masks ?? true, probabilities: req.probabilities ?? false };
-      const outcome = await this.batcher.submit(lm.entry.key, { entry, signal }, reservation, images);
-      if (!outcome) throw signal.reason;
+      const batched = await this.batcher.submit(lm.entry.key, { entry, signal }, reservation, images);
+      if (!batched) throw signal.reason;
+      const outcome = await this.postprocessed(lm, entry, batched, signal);
       const result: SegmentResponse = assemble(lm, prep, outcome, enqueuedAt, t0);
       if (outcome.result.probabilities) result.probabilities = outcome.result.probabilities;
       return result;
@@ -158,9 +160,10 @@ export class SegmentPipeline {
       const plane = shape[0] * shape[1] * shape[2];
       const enqueuedAt = epochMs();
       const outcomes = await Promise.all(
-        Array.from({ length: images }, (_, i) => {
+        Array.from({ length: images }, async (_, i) => {
           const entry: InferEntry = { tensors: [ownedImage(req, i, plane, images)], rows: height, cols: width, rules, outputs };
-          return this.batcher.submit(lm.entry.key, { entry, signal }, reservation, 1);
+          const batched = await this.batcher.submit(lm.entry.key, { entry, signal }, reservation, 1);
+          return batched && (await this.postprocessed(lm, entry, batched, signal));
         }),
       );
       const done = outcomes.filter((o): o is BatchOutcome => o !== undefined);
@@ -216,6 +219,29 @@ export class SegmentPipeline {
   }
 
   /**
+   * A batch outcome post-processed: as it came when the inference worker did it; else (`raw`) in a
+   * prepare worker, after the batch has left the inference lane, within the task deadline.
+   */
+  private async postprocessed(lm: LoadedModel, entry: InferEntry, o: BatchOutcome, signal: AbortSignal): Promise<BatchOutcome> {
+    const raw = o.result.raw;
+    if (!raw || !this.preparePool) return o;
+    const post: PostprocessMsg = {
+      type: 'postprocess',
+      key: lm.entry.key,
+      sha256: lm.entry.sha256,
+      manifest: lm.entry.manifest,
+      outputs: raw,
+      rows: entry.rows,
+      cols: entry.cols,
+      rules: entry.rules,
+      wants: entry.outputs ?? { masks: true, probabilities: false },
+    };
+    const transfer = raw.map((r) => r.buffer as ArrayBuffer);
+    const result = await this.preparePool.run<Postprocessed>(post, transfer, { timeoutMs: this.cfg.taskTimeoutMs, stage: 'postprocess', signal });
+    return { ...o, result };
+  }
+
+  /**
    * One batch in a worker, within the task deadline. Items whose request was cancelled meanwhile are
    * left out (undefined); a batch is never cancelled as a whole, since it serves other requests.
    */
@@ -226,6 +252,7 @@ export class SegmentPipeline {
     const images = live.reduce((n, i) => n + i.entry.tensors.length, 0);
     this.observer.batch?.(name, live.length === items.length ? info.images : images);
     const message: InferMsg = { type: 'infer', key, entries: live.map((i) => i.entry) };
+    if (this.preparePool) message.raw = true;
     const transfer = live.flatMap((i) => i.entry.tensors.map((t) => t.buffer as ArrayBuffer));
     const r = await this.pool.run<InferResult>(message, transfer, { timeoutMs: this.cfg.taskTimeoutMs, stage: 'infer' });
     this.observer.inference?.(name, r.provider, r.runMs / 1000);

@@ -83,6 +83,9 @@ export function spawnWorker(entry: URL, workerData: unknown, name: string): Work
   return new Worker(entry, { workerData, execArgv: workerExecArgv(false), name });
 }
 
+/** How a deadline message names the task of each stage. */
+const STAGE_TASK: Record<Exclude<DeadlineStage, 'request'>, string> = { prepare: 'decode/preprocessing', infer: 'inference', postprocess: 'post-processing' };
+
 export class PoolWorker {
   readonly worker: Worker;
   readonly pending = new Map<number, Pending>();
@@ -161,7 +164,7 @@ export class PoolWorker {
         new DeadlineExceededError(
           stage ?? 'prepare',
           ms,
-          `the ${stage === 'infer' ? 'inference' : stage === 'prepare' ? 'decode/preprocessing' : `'${type}'`} task ran past its ${ms} ms deadline in ${this.role} ${this.index}; the worker was stopped and is being replaced`,
+          `the ${STAGE_TASK[stage as Exclude<DeadlineStage, 'request'>] ?? `'${type}'`} task ran past its ${ms} ms deadline in ${this.role} ${this.index}; the worker was stopped and is being replaced`,
         ),
       );
       this.onDeadline(this, type, ms);

@@ -75,6 +75,12 @@ export interface InferMsg {
   type: 'infer';
   key: string;
   entries: InferEntry[];
+  /**
+   * Return each entry's network output(s) (`raw`) instead of post-processing them here: the engine then
+   * post-processes in a prepare worker, so this worker's lane holds session.run alone (with the GPU's
+   * fast runs, post-processing a batch of 1024² masks in this lane cost 6x the run: bench/gpu/results).
+   */
+  raw?: boolean;
 }
 
 export interface InferResult {
@@ -88,7 +94,31 @@ export interface InferResult {
    * Per entry, the records as the processor made them (mask buffers transferred; none when the entry
    * asked for no masks), and its probabilities when asked for (transferred).
    */
-  entries: Array<{ masks: SegmentedMask[]; postprocessMs: number; probabilities?: Float32Array }>;
+  entries: Array<Postprocessed & { raw?: Float32Array[] }>;
+}
+
+/** One entry post-processed: its masks (none when it asked for none) and, when asked for, probabilities. */
+export interface Postprocessed {
+  masks: SegmentedMask[];
+  postprocessMs: number;
+  probabilities?: Float32Array;
+}
+
+/**
+ * Post-process one entry's network output(s) in a prepare worker (InferMsg.raw): the processor is built
+ * from `manifest` once per `key` and `sha256` (the model's bytes) and kept.
+ */
+export interface PostprocessMsg {
+  type: 'postprocess';
+  key: string;
+  sha256: string;
+  manifest: ModelManifest;
+  /** The entry's output, and with TTA the flipped input's (transferred). */
+  outputs: Float32Array[];
+  rows: number;
+  cols: number;
+  rules: Partial<MaskRules>;
+  wants: { masks: boolean; probabilities: boolean };
 }
 
 /** Release every session before the pool terminates this thread. */
@@ -96,7 +126,7 @@ export interface ShutdownMsg {
   type: 'shutdown';
 }
 
-export type WorkerMsg = LoadMsg | UnloadMsg | PrepareMsg | InferMsg | ShutdownMsg;
+export type WorkerMsg = LoadMsg | UnloadMsg | PrepareMsg | InferMsg | PostprocessMsg | ShutdownMsg;
 
 /** Milliseconds since the epoch, comparable across threads (performance.now() is per thread). */
 export function epochMs(): number {
