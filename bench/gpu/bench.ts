@@ -5,7 +5,7 @@
  * nvidia-smi utilisation during each measurement. Writes report.md and report.json.
  *
  *   node --import tsx bench/gpu/bench.ts [--provider cuda|cpu] [--device-id 0] [--quick] [--out DIR]
- *        [--sizes 256,512] [--batches 1,8,32] [--seconds 3] [--max-batch 8] [--engine-workers 2,4,8,4+0] [--radiograph 1024]
+ *        [--sizes 256,512] [--batches 1,8,32] [--seconds 3] [--max-batch 8] [--engine-workers 1,2,4,8,4+0] [--radiograph 1024]
  *        [--in-flight 64] [--train-steps 250] [--skip torch,cpu,...] [--budget-s 520] [--python python3]
  *
  * bench/gpu/README.md is the procedure on the GPU machine; `--provider cpu --quick` is the dry run
@@ -76,7 +76,7 @@ const cfg = {
   batches: nums(a.batches, '1,8,32', '1,4'),
   seconds: num(a.seconds, 3, 0.3),
   maxBatch: num(a['max-batch'], 8, 4),
-  engineWorkers: (a['engine-workers'] ?? (quick ? '1' : '2,4,8,4+0')).split(',').map(parseWorkerSpec),
+  engineWorkers: (a['engine-workers'] ?? (quick ? '1' : '1,2,4,8,4+0')).split(',').map(parseWorkerSpec),
   radiograph: num(a.radiograph, 1024, 256),
   inFlight: num(a['in-flight'], 64, 8),
   maxDelayMs: Number(a['max-delay-ms']),

@@ -76,6 +76,12 @@ export interface EngineThroughput {
   meanBatch: number;
   p50Ms: number;
   p95Ms: number;
+  /**
+   * The batch's session.run as each request saw it (ms): p50 against p95 tells a few slow runs (cold
+   * shapes, stalls) from runs that are all slow (contention between sessions).
+   */
+  inferP50Ms: number;
+  inferP95Ms: number;
   /** Mean per-request stage times (ms): where the time goes when the service falls short of raw ORT. */
   stagesMs: { decode: number; preprocess: number; queue: number; inference: number; postprocess: number };
 }
@@ -120,6 +126,8 @@ export async function measureEngine(h: EngineHandle, o: EngineOptions, model: st
     meanBatch: mean(h.batches),
     p50Ms: percentile(totals, 50),
     p95Ms: percentile(totals, 95),
+    inferP50Ms: percentile(results.map((r) => r.timings.inferenceMs), 50),
+    inferP95Ms: percentile(results.map((r) => r.timings.inferenceMs), 95),
     stagesMs: { decode: stage('decodeMs'), preprocess: stage('preprocessMs'), queue: stage('queueMs'), inference: stage('inferenceMs'), postprocess: stage('postprocessMs') },
   };
 }

@@ -150,7 +150,7 @@ export function toMarkdown(r: BenchReport): string {
   out.push('## Service path: Engine.segment end to end (decode, preprocess, dynamic batching, infer, postprocess)');
   out.push(
     table(
-      ['requested', 'served', 'size', 'workers x threads (+ prepare)', 'maxBatch', 'in flight', 'images/s', 'mean batch', 'p50 ms', 'p95 ms', 'decode / pre / queue / infer / post ms', 'start ms', 'GPU util % mean / max', 'GPU MiB'],
+      ['requested', 'served', 'size', 'workers x threads (+ prepare)', 'maxBatch', 'in flight', 'images/s', 'mean batch', 'p50 ms', 'p95 ms', 'decode / pre / queue / infer / post ms', 'infer p50 / p95 ms', 'start ms', 'GPU util % mean / max', 'GPU MiB'],
       r.engine.map((e) => [
         e.requested,
         e.served,
@@ -163,6 +163,7 @@ export function toMarkdown(r: BenchReport): string {
         f(e.p50Ms, 0),
         f(e.p95Ms, 0),
         [e.stagesMs.decode, e.stagesMs.preprocess, e.stagesMs.queue, e.stagesMs.inference, e.stagesMs.postprocess].map((v) => f(v, 1)).join(' / '),
+        e.inferP50Ms === undefined ? '-' : `${f(e.inferP50Ms, 1)} / ${f(e.inferP95Ms, 1)}`,
         f(e.startMs, 0),
         ...gpuCols(e.gpu),
       ]),
