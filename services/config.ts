@@ -64,7 +64,7 @@ const EnvSchema = z.object({
   MAX_INFLIGHT_BODY_BYTES: envInt(1024).optional(),
   RESULT_TTL_SECONDS: envInt(1).default(3600),
   RESULT_CACHE_MAX: envInt(1).default(1000),
-  /** Longer side of the stored 8-bit preview behind overlay.png (made by the engine worker from its decode); 0 = keep no preview. */
+  /** Longer side of the 8-bit preview behind overlay.png, kept for a POST /segment?preview=true (made by the engine worker from its decode); 0 = keep none (preview=true is refused). */
   PREVIEW_MAX_SIDE: envInt(0, 1024).default(256),
   REDIS_URL: z
     .string()

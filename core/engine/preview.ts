@@ -43,7 +43,18 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
   const span = hi > lo ? hi - lo : 1;
   const out = new Uint8Array(width * height);
   if (width === img.columns && height === img.rows) {
-    // Not shrunk: every box is one pixel, so this is the same arithmetic without the box loops.
+    // Not shrunk: every box is one pixel, so this is the same arithmetic without the box loops; with
+    // fewer table entries than pixels, done once per entry (the same byte per value) and looked up.
+    if (img.samples && img.samples.lut.length <= out.length) {
+      const { data, lut } = img.samples;
+      const bytes = new Uint8Array(lut.length);
+      for (let k = 0; k < lut.length; k++) {
+        const v = ((lut[k]! - lo) / span) * 255;
+        bytes[k] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+      }
+      for (let i = 0; i < out.length; i++) out[i] = bytes[data[i]!]!;
+      return { width, height, data: out };
+    }
     const value = valueOf(img);
     for (let i = 0; i < out.length; i++) {
       const v = ((value(i) - lo) / span) * 255;

@@ -68,7 +68,7 @@ export const Problems = {
   modelNotFound: problem('No such model or version.', {
     examples: { 'model-not-found': example('model-not-found', 'Model not found', 404, 'model liver not found', '/segment', 'MODEL_NOT_FOUND') },
   }),
-  resultNotFound: problem('Unknown id, or the result expired (RESULT_TTL_SECONDS); for overlay.png also when the server keeps no previews (PREVIEW_MAX_SIDE=0).', {
+  resultNotFound: problem('Unknown id, or the result expired (RESULT_TTL_SECONDS); for overlay.png also when the segmentation was made without `preview=true`.', {
     examples: {
       'result-not-found': example(
         'result-not-found',

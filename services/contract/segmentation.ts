@@ -164,6 +164,11 @@ export const SegmentQuerySchema = z.strictObject({
     .describe("Remove connected components (8-connected) smaller than this many pixels; default the model's."),
   keepLargest: booleanFromQuery().optional().describe("Keep only the largest connected component of each mask; default the model's."),
   tta: booleanFromQuery().optional().describe('Test-time augmentation, averaging the prediction with that of the horizontally flipped image (default false).'),
+  preview: booleanFromQuery()
+    .optional()
+    .describe(
+      'Keep an 8-bit preview of the image (longer side at most PREVIEW_MAX_SIDE) beside the result, for `GET /segmentations/{id}/overlay.png` (default false: it costs CPU on every request and ~64 KiB of store per result). 400 when the server keeps none (PREVIEW_MAX_SIDE=0).',
+    ),
   frame: numberFromQuery(z.number().int().min(0).max(1_000_000)).optional().describe('0-based frame of a multi-frame object (default 0).'),
   frames: z
     .enum(['all'])

@@ -99,8 +99,6 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
   // multipart/related (series mode) is read whole, like a DICOM: its parts are views of that one buffer.
   app.addContentTypeParser(['application/dicom', 'application/octet-stream', SERIES_MEDIA_TYPE], { parseAs: 'buffer', bodyLimit: limit }, (_req, body, done) => done(null, body));
   await app.register(multipart, { limits: { fileSize: limit, fieldSize: limit } });
-  const maxSide = app.config.previewMaxSide;
-
   app.post('/segment', { schema }, async (request, reply) => {
     const receivedAt = performance.now();
     // Parse: query (validated by its schema), body, the model asked for.
@@ -110,7 +108,7 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
     const { dicom, truths, truthFormat } = await readSegmentBody(request, limit, q.rleFormat);
     const bytes = dicom.length; // before the engine takes the buffer
     const engine = app.lifecycle.requireEngine();
-    const options = queryOptions(q);
+    const options = queryOptions(q, app.config.previewMaxSide);
     const ref = { name: options.model, version: options.version };
     checkTruthLabels(truths, ref.name ? engine.model(ref.name, ref.version) : engine.defaultModel());
 
@@ -125,7 +123,7 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
     };
     reply.raw.once('close', onClose);
 
-    // Engine: decode, preprocess, infer, postprocess (and the preview, from the same decode).
+    // Engine: decode, preprocess, infer, postprocess (and the preview when asked for, from the same decode).
     let result: SegmentResult;
     try {
       result = await engine.segment({
@@ -134,7 +132,6 @@ const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
         frame: q.frame,
         // The SEG is written from the source's own attributes after the engine is done with it.
         transferDicom: !wantsSeg,
-        preview: maxSide > 0 ? { maxSide } : undefined,
         signal: abort.signal,
       });
       app.metrics.segmentation(result.model.name, 'ok');

@@ -88,7 +88,7 @@ const segmentationRoutes: FastifyPluginAsyncZod = async (app) => {
         description: `RGB PNG of the stored preview (the image windowed to 8 bits with the file's VOI window or
 its min..max, longer side at most PREVIEW_MAX_SIDE, default 256 pixels) with each label's
 mask tinted (alpha 0.4, opaque outline). Without \`label\`, every label in its own colour.
-404 when the server keeps no previews (PREVIEW_MAX_SIDE=0).`,
+404 when the segmentation was made without \`preview=true\` (or the server keeps no previews, PREVIEW_MAX_SIDE=0).`,
         params: ResultParamsSchema,
         querystring: LabelQuerySchema,
         response: { 200: png('PNG image.'), ...errors },
@@ -98,7 +98,7 @@ mask tinted (alpha 0.4, opaque outline). Without \`label\`, every label in its o
       const { id } = request.params;
       const r = await load(id);
       const preview = await app.store.getPreview(id);
-      if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview to overlay (PREVIEW_MAX_SIDE=0)`);
+      if (!preview) throw new Problem('result-not-found', `segmentation ${id} has no stored preview to overlay: POST /segment?preview=true keeps one`);
       const masks = pickMasks(r, request.query.label);
       const { width, height } = preview;
       const sampled = await run({ op: 'sample', masks: masks.map(rleMask), width, height });

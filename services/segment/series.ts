@@ -94,7 +94,7 @@ export async function segmentSeriesRequest(
 ): Promise<SeriesSegmentation | FastifyReply> {
   const receivedAt = performance.now();
   const engine = app.lifecycle.requireEngine();
-  const options = queryOptions(q);
+  const options = queryOptions(q, app.config.previewMaxSide);
   const ref = { name: options.model, version: options.version };
   const bytes = instances.reduce((n, b) => n + b.length, 0);
   // The client going away cancels every frame still queued (see POST /segment's single-image path).
@@ -102,12 +102,10 @@ export async function segmentSeriesRequest(
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) abort.abort();
   });
-  const maxSide = app.config.previewMaxSide;
   let s: SegmentedSeries;
   try {
     s = await segmentInstances(engine, instances, {
       ...options,
-      preview: maxSide > 0 ? { maxSide } : undefined,
       maxInstances: app.config.dicomweb.maxInstances,
       maxFrames: app.config.dicomweb.maxFrames,
       signal: abort.signal,

@@ -171,8 +171,8 @@ describe('service API over HTTP', () => {
     );
   });
 
-  it('renders mask.png at the image size and overlay.png from the stored preview', async () => {
-    const body = (await (await postDicom(srv.url, good, `?model=duo&threshold=${DUO_PARTIAL}`)).json()) as ResultBody;
+  it('renders mask.png at the image size and overlay.png from the preview kept for preview=true (and none without it)', async () => {
+    const body = (await (await postDicom(srv.url, good, `?model=duo&threshold=${DUO_PARTIAL}&preview=true`)).json()) as ResultBody;
     const png = await call(`${srv.url}/segmentations/${body.id}/mask.png`);
     assert.equal(png.status, 200);
     assert.equal(png.headers.get('content-type'), 'image/png');
@@ -199,6 +199,13 @@ describe('service API over HTTP', () => {
     let tinted = 0;
     for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i + 1] !== rgb[i + 2]) tinted++;
     assert.ok(tinted > 0 && tinted < 53 * 64, `tinted ${tinted}`);
+
+    // Not asked for: no preview is made or kept, and overlay.png says how to get one.
+    const plain = (await (await postDicom(srv.url, good, '?model=duo')).json()) as ResultBody;
+    const none = await call(`${srv.url}/segmentations/${plain.id}/overlay.png`);
+    assert.equal(none.status, 404);
+    assert.match(JSON.parse(none.buf.toString()).detail, /preview=true/);
+    assert.equal((await call(`${srv.url}/segmentations/${plain.id}/mask.png`)).status, 200, 'the result itself is there');
   });
 
   it('answers 404 problems for unknown results', async () => {

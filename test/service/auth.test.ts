@@ -85,6 +85,10 @@ describe('bearer-token auth', () => {
     assert.equal((await fetch(`${off.url}/segmentations/${id}/mask.png`)).status, 200);
     const overlay = await fetch(`${off.url}/segmentations/${id}/overlay.png`);
     assert.equal(overlay.status, 404);
-    assert.match(((await overlay.json()) as { detail: string }).detail, /PREVIEW_MAX_SIDE=0/);
+    assert.match(((await overlay.json()) as { detail: string }).detail, /preview=true/);
+    // A server that keeps no previews refuses to be asked for one, rather than ignoring it.
+    const asked = await postDicom(off.url, testDicom(), '?preview=true');
+    assert.equal(asked.status, 400);
+    assert.match(((await asked.json()) as { detail: string }).detail, /PREVIEW_MAX_SIDE=0/);
   });
 });

@@ -150,7 +150,7 @@ describe('OpenAPI contract', () => {
       return { status: r.status, body };
     };
     const u = srv.url;
-    const seg = await check('POST', '/segment', postDicom(u, dicom));
+    const seg = await check('POST', '/segment', postDicom(u, dicom, '?preview=true'));
     const id = JSON.parse(seg.body).id as string;
     await check('POST', '/segment', postDicom(u, dicom, '?rleFormat=coco&threshold=0.4&minArea=3&tta=true&frame=0&model=tiny:1'));
     await check('POST', '/segment', postMultipart(u, dicom, { groundTruth: encodeMask(discMask(96, 80), 'kaggle'), groundTruthFormat: 'kaggle' }));

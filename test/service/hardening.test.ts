@@ -143,7 +143,7 @@ describe('engine errors, router errors and security headers over HTTP', () => {
   it('sets nosniff everywhere, no-store on results, CSP and frame options on /docs', async () => {
     const live = await fetch(`${srv.url}/livez`);
     assert.equal(live.headers.get('x-content-type-options'), 'nosniff');
-    const seg = await postDicom(srv.url, testDicom(), '', auth);
+    const seg = await postDicom(srv.url, testDicom(), '?preview=true', auth);
     assert.equal(seg.status, 200);
     assert.equal(seg.headers.get('cache-control'), 'no-store');
     assert.equal(seg.headers.get('x-content-type-options'), 'nosniff');

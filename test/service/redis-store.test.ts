@@ -35,7 +35,7 @@ describe('Redis result store', () => {
 
   it('a result POSTed to one replica is served by the other, then expires', async () => {
     assert.equal(((await (await fetch(`${a.url}/readyz`)).json()) as { store: { kind: string } }).store.kind, 'redis');
-    const posted = await postDicom(a.url, testDicom(), '?rleFormat=kaggle');
+    const posted = await postDicom(a.url, testDicom(), '?rleFormat=kaggle&preview=true');
     assert.equal(posted.status, 200);
     const body = (await posted.json()) as { id: string; stored: boolean; masks: Array<{ rle: { counts: string } }> };
     assert.equal(body.stored, true);
