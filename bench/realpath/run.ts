@@ -500,4 +500,5 @@ console.log(
 );
 const report = { header, duration, warmup, clients, alt: altEnv, quick: a.quick, rows };
 if (a.out) writeFileSync(a.out, JSON.stringify(report, null, 2));
-await rm(dir, { recursive: true, force: true });
+if (process.env.REALPATH_KEEP) console.log(`kept ${dir} (REALPATH_KEEP)`);
+else await rm(dir, { recursive: true, force: true });
