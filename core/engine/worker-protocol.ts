@@ -1,6 +1,5 @@
 /** Messages between the engine (main thread) and inference-worker.ts, and what each returns. */
 import type { ModelManifest } from '../manifest.ts';
-import { maskFromRuns, maskToRuns } from '../rle/runs.ts';
 import type { PreprocessSpec } from '../preprocess/spec.ts';
 import type { MaskRules } from '../segmentation/postprocessing.ts';
 import type { ImageFacts, Preview, SegmentedMask } from '../segmentation/records.ts';
@@ -100,41 +99,9 @@ export interface InferResult {
 
 /** One entry post-processed: its masks (none when it asked for none) and, when asked for, probabilities. */
 export interface Postprocessed {
-  masks: WireMask[];
+  masks: SegmentedMask[];
   postprocessMs: number;
   probabilities?: Float32Array;
-}
-
-/**
- * A SegmentedMask as it crosses from a worker: its facts, and its pixels as column-major foreground
- * runs (what every RLE format is made from) instead of rows x cols bytes. At 1024² a mask is 1 MiB of
- * pixels and a few KiB of runs; the main thread then encodes RLE without scanning pixels, and paints
- * them only for a consumer that reads `mask.data` (Dice, a SEG, a PNG).
- */
-export interface WireMask extends Omit<SegmentedMask, 'mask'> {
-  rows: number;
-  cols: number;
-  starts: Float64Array;
-  lengths: Float64Array;
-}
-
-/** A worker's masks for the wire, with the buffers to transfer. */
-export function masksToWire(masks: SegmentedMask[]): { masks: WireMask[]; transfer: ArrayBuffer[] } {
-  const transfer: ArrayBuffer[] = [];
-  const wire = masks.map(({ mask, ...facts }) => {
-    const runs = maskToRuns(mask);
-    // Own buffers of exactly `count` entries (maskToRuns grows its arrays by doubling).
-    const starts = runs.starts.slice(0, runs.count);
-    const lengths = runs.lengths.slice(0, runs.count);
-    transfer.push(starts.buffer, lengths.buffer);
-    return { ...facts, rows: mask.rows, cols: mask.cols, starts, lengths };
-  });
-  return { masks: wire, transfer };
-}
-
-/** The masks as the engine hands them on: each a Mask made from its runs. */
-export function masksFromWire(masks: WireMask[]): SegmentedMask[] {
-  return masks.map(({ rows, cols, starts, lengths, ...facts }) => ({ ...facts, mask: maskFromRuns({ starts, lengths, count: starts.length }, rows, cols) }));
 }
 
 /**

@@ -74,38 +74,12 @@ function foregroundBox(data: Uint8Array, rows: number, cols: number): { r0: numb
   return r0 < 0 ? null : { r0, r1, c0, c1 };
 }
 
-/** Masks made from their runs (maskFromRuns): the codecs read the runs instead of scanning pixels. */
-const knownRuns = new WeakMap<Mask, Runs>();
-
-/**
- * A mask given as its runs (as maskToRuns makes them: column-major, sorted, maximal). Its row-major
- * `data` is painted on first read; encoding it in any RLE format reads the runs and never paints it.
- * So a mask can cross threads as its runs (a few KiB) rather than its pixels (1 MiB at 1024²).
- */
-export function maskFromRuns(runs: Runs, rows: number, cols: number): Mask {
-  let data: Uint8Array | undefined;
-  const mask: Mask = {
-    rows,
-    cols,
-    get data() {
-      return (data ??= runsToMask(runs, rows, cols).data);
-    },
-  };
-  knownRuns.set(mask, runs);
-  return mask;
-}
-
 /**
  * Calls onRun(start, length) for each foreground run of a mask (any nonzero byte is foreground), in
  * column-major order, 0-based, maximal (a run reaching the bottom of a column and one starting the
  * next column are one run). No arrays are built beyond the bounding box's transpose (a reused buffer).
  */
 export function forEachRun(mask: Mask, onRun: (start: number, length: number) => void): void {
-  const known = knownRuns.get(mask);
-  if (known) {
-    for (let k = 0; k < known.count; k++) onRun(known.starts[k]!, known.lengths[k]!);
-    return;
-  }
   const { rows, cols, data } = mask;
   const n = rows * cols;
   if (data.length !== n) throw new RangeError(`mask data has ${data.length} values, expected ${rows}x${cols}`);
@@ -155,8 +129,6 @@ export function forEachRun(mask: Mask, onRun: (start: number, length: number) =>
 
 /** Foreground runs of a mask (any nonzero byte is foreground), column-major order. */
 export function maskToRuns(mask: Mask): Runs {
-  const known = knownRuns.get(mask);
-  if (known) return known;
   let cap = 64;
   let starts = new Float64Array(cap);
   let lengths = new Float64Array(cap);
