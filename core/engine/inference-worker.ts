@@ -1,7 +1,9 @@
 /**
- * One inference worker thread: holds one ORT session per loaded model and does the CPU-heavy steps
+ * One engine worker thread: holds one ORT session per loaded model and does the CPU-heavy steps
  * (DICOM decode incl. synchronous wasm codecs, preprocessing, session.run, postprocessing) so the main
- * thread never blocks on them. Messages are answered one at a time, in order (see worker-rpc.ts).
+ * thread never blocks on them. The same file runs the prepare workers, which hold no sessions and take
+ * the 'prepare' and 'postprocess' tasks. Messages are answered one at a time, in order (see
+ * worker-rpc.ts).
  */
 import { createHash } from 'node:crypto';
 import { workerData } from 'node:worker_threads';

@@ -1,8 +1,9 @@
 /**
  * The segment pipeline: validate a request, decode and preprocess it in a worker, batch it with others
  * for the same model version, run the batch in a worker (session.run, and post-processing there unless
- * the plan has prepare workers, which then post-process each image), and assemble the SegmentResult. Which version serves a request, and keeping it loaded while it runs, is the
- * registry's business (registry.ts).
+ * the plan has prepare workers, which then post-process each image), and assemble the SegmentResult.
+ * Which version serves a request, and keeping it loaded while it runs, is the registry's business
+ * (registry.ts).
  */
 import type { SegmentResult } from '../segmentation/records.ts';
 import { Batcher, type BatchInfo } from './batcher.ts';
