@@ -5,7 +5,7 @@
  * nvidia-smi utilisation during each measurement. Writes report.md and report.json.
  *
  *   node --import tsx bench/gpu/bench.ts [--provider cuda|cpu] [--device-id 0] [--quick] [--out DIR]
- *        [--sizes 256,512] [--batches 1,8,32] [--seconds 3] [--max-batch 8] [--engine-workers 1,2,4,8,4+0] [--radiograph 1024]
+ *        [--sizes 256,512] [--batches 1,8,32] [--seconds 3] [--max-batch 8] [--engine-workers 1,2,4,8,4+0] [--radiograph 1024] [--thread-sessions 1,2,4,8]
  *        [--in-flight 64] [--train-steps 250] [--skip torch,cpu,...] [--budget-s 520] [--python python3]
  *
  * bench/gpu/README.md is the procedure on the GPU machine; `--provider cpu --quick` is the dry run
@@ -29,9 +29,10 @@ import { GpuMonitor, gpuInfo, type GpuUsage } from './gpu-monitor.ts';
 import { cudaProviderDiagnosis, inferencePlacement, openRaw, rawThroughput, shapeCosts, type BenchProvider } from './inference.ts';
 import { epochNow, oneLine } from './measure.ts';
 import { toMarkdown, type BenchReport, type TorchResult } from './report.ts';
+import { sessionsInThreads } from './threads.ts';
 import { timeTraining, trainingBatch, trainingPlacement, type TrainingOptions } from './training.ts';
 
-const SECTIONS = ['placement', 'shapes', 'raw', 'correctness', 'engine', 'fallback', 'train', 'torch', 'cpu'] as const;
+const SECTIONS = ['placement', 'shapes', 'raw', 'threads', 'correctness', 'engine', 'fallback', 'train', 'torch', 'cpu'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: a } = parseArgs({
@@ -45,6 +46,7 @@ const { values: a } = parseArgs({
     seconds: { type: 'string' },
     'max-batch': { type: 'string' },
     'engine-workers': { type: 'string' },
+    'thread-sessions': { type: 'string' },
     radiograph: { type: 'string' },
     'in-flight': { type: 'string' },
     'max-delay-ms': { type: 'string', default: '2' },
@@ -78,6 +80,7 @@ const cfg = {
   maxBatch: num(a['max-batch'], 8, 4),
   engineWorkers: (a['engine-workers'] ?? (quick ? '1' : '1,2,4,8,4+0')).split(',').map(parseWorkerSpec),
   radiograph: num(a.radiograph, 1024, 256),
+  threadSessions: nums(a['thread-sessions'], '1,2,4,8', '1,2'),
   inFlight: num(a['in-flight'], 64, 8),
   maxDelayMs: Number(a['max-delay-ms']),
   images: num(a.images, 4, 2),
@@ -113,6 +116,7 @@ const report: BenchReport = {
   placement: [],
   shapeCosts: [],
   raw: [],
+  threads: [],
   correctness: [],
   engine: [],
   training: [],
@@ -204,6 +208,13 @@ try {
           const r = await phase(() => rawThroughput(s, provider, m.manifest.input.name, 1, size, b, cfg.seconds));
           report.raw.push(r);
           log(`raw ${provider} ${size}² b${b}: ${r.imagesPerSec.toFixed(1)} img/s (${r.msPerBatchMedian.toFixed(2)} ms/batch)`);
+        }
+      }
+      if (size === cfg.sizes[0] && allowed('threads', `raw ${provider} sessions in worker threads at ${size}²`)) {
+        for (const n of cfg.threadSessions) {
+          const r = await phase(() => sessionsInThreads(m.onnxPath, m.manifest.input.name, provider, cfg.deviceId, size, cfg.maxBatch, n, cfg.seconds));
+          report.threads!.push(r);
+          log(`raw ${provider} ${size}² b${cfg.maxBatch}, ${n} session(s) in threads: ${r.error ? `FAILED: ${r.error}` : `${r.imagesPerSec.toFixed(1)} img/s, run p50 ${r.p50Ms.toFixed(2)} ms`}`);
         }
       }
       if (allowed('correctness', `${provider} probabilities at ${size}²`)) {

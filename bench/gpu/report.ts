@@ -1,4 +1,5 @@
 /** The GPU benchmark's result (written as JSON) and its markdown rendering. */
+import type { SessionsInThreads } from './threads.ts';
 import type { FallbackResult, EngineThroughput } from './engine-runs.ts';
 import type { GpuInfo, GpuUsage } from './gpu-monitor.ts';
 import type { BenchProvider, ProviderShare, RawThroughput, ShapeCost } from './inference.ts';
@@ -74,6 +75,8 @@ export interface BenchReport {
   placement: Array<{ graph: string; shares: ProviderShare[] } | { graph: string; error: string }>;
   shapeCosts: ShapeCost[];
   raw: Array<WithGpu<RawThroughput>>;
+  /** Optional: reports written before this section existed have none. */
+  threads?: Array<WithGpu<SessionsInThreads>>;
   correctness: CorrectnessRow[];
   engine: Array<WithGpu<EngineThroughput>>;
   fallback?: FallbackResult;
@@ -146,6 +149,17 @@ export function toMarkdown(r: BenchReport): string {
   out.push('## Raw onnxruntime session (main thread, CPU tensors in and out)');
   out.push(table(['provider', 'size', 'batch', 'images/s', 'ms/batch p50', 'p90', 'runs', 'GPU util % mean / max', 'GPU MiB'], r.raw.map((x) => [x.provider, `${x.size}²`, String(x.batch), f(x.imagesPerSec), f(x.msPerBatchMedian, 2), f(x.msPerBatchP90, 2), String(x.runs), ...gpuCols(x.gpu)])));
   out.push('');
+
+  if (r.threads?.length) {
+    out.push('## Raw sessions in worker threads (no engine: N plain sessions, one per thread, batches back to back)');
+    out.push(
+      table(
+        ['provider', 'size', 'sessions', 'batch', 'images/s', 'ms/batch p50 / p99', 'GPU util % mean / max', 'GPU MiB', 'error'],
+        r.threads.map((x) => [x.provider, `${x.size}²`, String(x.sessions), String(x.batch), f(x.imagesPerSec), `${f(x.p50Ms, 2)} / ${f(x.p99Ms, 2)}`, ...gpuCols(x.gpu), x.error ?? '']),
+      ),
+    );
+    out.push('');
+  }
 
   out.push('## Service path: Engine.segment end to end (decode, preprocess, dynamic batching, infer, postprocess)');
   out.push(

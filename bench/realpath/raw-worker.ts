@@ -11,12 +11,15 @@ export interface RawWorkerData {
   inputName: string;
   shape: [number, number, number, number];
   intraOpThreads: number;
+  /** Default cpu; cuda opens the session on `deviceId` with no fallback (bench/gpu's sessions-in-threads rows). */
+  provider?: 'cpu' | 'cuda';
+  deviceId?: number;
 }
 
 const d = workerData as RawWorkerData;
 const port = parentPort!;
 const session = await ort.InferenceSession.create(d.onnxPath, {
-  executionProviders: ['cpu'],
+  executionProviders: d.provider === 'cuda' ? [{ name: 'cuda', deviceId: d.deviceId ?? 0 }] : ['cpu'],
   graphOptimizationLevel: 'all',
   executionMode: 'sequential',
   intraOpNumThreads: d.intraOpThreads,

@@ -5,6 +5,7 @@
  * JSON line: images/s, per-batch latency p50/p99, CPU ms per image, peak RSS.
  *
  *   node --import tsx bench/realpath/raw.ts --onnx model.onnx --input image --size 256 --batch 8 --sessions 1 --threads 2 --seconds 20
+ *        [--provider cpu|cuda] [--device-id 0]
  */
 import { Worker } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
@@ -19,8 +20,11 @@ const { values: a } = parseArgs({
     sessions: { type: 'string', default: '1' },
     threads: { type: 'string', default: '1' },
     seconds: { type: 'string', default: '20' },
+    provider: { type: 'string', default: 'cpu' },
+    'device-id': { type: 'string', default: '0' },
   },
 });
+if (a.provider !== 'cpu' && a.provider !== 'cuda') throw new Error(`--provider must be cpu or cuda, got ${a.provider}`);
 
 /** A .ts worker needs tsx registered inside the worker first. */
 function spawnTsWorker(entry: URL, data: unknown): Worker {
@@ -31,7 +35,7 @@ function spawnTsWorker(entry: URL, data: unknown): Worker {
 
 const size = Number(a.size);
 const batch = Number(a.batch);
-const data: RawWorkerData = { onnxPath: a.onnx!, inputName: a.input!, shape: [batch, 1, size, size], intraOpThreads: Number(a.threads) };
+const data: RawWorkerData = { onnxPath: a.onnx!, inputName: a.input!, shape: [batch, 1, size, size], intraOpThreads: Number(a.threads), provider: a.provider, deviceId: Number(a['device-id']) };
 const workers = Array.from({ length: Number(a.sessions) }, () => spawnTsWorker(new URL('./raw-worker.ts', import.meta.url), data));
 const next = (w: Worker) =>
   new Promise<any>((resolve, reject) => {
