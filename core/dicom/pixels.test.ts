@@ -87,3 +87,29 @@ test('colour tables: RGB luma and YBR first-sample luma are cached apart', () =>
     assert.deepEqual(Array.from(y.pixels), [200, 10]);
   }
 });
+
+test('min and max come from every sample, whether the samples are 4-byte aligned or not, whatever their count', () => {
+  // markPresent reads aligned samples as 32-bit words and the rest one by one: put the extreme values
+  // in the word part, the tail and the first sample, at aligned and unaligned offsets.
+  for (const [rows, columns] of [[3, 5], [4, 4], [1, 7], [2, 9]] as const) {
+    const n = rows * columns;
+    for (const place of [0, Math.floor(n / 2), n - 1]) {
+      for (const bits of [8, 16] as const) {
+        const m = module({ rows, columns, bitsAllocated: bits, bitsStored: bits, highBit: bits - 1, pixelRepresentation: bits === 16 ? 1 : 0 });
+        const bytes = bits / 8;
+        for (const offset of [0, bytes, 2 * bytes, 4]) {
+          const buf = new ArrayBuffer(offset + n * bytes + 8);
+          const raw = bits === 8 ? new Uint8Array(buf, offset, n) : new Int16Array(buf, offset, n);
+          for (let i = 0; i < n; i++) raw[i] = bits === 8 ? 100 + (i % 7) : -50 + (i % 11);
+          raw[place] = bits === 8 ? 255 : -32768;
+          raw[(place + 1) % n] = bits === 8 ? 0 : 32767;
+          const lum = toLuminance(frame(raw, m), m);
+          const want = Array.from(raw, (r) => expected(r < 0 ? r + 65536 : r, m));
+          const what = JSON.stringify({ rows, columns, place, bits, offset });
+          assert.equal(lum.min, Math.min(...want), what);
+          assert.equal(lum.max, Math.max(...want), what);
+        }
+      }
+    }
+  }
+});
