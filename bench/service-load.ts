@@ -38,7 +38,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +48,7 @@ import { newUid, writeDicom } from '../core/dicom/write.ts';
 import { planThreads } from '../core/runtime/session.ts';
 import { makeModelRepository } from '../test/helpers/model-fixture.ts';
 import { processCpuSeconds, rawThroughput as rawOrt } from './raw-ort.ts';
+import { freePort } from '../test/helpers/net.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -130,17 +130,6 @@ async function snapshot(server: { url: string; pid: number }) {
 }
 
 const load1 = () => loadavg()[0]!.toFixed(1);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop: () => Promise<number | null> }> {
   const port = await freePort();

@@ -7,10 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '../test/helpers/net.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: a } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });
@@ -20,15 +20,6 @@ const MODES = {
   'built JS (node dist/services/main.js)': ['dist/services/main.js'],
   'tsx (node --import tsx services/main.ts)': ['--import', 'tsx', 'services/main.ts'],
 } as const;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 

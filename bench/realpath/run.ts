@@ -29,7 +29,6 @@ import { spawn, fork, execFileSync, type ChildProcess } from 'node:child_process
 import { openSync, readFileSync, readdirSync, writeFileSync, closeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +39,7 @@ import { brainPhantom, chestDicom, mulberry32 } from '../../synth/index.ts';
 import { fixtureManifest } from '../../test/helpers/model-fixture.ts';
 import { buildInferenceOnnx } from '../../trainer/model/inference-graph.ts';
 import { initUNetParams, type UpsampleMode } from '../../trainer/model/unet.ts';
+import { freePort } from '../../test/helpers/net.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -133,17 +133,6 @@ function treeRssMiB(root: number): number {
     }
   }
   return kb / 1024;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 // ---------- model, parity reference, inputs ----------

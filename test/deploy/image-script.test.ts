@@ -13,7 +13,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,18 +21,11 @@ import { parse } from 'yaml';
 import { decodeSiim } from '../../core/rle/index.ts';
 import { chestDicom } from '../../synth/index.ts';
 import { K8S, probeBudget, REPO } from './k8s.ts';
+import { freePort } from '../helpers/net.ts';
 
 const SCRIPT = join(REPO, 'scripts/image-build.sh');
 const work = mkdtempSync(join(tmpdir(), 'image-script-'));
 const app = join(work, 'app');
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** The base Deployment's startup budget: the time a pod may take to become started. */
 function startupBudgetSeconds(): number {
