@@ -5,9 +5,9 @@
  * thread ran a batch in 3 ms. These rows tell whether concurrent CUDA sessions in threads are slow by
  * themselves (ORT, the driver, the sandbox) or only inside the engine.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runRawProcess } from '../realpath/raw-process.ts';
 import type { BenchProvider } from './inference.ts';
+import { oneLine } from './measure.ts';
 
 export interface SessionsInThreads {
   provider: BenchProvider;
@@ -21,28 +21,13 @@ export interface SessionsInThreads {
   error?: string;
 }
 
-const RAW = fileURLToPath(new URL('../realpath/raw.ts', import.meta.url));
-
-export function sessionsInThreads(onnxPath: string, inputName: string, provider: BenchProvider, deviceId: number, size: number, batch: number, sessions: number, seconds: number): Promise<SessionsInThreads> {
-  const args = ['--import', 'tsx', RAW, '--onnx', onnxPath, '--input', inputName, '--size', String(size), '--batch', String(batch), '--sessions', String(sessions), '--threads', '1', '--seconds', String(seconds), '--provider', provider, '--device-id', String(deviceId)];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+export async function sessionsInThreads(onnxPath: string, inputName: string, provider: BenchProvider, deviceId: number, size: number, batch: number, sessions: number, seconds: number): Promise<SessionsInThreads> {
+  const base = { provider, size, sessions, batch };
+  try {
     // Session creation and warm-up come on top of the timed window; a hung child must not hold the run.
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const base = { provider, size, sessions, batch };
-      try {
-        const r = JSON.parse(out.trim().split('\n').pop() ?? '') as { imagesPerSecond: number; p50Ms: number; p99Ms: number };
-        resolve({ ...base, imagesPerSec: r.imagesPerSecond, p50Ms: r.p50Ms, p99Ms: r.p99Ms });
-      } catch {
-        const why = err.trim().split('\n').filter(Boolean).slice(-2).join(' | ') || `exit ${code}`;
-        resolve({ ...base, imagesPerSec: 0, p50Ms: NaN, p99Ms: NaN, error: why.slice(0, 300) });
-      }
-    });
-  });
+    const r = await runRawProcess({ onnx: onnxPath, input: inputName, size, batch, sessions, threads: 1, seconds, provider, deviceId }, { timeoutMs: (seconds + 60) * 1000 });
+    return { ...base, imagesPerSec: r.imagesPerSecond, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+  } catch (e) {
+    return { ...base, imagesPerSec: 0, p50Ms: NaN, p99Ms: NaN, error: oneLine(e) };
+  }
 }

@@ -40,6 +40,7 @@ import { fixtureManifest } from '../../test/helpers/model-fixture.ts';
 import { buildInferenceOnnx } from '../../trainer/model/inference-graph.ts';
 import { initUNetParams, type UpsampleMode } from '../../trainer/model/unet.ts';
 import { freePort } from '../../test/helpers/net.ts';
+import { runRawProcess, type RawResult } from './raw-process.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -235,25 +236,9 @@ if (python) {
 
 // ---------- raw ORT ----------
 
-interface RawResult {
-  imagesPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuMsPerImage: number;
-  rssMiB: number;
-}
 function runRaw(sessions: number, threads: number, seconds: number): Promise<RawResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(HERE, 'raw.ts'), '--onnx', model.onnxPath, '--input', model.manifest.input.name, '--size', String(modelSize), '--batch', String(batch), '--sessions', String(sessions), '--threads', String(threads), '--seconds', String(seconds)],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    current = child;
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as RawResult) : reject(new Error(`raw.ts exited with ${code}`))));
-  });
+  const o = { onnx: model.onnxPath, input: model.manifest.input.name, size: modelSize, batch, sessions, threads, seconds };
+  return runRawProcess(o, { cwd: ROOT, onSpawn: (child) => (current = child) });
 }
 const plans: Array<[number, number]> = [[1, cores]];
 if (cores > 1) plans.push([cores, 1]);
