@@ -15,6 +15,8 @@ export interface EngineHandle {
   /** Warn/error log records (JSON lines) the engine wrote. */
   logs: string[];
   startMs: number;
+  /** The thread plan the engine runs with (resolved once, in startEngine, and handed to it). */
+  plan: ReturnType<typeof planThreads>;
 }
 
 export interface EngineOptions {
@@ -41,21 +43,23 @@ export async function startEngine(o: EngineOptions): Promise<EngineHandle> {
   const batches: number[] = [];
   const logs: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(line) });
+  // The engine's own rule, applied here so the report states the figures the engine ran with.
+  const plan = planThreads({ workers: o.workers, intraOpThreads: 0, prepareWorkers: o.prepareWorkers, maxBatch: o.maxBatch, provider: o.provider });
   const cfg: EngineConfigInput = {
     modelRepository: o.repo,
     provider: o.provider,
     deviceId: o.deviceId,
-    workers: o.workers,
-    intraOpThreads: 0,
-    ...(o.prepareWorkers === undefined ? {} : { prepareWorkers: o.prepareWorkers }),
-    maxBatch: o.maxBatch,
+    workers: plan.workers,
+    intraOpThreads: plan.intraOpThreads,
+    prepareWorkers: plan.prepareWorkers,
+    maxBatch: plan.maxBatch,
     maxDelayMs: o.maxDelayMs,
     maxQueue: Math.max(4 * o.inFlight, 64),
     maxPixels: 64 << 20,
   };
   const t0 = performance.now();
   const engine = await Engine.start(cfg, logger, { batch: (_m, n) => void batches.push(n) });
-  return { engine, batches, logs, startMs: performance.now() - t0 };
+  return { engine, batches, logs, startMs: performance.now() - t0, plan };
 }
 
 export interface EngineThroughput {
@@ -108,8 +112,7 @@ export async function measureEngine(h: EngineHandle, o: EngineOptions, model: st
   const served = h.engine.model(model)?.executionProvider ?? 'not ready';
   const totals = results.map((r) => r.timings.totalMs);
   const stage = (k: keyof (typeof results)[number]['timings']) => mean(results.map((r) => r.timings[k]));
-  // The figures the engine ran with: the same rule, the same request, as Engine.start resolved them.
-  const plan = planThreads({ workers: o.workers, intraOpThreads: 0, maxBatch: o.maxBatch, provider: o.provider, ...(o.prepareWorkers === undefined ? {} : { prepareWorkers: o.prepareWorkers }) });
+  const { plan } = h;
   return {
     requested: o.provider,
     served,
