@@ -49,16 +49,14 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
       const { data, lut } = img.samples;
       const bytes = new Uint8Array(lut.length);
       for (let k = 0; k < lut.length; k++) {
-        const v = ((lut[k]! - lo) / span) * 255;
-        bytes[k] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+        bytes[k] = toByte(lut[k]!, lo, span);
       }
       for (let i = 0; i < out.length; i++) out[i] = bytes[data[i]!]!;
       return { width, height, data: out };
     }
     const value = valueOf(img);
     for (let i = 0; i < out.length; i++) {
-      const v = ((value(i) - lo) / span) * 255;
-      out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+      out[i] = toByte(value(i), lo, span);
     }
     return { width, height, data: out };
   }
@@ -84,11 +82,16 @@ export function makePreview(img: PreviewSource, maxSide: number): Preview {
     }
     const boxRows = y1 - y0;
     for (let x = 0; x < width; x++) {
-      const v = ((boxSum[x]! / (boxRows * (xs1[x]! - xs0[x]!)) - lo) / span) * 255;
-      out[y * width + x] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+      out[y * width + x] = toByte(boxSum[x]! / (boxRows * (xs1[x]! - xs0[x]!)), lo, span);
     }
   }
   return { width, height, data: out };
+}
+
+/** The window: lo..lo + span to 0..255, clamped and rounded (one rule for every path above). */
+function toByte(value: number, lo: number, span: number): number {
+  const v = ((value - lo) / span) * 255;
+  return v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
 }
 
 function valueOf(img: PreviewSource): (i: number) => number {
