@@ -22,6 +22,7 @@ import { openSession, type Provider } from '../runtime/session.ts';
 import { serve, type Reply } from './worker-rpc.ts';
 import {
   epochMs,
+  wantsOf,
   type InferMsg,
   type InferResult,
   type InferenceWorkerData,
@@ -224,7 +225,7 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
       entries.push({ masks: [], postprocessMs: 0, raw });
       continue;
     }
-    const done = await postprocessEntry(m.processor, own, { rows: e.rows, cols: e.cols, rules: e.rules, wants: e.outputs ?? { masks: true, probabilities: false } });
+    const done = await postprocessEntry(m.processor, own, { rows: e.rows, cols: e.cols, rules: e.rules, wants: wantsOf(e) });
     transfer.push(...transferOf(done));
     entries.push(done);
   }

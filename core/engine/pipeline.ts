@@ -22,7 +22,7 @@ import {
   type TensorResult,
 } from './request.ts';
 import type { WorkerPool } from './worker-pool.ts';
-import { epochMs, type InferEntry, type InferMsg, type InferResult, type Postprocessed, type PostprocessMsg, type PrepareMsg, type PrepareResult } from './worker-protocol.ts';
+import { epochMs, wantsOf, type InferEntry, type InferMsg, type InferResult, type Postprocessed, type PostprocessMsg, type PrepareMsg, type PrepareResult } from './worker-protocol.ts';
 
 export interface EngineObserver {
   batch?(model: string, size: number): void;
@@ -235,7 +235,7 @@ export class SegmentPipeline {
       rows: entry.rows,
       cols: entry.cols,
       rules: entry.rules,
-      wants: entry.outputs ?? { masks: true, probabilities: false },
+      wants: wantsOf(entry),
     };
     const transfer = raw.map((r) => r.buffer as ArrayBuffer);
     const result = await this.preparePool.run<Postprocessed>(post, transfer, { timeoutMs: this.cfg.taskTimeoutMs, stage: 'postprocess', signal });

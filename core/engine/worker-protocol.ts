@@ -71,6 +71,11 @@ export interface InferEntry {
   outputs?: { masks: boolean; probabilities: boolean };
 }
 
+/** What an entry asks for: its `outputs`, or the default, masks only. */
+export function wantsOf(e: InferEntry): { masks: boolean; probabilities: boolean } {
+  return e.outputs ?? { masks: true, probabilities: false };
+}
+
 export interface InferMsg {
   type: 'infer';
   key: string;
