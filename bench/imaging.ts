@@ -6,6 +6,9 @@
  * - decode + preprocess of a 1024x1024 JPEG Baseline chest DICOM and a 512x512 16-bit CT-like
  *   DICOM (explicit VR LE, rescale, window) to 256x256 and 512x512 tensors;
  * - RLE encode/decode of a 1024x1024 mask holding a synthetic pneumothorax, every format;
+ * - the 1024² JPEG codestream decoded alone, at full size and at 1/8 scale (libjpeg's DCT scaling:
+ *   what is left is entropy decoding, the floor of any JPEG decode of that file);
+ * - preprocessing alone, 'bilinear' (antialiased, 2 x factor taps per axis) against 'area' (factor taps);
  * - the resize alone: the preprocessing's JS resampler vs sharp (libvips) on 16-bit raw input.
  * Targets: decode+preprocess of the 1024 JPEG under 20 ms; RLE under 5 ms.
  */
@@ -47,8 +50,8 @@ async function measure(what: string, fn: () => unknown, target?: number): Promis
   rows.push(row);
 }
 
-function spec(size: number, intensity: PreprocessSpec['intensity']): PreprocessSpec {
-  return parsePreprocessSpec({ size: { height: size, width: size }, resize: 'bilinear', intensity, channels: 1 });
+function spec(size: number, intensity: PreprocessSpec['intensity'], resize: PreprocessSpec['resize'] = 'bilinear'): PreprocessSpec {
+  return parsePreprocessSpec({ size: { height: size, width: size }, resize, intensity, channels: 1 });
 }
 
 // 1024x1024 8-bit chest phantom with one lesion, JPEG Baseline (libjpeg-turbo via sharp, q95), as SIIM.
@@ -87,14 +90,22 @@ for (const size of [256, 512]) {
   const s = spec(size, { kind: 'minmax' });
   await measure(`1024² JPEG Baseline DICOM: decode + preprocess -> ${size}²`, async () => toTensor(await decodeDicom(chestDicom), s), 20);
 }
+// The JPEG decode's floor: libjpeg's DCT scaling (sharp's shrink-on-load, picked for a 1024 -> 113
+// resize) skips most of the inverse DCT, so what is left is mostly entropy decoding, which no scale skips.
+await measure('1024² JPEG codestream alone: sharp decode, full size', () => sharp(jpeg).toColourspace('b-w').raw().toBuffer());
+await measure('1024² JPEG codestream alone: sharp decode at 1/8 scale (entropy-decoding floor)', () =>
+  sharp(jpeg).resize(113, 113, { kernel: 'nearest', fastShrinkOnLoad: true }).toColourspace('b-w').raw().toBuffer(),
+);
 await measure('512² 16-bit DICOM: decode only', () => decodeDicom(ctDicom));
 for (const size of [256, 512]) {
   const s = spec(size, { kind: 'dicom-window', fallback: 'minmax' });
   await measure(`512² 16-bit DICOM: decode + preprocess -> ${size}²`, async () => toTensor(await decodeDicom(ctDicom), s));
 }
 for (const size of [256, 512]) {
-  const s = spec(size, { kind: 'minmax' });
-  await measure(`preprocess only (1024² decoded) -> ${size}²`, () => toTensor(chestImage, s));
+  for (const resize of ['bilinear', 'area'] as const) {
+    const s = spec(size, { kind: 'minmax' }, resize);
+    await measure(`preprocess only (1024² decoded) -> ${size}², ${resize}`, () => toTensor(chestImage, s));
+  }
 }
 const ctSpec = spec(256, { kind: 'dicom-window', fallback: 'minmax' });
 await measure('preprocess only (512² decoded) -> 256²', () => toTensor(ctImage, ctSpec));

@@ -15,12 +15,14 @@
  *   node --import tsx bench/realpath/run.ts [--quick] [--duration 20] [--clients 8]
  *       [--inputs cxr1024,mr512,cxr256] [--alt "WORKERS=2 INTRA_OP_THREADS=1"] [--alt-root DIR] [--no-python]
  *       [--py-workers 1] [--py-handler threadpool|serial] [--depth 4] [--base 16]
- *       [--upsample nearest] [--foreground 0.03] [--model-size 256] [--out results.json]
+ *       [--upsample nearest] [--foreground 0.03] [--model-size 256] [--resize area] [--out results.json]
  *
  * Inputs (synthetic, seeded; 4 different images per kind, sent round-robin):
  *   cxr1024: 1024x1024 8-bit MONOCHROME2 chest phantom, JPEG Baseline (synth's chestDicom, sharp/libjpeg-turbo q95)
  *   mr512:   512x512 16-bit (12 bits stored) brain phantom, explicit VR little endian
  *   cxr256:  256x256 8-bit chest phantom, JPEG Baseline (the model's size: no resize either way)
+ * `--resize area`: one more row per input, our service at its defaults serving the same weights under
+ * a manifest that pins `area` instead of `bilinear` (model `unet-area`, `?model=unet-area`).
  * Model: random-weight UNet (the test fixture's He init, seed 1), 256x256, depth 4, base 16,
  * nearest up-sampling: what bench/service-load.ts builds for issue 11's table, except that the
  * head's bias is shifted so ~3 % of a chest phantom comes out foreground (see buildModel).
@@ -35,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { newUid, writeDicom } from '../../core/dicom/write.ts';
+import { ResizeMethodSchema } from '../../core/preprocess/spec.ts';
 import { brainPhantom, chestDicom, mulberry32 } from '../../synth/index.ts';
 import { fixtureManifest } from '../../test/helpers/model-fixture.ts';
 import { buildInferenceOnnx } from '../../trainer/model/inference-graph.ts';
@@ -60,6 +63,8 @@ const { values: a } = parseArgs({
     upsample: { type: 'string', default: 'nearest' },
     foreground: { type: 'string', default: '0.03' },
     'model-size': { type: 'string', default: '256' },
+    // Further rows at the defaults whose model pins another resize method (same weights, model unet-<method>).
+    resize: { type: 'string', default: '' },
     batch: { type: 'string', default: '8' },
     out: { type: 'string' },
   },
@@ -84,6 +89,11 @@ const altEnv = Object.fromEntries(
       return [kv.slice(0, i), kv.slice(i + 1)];
     }),
 );
+const resizeRows = a.resize
+  .split(',')
+  .filter(Boolean)
+  .map((m) => ResizeMethodSchema.parse(m))
+  .filter((m) => m !== 'bilinear');
 const KINDS = ['cxr1024', 'mr512', 'cxr256'] as const;
 type Kind = (typeof KINDS)[number];
 const inputs = a.inputs.split(',').map((s) => {
@@ -180,6 +190,13 @@ async function buildModel() {
   const onnxPath = join(vdir, 'model.onnx');
   await writeFile(onnxPath, onnx);
   await writeFile(join(vdir, 'model.json'), JSON.stringify(manifest, null, 2));
+  for (const method of resizeRows) {
+    const mdir = join(dir, 'models', `unet-${method}`, '1');
+    await mkdir(mdir, { recursive: true });
+    await writeFile(join(mdir, 'model.onnx'), onnx);
+    const pinned = { ...manifest, name: `unet-${method}`, preprocessing: { ...manifest.preprocessing, resize: method } };
+    await writeFile(join(mdir, 'model.json'), JSON.stringify(pinned, null, 2));
+  }
   return { dir: vdir, onnxPath, manifest };
 }
 
@@ -347,8 +364,8 @@ interface Row {
   area?: number;
 }
 
-async function measure(server: Server, kind: Kind, stages: StageReader, stageMs: (d: Record<string, number>) => Stages): Promise<Omit<Row, 'input' | 'what' | 'load'>> {
-  const loadProc = fork(join(HERE, 'load.ts'), ['--url', `${server.url}/segment`, ...bodies.get(kind)!.flatMap((f) => ['--body', f]), '--clients', String(clients), '--warmup', String(warmup), '--duration', String(duration)], {
+async function measure(server: Server, kind: Kind, stages: StageReader, stageMs: (d: Record<string, number>) => Stages, path = '/segment'): Promise<Omit<Row, 'input' | 'what' | 'load'>> {
+  const loadProc = fork(join(HERE, 'load.ts'), ['--url', `${server.url}${path}`, ...bodies.get(kind)!.flatMap((f) => ['--body', f]), '--clients', String(clients), '--warmup', String(warmup), '--duration', String(duration)], {
     execArgv: ['--import', 'tsx'],
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -376,7 +393,7 @@ async function measure(server: Server, kind: Kind, stages: StageReader, stageMs:
   const [st0, st1] = await Promise.all([start.st, end.st]);
   const delta = Object.fromEntries(Object.keys(st1).map((k) => [k, st1[k]! - st0[k]!]));
   // The first image's mask area, for the agreement line.
-  const r = await fetch(`${server.url}/segment`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: readFileSync(bodies.get(kind)![0]!) });
+  const r = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/dicom' }, body: readFileSync(bodies.get(kind)![0]!) });
   const json = (await r.json()) as { masks?: Array<{ area?: number }> };
   return {
     imagesPerSecond: result.imagesPerSecond,
@@ -415,8 +432,9 @@ try {
   console.log(`[raw] best plan: ${raw.imagesPerSecond.toFixed(2)} images/s`);
 
   for (const kind of inputs) {
-    const variants: Array<{ what: string; start: (log: string) => Promise<Server>; py: boolean }> = [
+    const variants: Array<{ what: string; start: (log: string) => Promise<Server>; py: boolean; path?: string }> = [
       { what: 'ours, defaults', start: (log) => startOurs({}, log), py: false },
+      ...resizeRows.map((m) => ({ what: `ours, defaults, model pins resize ${m}`, start: (log: string) => startOurs({}, log), py: false, path: `/segment?model=unet-${m}` })),
       { what: `ours, ${a['alt-root'] ? `${a['alt-root']} ` : ''}${a.alt}`, start: (log) => startOurs(altEnv, log, a['alt-root']), py: false },
     ];
     if (python) variants.push({ what: `FastAPI + PyTorch (${a['py-workers']} uvicorn worker, ${a['py-handler']} handler)`, start: startPython, py: true });
@@ -426,7 +444,7 @@ try {
       const l0 = load1();
       const server = await v.start(log);
       try {
-        const m = await measure(server, kind, v.py ? pyStages(server) : oursStages(server), v.py ? pyStageMs : oursStageMs);
+        const m = await measure(server, kind, v.py ? pyStages(server) : oursStages(server), v.py ? pyStageMs : oursStageMs, v.path);
         rows.push({ input: kind, what: v.what, load: `${l0} / ${load1()}`, ...m });
         console.log(`[${kind}] ${v.what}: ${m.imagesPerSecond.toFixed(2)} images/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, ${m.cpuMsPerImage.toFixed(1)} CPU ms/image, ${m.errors} errors`);
       } finally {

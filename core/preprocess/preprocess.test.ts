@@ -129,7 +129,7 @@ test('resize keeps a block pattern: nearest exactly, bilinear inside the blocks'
 test('the same image gives bit-identical tensors on two calls', async () => {
   const px = Float32Array.from({ length: 300 * 200 }, (_, i) => Math.sin(i * 0.37) * 1000 + (i % 97));
   const img = image(300, 200, px);
-  for (const resize of ['nearest', 'bilinear', 'bicubic', 'lanczos3'] as const) {
+  for (const resize of ['nearest', 'bilinear', 'bicubic', 'lanczos3', 'area'] as const) {
     const s = parsePreprocessSpec({ size: { height: 128, width: 96 }, resize, intensity: { kind: 'zscore' }, channels: 3, normalize: { mean: [0.4], std: [0.2] } });
     const a = await toTensor(img, s);
     const b = await toTensor(img, s);
@@ -158,7 +158,7 @@ test('spec validation errors are typed and name the field', () => {
   bad({ size: { height: 4, width: 4 }, intensity: { kind: 'window', center: 0, width: 0 } }, /intensity\.width/);
   bad({ size: { height: 4, width: 4 }, intensity: { kind: 'range', low: 5, high: 5 } }, /high > low/);
   bad({ size: { height: 4, width: 4 }, intensity: { kind: 'minmax' }, channels: 3, normalize: { mean: [0, 0], std: [1, 1] } }, /normalize/);
-  bad({ size: { height: 4, width: 4 }, intensity: { kind: 'minmax' }, resize: 'area' }, /resize/);
+  bad({ size: { height: 4, width: 4 }, intensity: { kind: 'minmax' }, resize: 'box' }, /resize/);
   bad({ size: { height: 4, width: 4 }, intensity: { kind: 'minmax' }, extra: 1 }, /extra|Unrecognized/i);
   const ok = parsePreprocessSpec({ size: { height: 4, width: 4 }, intensity: { kind: 'minmax' } });
   assert.equal(ok.resize, 'bilinear');
@@ -223,7 +223,7 @@ test('probabilitiesToMask thresholds interpolated probabilities; resizeMask is n
 test('at the model size every resize method is the identity: toTensor equals the intensity step bit for bit', async () => {
   const px = Float32Array.from({ length: 48 * 40 }, (_, i) => Math.sin(i * 0.21) * 500 + (i % 17) * 3);
   const img = image(48, 40, px, { window: { center: 10, width: 300 } });
-  for (const resize of ['nearest', 'bilinear', 'bicubic', 'lanczos3'] as const) {
+  for (const resize of ['nearest', 'bilinear', 'bicubic', 'lanczos3', 'area'] as const) {
     for (const intensity of [{ kind: 'minmax' }, { kind: 'dicom-window' }, { kind: 'zscore', clip: 2 }]) {
       const s = parsePreprocessSpec({ size: { height: 48, width: 40 }, resize, intensity });
       assert.deepEqual(Buffer.from((await toTensor(img, s)).buffer), Buffer.from(applyIntensity(img, s.intensity).buffer), `${resize} ${intensity.kind}`);
@@ -240,7 +240,7 @@ test('at the model size every resize method is the identity: toTensor equals the
 test('resampleRows streams exactly the rows resampleFloat32 returns', () => {
   const src = Float32Array.from({ length: 30 * 21 }, (_, i) => Math.cos(i * 0.37) * 200 + (i % 11));
   const pre = { scale: 1 / 300, offset: 0.4 };
-  for (const method of ['nearest', 'bilinear', 'bicubic', 'lanczos3'] as const) {
+  for (const method of ['nearest', 'bilinear', 'bicubic', 'lanczos3', 'area'] as const) {
     for (const [h, w] of [[30, 21], [7, 5], [64, 50], [30, 9], [12, 21]] as const) {
       for (const p of [undefined, pre]) {
         const whole = resampleFloat32(src, 30, 21, h, w, method, p);

@@ -20,7 +20,7 @@ interface KernelDef {
   fn: (x: number) => number;
 }
 
-const KERNELS: Record<Exclude<ResizeMethod, 'nearest'>, KernelDef> = {
+const KERNELS: Record<Exclude<ResizeMethod, 'nearest' | 'area'>, KernelDef> = {
   bilinear: { support: 1, fn: (x) => (x < 0 ? -x : x) < 1 ? 1 - (x < 0 ? -x : x) : 0 },
   // Keys cubic convolution with a = -0.5 (Catmull-Rom), as PIL and libvips use.
   bicubic: {
@@ -70,6 +70,8 @@ function axisPlan(inSize: number, outSize: number, method: ResizeMethod): AxisPl
       count[j] = 1;
     }
     plan = { start, count, weights, stride: 1 };
+  } else if (method === 'area') {
+    plan = areaPlan(inSize, outSize, start, count);
   } else {
     const k = KERNELS[method];
     const filterScale = Math.max(scale, 1);
@@ -103,6 +105,37 @@ function axisPlan(inSize: number, outSize: number, method: ResizeMethod): AxisPl
   if (planCache.size > 64) planCache.clear();
   planCache.set(key, plan);
   return plan;
+}
+
+/**
+ * 'area': output pixel j is the mean of the input over its footprint [j * in/out, (j + 1) * in/out),
+ * each input pixel weighted by the length of its overlap (OpenCV's INTER_AREA when shrinking). For an
+ * integer factor f that is the plain mean of f x f blocks, as torch's 'area' mode and PIL's BOX filter
+ * give; at 1024 -> 256 it reads 4 taps per output and axis where bilinear, widened by the factor,
+ * reads 8. Weights are normalised to sum 1 like the kernels' (for integer factors 1/f each, exactly).
+ */
+function areaPlan(inSize: number, outSize: number, start: Int32Array, count: Int32Array): AxisPlan {
+  const stride = Math.ceil(inSize / outSize) + 1;
+  const weights = new Float64Array(outSize * stride);
+  for (let j = 0; j < outSize; j++) {
+    // Footprint ends as exact rationals' quotients: j * in / out (integer-exact for integer factors).
+    const lo = (j * inSize) / outSize;
+    const hi = ((j + 1) * inSize) / outSize;
+    const first = Math.floor(lo);
+    const end = Math.min(inSize, Math.ceil(hi));
+    // Every tap overlaps: pixel `first` contains lo (or starts at it), pixel end - 1 reaches hi.
+    let sum = 0;
+    const m = end - first;
+    for (let t = 0; t < m; t++) {
+      const w = Math.min(first + t + 1, hi) - Math.max(first + t, lo);
+      weights[j * stride + t] = w;
+      sum += w;
+    }
+    for (let t = 0; t < m; t++) weights[j * stride + t] /= sum;
+    start[j] = first;
+    count[j] = m;
+  }
+  return { start, count, weights, stride };
 }
 
 /**
@@ -304,11 +337,37 @@ function sweep(
   const slotRow = new Int32Array(ringSize).fill(-1);
   const bases = new Int32Array(vStride);
 
+  // Table samples whose input rows each feed one output row ('area' and 'nearest' at integer
+  // factors): the vertical pass reads them through the table, with no ring to fill and read back.
+  const table = !source.pre && !(source.src instanceof Float32Array) && disjointRows(vp) ? source.src : null;
   const acc = new Float64Array(inW);
   for (let y = 0; y < outH; y++) {
     const n = vCount[y];
     const wo = y * vStride;
-    for (let t = 0; t < n; t++) {
+    if (table) {
+      for (let t = 0; t < n; t++) bases[t] = (vStart[y] + t) * inW;
+      verticalPassTable(table.data, table.lut, bases, vWeights, wo, n, acc, inW);
+    } else {
+      fillRing(y);
+      verticalPass(rows, bases, vWeights, wo, n, acc, 0, inW);
+    }
+    const o = perRow ? 0 : y * outW;
+    if (!hp) {
+      for (let x = 0; x < outW; x++) out[o + x] = acc[x];
+      if (onRow) onRow(y, out);
+      continue;
+    }
+    const hStart = hp.start;
+    const hCount = hp.count;
+    const hWeights = hp.weights;
+    const hStride = hp.stride;
+    for (let x = 0; x < outW; x++) out[o + x] = horizontalTap(acc, hStart[x], hCount[x], hWeights, x * hStride);
+    if (onRow) onRow(y, out);
+  }
+
+  /** Output row y's input rows: their ring slots into `bases`, filled where not already there. */
+  function fillRing(y: number): void {
+    for (let t = 0; t < vCount[y]; t++) {
       const r = vStart[y] + t;
       if (!ring) {
         bases[t] = r * inW;
@@ -322,19 +381,49 @@ function sweep(
         slotRow[slot] = r;
       }
     }
-    verticalPass(rows, bases, vWeights, wo, n, acc, 0, inW);
-    const o = perRow ? 0 : y * outW;
-    if (!hp) {
-      for (let x = 0; x < outW; x++) out[o + x] = acc[x];
-      if (onRow) onRow(y, out);
-      continue;
+  }
+}
+
+/** Whether no input row is a tap of two output rows (so a row need not be kept for the next one). */
+function disjointRows(p: AxisPlan): boolean {
+  for (let y = 1; y < p.start.length; y++) if (p.start[y] < p.start[y - 1] + p.count[y - 1]) return false;
+  return true;
+}
+
+/**
+ * verticalPass over table samples read in place: tap t's value at column x is lut[data[bases[t] + x]],
+ * the float32 the ring would have held, combined with the same operations in the same order (groups of
+ * up to four taps, the first assigning), so the result is the ring path's, bit for bit. A twin of
+ * verticalPass because a per-element choice of reader inside these loops would cost what it saves.
+ */
+function verticalPassTable(data: Uint8Array | Uint16Array, lut: Float32Array, bases: Int32Array, weights: Float64Array, wo: number, n: number, acc: Float64Array, inW: number): void {
+  let t = 0;
+  while (t < n) {
+    const k = n - t < 4 ? n - t : 4;
+    const b0 = bases[t];
+    const w0 = weights[wo + t];
+    const first = t === 0;
+    if (k === 4) {
+      const b1 = bases[t + 1], b2 = bases[t + 2], b3 = bases[t + 3];
+      const w1 = weights[wo + t + 1], w2 = weights[wo + t + 2], w3 = weights[wo + t + 3];
+      if (first) for (let x = 0; x < inW; x++) acc[x] = lut[data[b0 + x]] * w0 + lut[data[b1 + x]] * w1 + lut[data[b2 + x]] * w2 + lut[data[b3 + x]] * w3;
+      else for (let x = 0; x < inW; x++) acc[x] = acc[x] + lut[data[b0 + x]] * w0 + lut[data[b1 + x]] * w1 + lut[data[b2 + x]] * w2 + lut[data[b3 + x]] * w3;
+    } else if (k === 3) {
+      const b1 = bases[t + 1], b2 = bases[t + 2];
+      const w1 = weights[wo + t + 1], w2 = weights[wo + t + 2];
+      if (first) for (let x = 0; x < inW; x++) acc[x] = lut[data[b0 + x]] * w0 + lut[data[b1 + x]] * w1 + lut[data[b2 + x]] * w2;
+      else for (let x = 0; x < inW; x++) acc[x] = acc[x] + lut[data[b0 + x]] * w0 + lut[data[b1 + x]] * w1 + lut[data[b2 + x]] * w2;
+    } else if (k === 2) {
+      const b1 = bases[t + 1];
+      const w1 = weights[wo + t + 1];
+      if (first) for (let x = 0; x < inW; x++) acc[x] = lut[data[b0 + x]] * w0 + lut[data[b1 + x]] * w1;
+      else for (let x = 0; x < inW; x++) acc[x] = acc[x] + lut[data[b0 + x]] * w0 + lut[data[b1 + x]] * w1;
+    } else if (first) {
+      for (let x = 0; x < inW; x++) acc[x] = lut[data[b0 + x]] * w0;
+    } else {
+      for (let x = 0; x < inW; x++) acc[x] = acc[x] + lut[data[b0 + x]] * w0;
     }
-    const hStart = hp.start;
-    const hCount = hp.count;
-    const hWeights = hp.weights;
-    const hStride = hp.stride;
-    for (let x = 0; x < outW; x++) out[o + x] = horizontalTap(acc, hStart[x], hCount[x], hWeights, x * hStride);
-    if (onRow) onRow(y, out);
+    t += k;
   }
 }
 

@@ -25,7 +25,7 @@ export const IntensitySchema = z.discriminatedUnion('kind', [
 ]);
 export type Intensity = z.infer<typeof IntensitySchema>;
 
-export const ResizeMethodSchema = z.enum(['nearest', 'bilinear', 'bicubic', 'lanczos3']);
+export const ResizeMethodSchema = z.enum(['nearest', 'bilinear', 'bicubic', 'lanczos3', 'area']);
 export type ResizeMethod = z.infer<typeof ResizeMethodSchema>;
 
 export const PreprocessSpecSchema = z

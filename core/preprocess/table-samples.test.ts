@@ -62,7 +62,7 @@ for (const c of CASES) {
     assert.strictEqual(img.pixels, px, 'made once');
 
     const fresh = await decodeDicom(bytes);
-    for (const resize of ['nearest', 'bilinear', 'bicubic', 'lanczos3'] as const) {
+    for (const resize of ['nearest', 'bilinear', 'bicubic', 'lanczos3', 'area'] as const) {
       for (const intensity of [{ kind: 'minmax' }, { kind: 'zscore', clip: 3 }, { kind: 'window', center: 100, width: 900 }, { kind: 'dicom-window' }, { kind: 'range', low: 0, high: 255 }]) {
         for (const size of [{ height: 32, width: 48 }, { height: rows, width: columns }, { height: 200, width: 150 }]) {
           const spec = parsePreprocessSpec({ size, resize, intensity, normalize: { mean: [0.2], std: [0.3] }, channels: 2 });

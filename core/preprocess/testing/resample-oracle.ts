@@ -2,7 +2,11 @@
  * Oracle for the bit-identity property tests: resample.ts as it was before the fused kernels
  * (commit f379cff), verbatim but for the exports. Never optimise this file: it is the reference.
  */
-import type { ResizeMethod } from '../spec.ts';
+import type { ResizeMethod as AnyResizeMethod } from '../spec.ts';
+
+/** The methods this reference predates ('area' has its own oracle in resample-exact.test.ts). */
+export type OracleResizeMethod = Exclude<AnyResizeMethod, 'area'>;
+type ResizeMethod = OracleResizeMethod;
 import { isForeground } from '../../segmentation/threshold.ts';
 
 /**
