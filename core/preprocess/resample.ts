@@ -118,7 +118,7 @@ function areaPlan(inSize: number, outSize: number, start: Int32Array, count: Int
   const stride = Math.ceil(inSize / outSize) + 1;
   const weights = new Float64Array(outSize * stride);
   for (let j = 0; j < outSize; j++) {
-    // Footprint ends as exact rationals' quotients: j * in / out (integer-exact for integer factors).
+    // The footprint's ends, j * in / out: exact at integer factors, rounded once otherwise.
     const lo = (j * inSize) / outSize;
     const hi = ((j + 1) * inSize) / outSize;
     const first = Math.floor(lo);
@@ -328,18 +328,18 @@ function sweep(
   const vWeights = vp.weights;
   const vStride = vp.stride;
 
-  // Ring of input rows (already through the prologue and the table), slot = row % ringSize; a plain
-  // float image is read in place.
-  const ringSize = vStride;
-  const inPlace = !source.pre && source.src instanceof Float32Array ? source.src : null;
-  const ring = inPlace ? null : new Float32Array(ringSize * inW);
-  const rows = inPlace ?? ring!;
-  const slotRow = new Int32Array(ringSize).fill(-1);
-  const bases = new Int32Array(vStride);
-
   // Table samples whose input rows each feed one output row ('area' and 'nearest' at integer
   // factors): the vertical pass reads them through the table, with no ring to fill and read back.
   const table = !source.pre && !(source.src instanceof Float32Array) && disjointRows(vp) ? source.src : null;
+  // Otherwise a ring of input rows (already through the prologue and the table), slot = row %
+  // ringSize; a plain float image is read in place.
+  const ringSize = vStride;
+  const inPlace = !source.pre && source.src instanceof Float32Array ? source.src : null;
+  const ring = inPlace || table ? null : new Float32Array(ringSize * inW);
+  const rows = inPlace ?? ring;
+  const slotRow = new Int32Array(ringSize).fill(-1);
+  const bases = new Int32Array(vStride);
+
   const acc = new Float64Array(inW);
   for (let y = 0; y < outH; y++) {
     const n = vCount[y];
@@ -349,7 +349,7 @@ function sweep(
       verticalPassTable(table.data, table.lut, bases, vWeights, wo, n, acc, inW);
     } else {
       fillRing(y);
-      verticalPass(rows, bases, vWeights, wo, n, acc, 0, inW);
+      verticalPass(rows!, bases, vWeights, wo, n, acc, 0, inW);
     }
     const o = perRow ? 0 : y * outW;
     if (!hp) {
