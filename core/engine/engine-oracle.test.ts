@@ -37,6 +37,8 @@ after(releaseReferenceSessions);
 for (const variant of [
   { title: 'symbolic batch (N)', model: { name: 'unet', version: '1', size: 64, seed: 5 } satisfies FixtureModel },
   { title: 'fixed batch of 4 (every run padded to 4)', model: { name: 'unet', version: '1', size: 64, seed: 5, fixedBatch: 4 } satisfies FixtureModel },
+  // A at 4x (block means through the sample table), C at 2.5x (overlap weights).
+  { title: "a model pinning the 'area' resize", model: { name: 'unet', version: '1', size: 64, seed: 5, resize: 'area' } satisfies FixtureModel },
 ]) {
   describe(`served masks equal the reference pipeline: ${variant.title}`, () => {
     let fx: EngineFixture;
@@ -52,6 +54,12 @@ for (const variant of [
       assert.equal(manifest.input.shape[0], variant.model.fixedBatch ?? 'N');
       refs = new Map();
       for (const im of IMAGES) refs.set(im.name, await referenceProbabilities(join(dir, 'model.onnx'), manifest, im.dicom, { tta: im.tta }));
+      if (variant.model.resize === 'area') {
+        // The variant only tests something if the method changes the model's input.
+        const onnx = join(dir, 'model.onnx');
+        const bilinear = await referenceProbabilities(onnx, { ...manifest, preprocessing: { ...manifest.preprocessing, resize: 'bilinear' } }, IMAGES[0].dicom);
+        assert.notDeepEqual((await referenceProbabilities(onnx, manifest, IMAGES[0].dicom)).modelProbs, bilinear.modelProbs);
+      }
       threshold = partialThreshold([...refs.values()]);
       for (const im of IMAGES) {
         const r = refs.get(im.name)!;

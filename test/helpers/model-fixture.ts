@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelManifest } from '../../core/manifest.ts';
-import type { Intensity } from '../../core/preprocess/spec.ts';
+import type { Intensity, ResizeMethod } from '../../core/preprocess/spec.ts';
 import { ModelProto } from '../../trainer/graph/onnx/schema.ts';
 import { buildUNetOnnx } from '../../trainer/session/training-session.ts';
 import type { UpsampleMode } from '../../trainer/session/types.ts';
@@ -25,6 +25,8 @@ export interface FixtureModel {
   seed?: number;
   labels?: string[];
   intensity?: Intensity;
+  /** The manifest's resize method (default bilinear). */
+  resize?: ResizeMethod;
   threshold?: number;
   minArea?: number;
   /**
@@ -95,7 +97,7 @@ export function fixtureManifest(m: FixtureModel, onnxSha256: string): ModelManif
     intendedUse: 'tests only',
     input: { name: m.ioNames?.input ?? 'image', layout: 'NCHW', dtype: 'float32', shape: [m.fixedBatch ?? 'N', inChannels, height, width] },
     output: { name: m.ioNames?.output ?? 'logits', activation: 'logits', shape: [m.fixedBatch ?? 'N', classes, height, width] },
-    preprocessing: { size: { height, width }, resize: 'bilinear', intensity: m.intensity ?? { kind: 'minmax' }, channels: inChannels },
+    preprocessing: { size: { height, width }, resize: m.resize ?? 'bilinear', intensity: m.intensity ?? { kind: 'minmax' }, channels: inChannels },
     postprocessing: { threshold: m.threshold ?? 0.5, minArea: m.minArea ?? 0 },
     labels: m.labels ?? Array.from({ length: classes }, (_, i) => (classes === 1 ? 'pneumothorax' : `class${i}`)),
     onnx: { file: 'model.onnx', sha256: onnxSha256, opset: 17 },
