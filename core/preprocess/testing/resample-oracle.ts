@@ -3,11 +3,11 @@
  * (commit f379cff), verbatim but for the exports. Never optimise this file: it is the reference.
  */
 import type { ResizeMethod as AnyResizeMethod } from '../spec.ts';
+import { isForeground } from '../../segmentation/threshold.ts';
 
 /** The methods this reference predates ('area' has its own oracle in resample-exact.test.ts). */
 export type OracleResizeMethod = Exclude<AnyResizeMethod, 'area'>;
 type ResizeMethod = OracleResizeMethod;
-import { isForeground } from '../../segmentation/threshold.ts';
 
 /**
  * Separable resampling of single-channel float32 images with pixel-centre alignment
