@@ -22,6 +22,7 @@ import { openSession, type Provider } from '../runtime/session.ts';
 import { serve, type Reply } from './worker-rpc.ts';
 import {
   epochMs,
+  masksToWire,
   wantsOf,
   type InferMsg,
   type InferResult,
@@ -226,30 +227,26 @@ async function infer(msg: InferMsg): Promise<Reply<InferResult>> {
       continue;
     }
     const done = await postprocessEntry(m.processor, own, { rows: e.rows, cols: e.cols, rules: e.rules, wants: wantsOf(e) });
-    transfer.push(...transferOf(done));
-    entries.push(done);
+    transfer.push(...done.transfer);
+    entries.push(done.result);
   }
   return { result: { startedAt, runMs, images: images.length, provider: m.provider, entries }, transfer };
 }
 
 /**
- * One entry's network output (and with TTA its flipped twin's) -> masks and, when asked for,
- * probabilities: the same code whether it runs beside the session or in a prepare worker.
+ * One entry's network output (and with TTA its flipped twin's) -> masks (as runs for the wire) and,
+ * when asked for, probabilities: the same code whether it runs beside the session or in a prepare
+ * worker. The reply's transfer list moves the runs and probabilities to the main thread.
  */
-async function postprocessEntry(processor: SegmentationProcessor, outputs: Float32Array[], e: Pick<PostprocessMsg, 'rows' | 'cols' | 'rules' | 'wants'>): Promise<Postprocessed> {
+async function postprocessEntry(processor: SegmentationProcessor, outputs: Float32Array[], e: Pick<PostprocessMsg, 'rows' | 'cols' | 'rules' | 'wants'>): Promise<{ result: Postprocessed; transfer: ArrayBuffer[] }> {
   const t0 = performance.now();
   const [output, flipped] = outputs as [Float32Array, Float32Array | undefined];
   // Probabilities first: postprocess overwrites the outputs.
   const probabilities = e.wants.probabilities ? probabilitiesOf(processor, output, flipped) : undefined;
   const masks = e.wants.masks ? await processor.postprocess(output, flipped, { rows: e.rows, cols: e.cols, ...e.rules }) : [];
-  return { masks, postprocessMs: performance.now() - t0, ...(probabilities ? { probabilities } : {}) };
-}
-
-/** The buffers a post-processed entry moves to the main thread with (each mask's pixels, the probabilities). */
-function transferOf(p: Postprocessed): ArrayBuffer[] {
-  const t = p.masks.map((x) => x.mask.data.buffer as ArrayBuffer);
-  if (p.probabilities) t.push(p.probabilities.buffer as ArrayBuffer);
-  return t;
+  const wire = masksToWire(masks);
+  if (probabilities) wire.transfer.push(probabilities.buffer as ArrayBuffer);
+  return { result: { masks: wire.masks, postprocessMs: performance.now() - t0, ...(probabilities ? { probabilities } : {}) }, transfer: wire.transfer };
 }
 
 /** Processors of the models whose outputs this worker post-processed (a handful at most), by key and bytes. */
@@ -267,8 +264,7 @@ async function postprocess(msg: PostprocessMsg): Promise<Reply<Postprocessed>> {
   for (const o of msg.outputs) {
     if (o.length !== plane) throw new InferenceError(`${msg.key}: output has ${o.length} values, expected ${p.labels.length}x${height}x${width}`);
   }
-  const done = await postprocessEntry(p, msg.outputs, msg);
-  return { result: done, transfer: transferOf(done) };
+  return postprocessEntry(p, msg.outputs, msg);
 }
 
 /**

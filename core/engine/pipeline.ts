@@ -22,7 +22,7 @@ import {
   type TensorResult,
 } from './request.ts';
 import type { WorkerPool } from './worker-pool.ts';
-import { epochMs, wantsOf, type InferEntry, type InferMsg, type InferResult, type Postprocessed, type PostprocessMsg, type PrepareMsg, type PrepareResult } from './worker-protocol.ts';
+import { epochMs, masksFromWire, wantsOf, type InferEntry, type InferMsg, type InferResult, type Postprocessed, type PostprocessMsg, type PrepareMsg, type PrepareResult } from './worker-protocol.ts';
 
 export interface EngineObserver {
   batch?(model: string, size: number): void;
@@ -172,7 +172,7 @@ export class SegmentPipeline {
       return {
         model: { name: lm.entry.name, version: lm.entry.version, executionProvider: done[0]!.provider },
         images: done.map((o) => ({
-          ...(outputs.masks ? { masks: o.result.masks } : {}),
+          ...(outputs.masks ? { masks: masksFromWire(o.result.masks) } : {}),
           ...(o.result.probabilities ? { probabilities: o.result.probabilities } : {}),
         })),
         outputShape: [lm.entry.manifest.output.shape[1], height, width],
@@ -298,7 +298,7 @@ function assemble(lm: LoadedModel, prep: PrepareResult, o: BatchOutcome, enqueue
   const result: SegmentResult = {
     model: { name: lm.entry.name, version: lm.entry.version, executionProvider: o.provider },
     image: prep.image,
-    masks: o.result.masks,
+    masks: masksFromWire(o.result.masks),
     timings: {
       decodeMs: prep.decodeMs,
       preprocessMs: prep.preprocessMs,

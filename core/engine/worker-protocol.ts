@@ -1,5 +1,7 @@
 /** Messages between the engine (main thread) and inference-worker.ts, and what each returns. */
 import type { ModelManifest } from '../manifest.ts';
+import { createMask } from '../mask.ts';
+import { knownRunsOf, maskFromRuns } from '../rle/runs.ts';
 import type { PreprocessSpec } from '../preprocess/spec.ts';
 import type { MaskRules } from '../segmentation/postprocessing.ts';
 import type { ImageFacts, Preview, SegmentedMask } from '../segmentation/records.ts';
@@ -104,9 +106,49 @@ export interface InferResult {
 
 /** One entry post-processed: its masks (none when it asked for none) and, when asked for, probabilities. */
 export interface Postprocessed {
-  masks: SegmentedMask[];
+  masks: WireMask[];
   postprocessMs: number;
   probabilities?: Float32Array;
+}
+
+/**
+ * A SegmentedMask as it crosses from a worker: its facts, and its pixels either as the column-major
+ * foreground runs it was made from (the threshold pass to a larger image makes them, see
+ * probabilitiesToMask) or as its rows x cols bytes (every other path). At 1024² the runs are a few
+ * KiB against 1 MiB of bytes; the main thread encodes RLE from them without a scan, and paints the
+ * pixels only for a consumer that reads `mask.data` (Dice, a SEG). A mask that has no runs crosses as
+ * bytes: finding its runs here would move a scan onto the inference lanes (measured: a loss).
+ */
+export type WireMask = Omit<SegmentedMask, 'mask'> & { rows: number; cols: number } & ({ starts: Float64Array; lengths: Float64Array } | { data: Uint8Array });
+
+/** A worker's masks for the wire, with the buffers to transfer. */
+export function masksToWire(masks: SegmentedMask[]): { masks: WireMask[]; transfer: ArrayBuffer[] } {
+  const transfer: ArrayBuffer[] = [];
+  const wire = masks.map(({ mask, ...facts }): WireMask => {
+    const runs = knownRunsOf(mask);
+    if (!runs) {
+      transfer.push(mask.data.buffer as ArrayBuffer);
+      return { ...facts, rows: mask.rows, cols: mask.cols, data: mask.data };
+    }
+    // Own buffers of exactly `count` entries, to transfer.
+    const starts = runs.starts.slice(0, runs.count);
+    const lengths = runs.lengths.slice(0, runs.count);
+    transfer.push(starts.buffer, lengths.buffer);
+    return { ...facts, rows: mask.rows, cols: mask.cols, starts, lengths };
+  });
+  return { masks: wire, transfer };
+}
+
+/** The masks as the engine hands them on. */
+export function masksFromWire(masks: WireMask[]): SegmentedMask[] {
+  return masks.map((w) => {
+    if ('data' in w) {
+      const { rows, cols, data, ...facts } = w;
+      return { ...facts, mask: createMask(rows, cols, data) };
+    }
+    const { rows, cols, starts, lengths, ...facts } = w;
+    return { ...facts, mask: maskFromRuns({ starts, lengths, count: starts.length }, rows, cols) };
+  });
 }
 
 /**

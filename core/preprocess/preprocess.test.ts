@@ -16,6 +16,8 @@ import {
   type PreprocessSpec,
 } from './index.ts';
 import { probabilitiesToMask } from '../segmentation/postprocess.ts';
+import { maskFromRuns, maskToRuns, rowRunsToRuns } from '../rle/runs.ts';
+import { bilinearAboveThresholdRuns } from './resample.ts';
 
 function image(rows: number, columns: number, values: ArrayLike<number>, extra: Partial<DecodedImage> = {}): DecodedImage {
   const pixels = Float32Array.from(values);
@@ -275,6 +277,11 @@ test('bilinearAboveThreshold equals thresholding resampleFloat32 for every kind 
       for (const t of [0.5, 0.2, 0.999, 1e-3]) {
         const want = Uint8Array.from(resampleFloat32(probs, h, w, oh, ow, 'bilinear'), (v) => (v > t ? 1 : 0));
         assert.deepEqual(bilinearAboveThreshold(probs, h, w, oh, ow, t), want, `${name} ${h}x${w} -> ${oh}x${ow} at ${t}`);
+        // The same foreground as row intervals, and as the column-major runs made from them.
+        const runs = rowRunsToRuns(bilinearAboveThresholdRuns(probs, h, w, oh, ow, t), oh, ow);
+        assert.deepEqual(maskFromRuns(runs, oh, ow).data, want, `runs: ${name} ${h}x${w} -> ${oh}x${ow} at ${t}`);
+        const scanned = maskToRuns(createMask(oh, ow, want));
+        assert.deepEqual([...runs.starts.subarray(0, runs.count)], [...scanned.starts.subarray(0, scanned.count)], `run starts: ${name} -> ${oh}x${ow} at ${t}`);
       }
     }
   }

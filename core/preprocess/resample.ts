@@ -1,6 +1,7 @@
 import type { LutSamples } from '../dicom/types.ts';
 import type { ResizeMethod } from './spec.ts';
 import { isForeground } from '../segmentation/threshold.ts';
+import { RowRuns } from '../rle/runs.ts';
 
 /**
  * Separable resampling of single-channel float32 images with pixel-centre alignment
@@ -479,10 +480,27 @@ function fillRow(source: RowSource, srcBase: number, inW: number, ring: Float32A
  * to a large image cost about their boundary, not their area.
  */
 export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number): Uint8Array {
+  const out = new Uint8Array(outH * outW);
+  aboveThreshold(src, inH, inW, outH, outW, threshold, out, null);
+  return out;
+}
+
+/**
+ * bilinearAboveThreshold's foreground as row intervals (RowRuns) instead of a rows x cols byte image:
+ * the same outputs, found the same way, but no full-size mask is made (at 1024² it is 1 MiB, most of it
+ * zeros that every later consumer would scan again).
+ */
+export function bilinearAboveThresholdRuns(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number): RowRuns {
+  const runs = new RowRuns();
+  aboveThreshold(src, inH, inW, outH, outW, threshold, null, runs);
+  return runs;
+}
+
+/** The threshold pass, writing each foreground output to `out` (bytes) or to `runs` (in row-major order). */
+function aboveThreshold(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number, out: Uint8Array | null, runs: RowRuns | null): void {
   if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
   if (!(threshold > 0) || !Number.isFinite(threshold)) throw new RangeError(`bilinearAboveThreshold: threshold must be a positive number, got ${threshold}`);
-  const out = new Uint8Array(outH * outW);
-  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return out;
+  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return;
   const low = threshold * (1 - 1e-6);
   const high = threshold * (1 + 1e-6);
   // Per input value: LOW (clearly low), HIGH (clearly high) or MIXED (near the threshold, or NaN);
@@ -566,7 +584,8 @@ export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: numb
         }
       }
       if (allHigh) {
-        out[o + x] = 1;
+        if (out) out[o + x] = 1;
+        else runs!.add(y, x);
         x++;
         continue;
       }
@@ -578,9 +597,11 @@ export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: numb
           stamp[c] = y;
         }
       }
-      out[o + x] = isForeground(Math.fround(horizontalTap(acc, s0, m, hWeights, x * hStride)), threshold) ? 1 : 0;
+      if (isForeground(Math.fround(horizontalTap(acc, s0, m, hWeights, x * hStride)), threshold)) {
+        if (out) out[o + x] = 1;
+        else runs!.add(y, x);
+      }
       x++;
     }
   }
-  return out;
 }

@@ -202,3 +202,13 @@ test('a 1024x1024 blob round-trips through every format', () => {
   const m = createMask(n, n, d);
   for (const f of RLE_FORMATS) assert.ok(masksEqual(decodeMask(encodeMask(m, f), f, n, n), m), f);
 });
+
+test('a mask whose pixels are a view at any byte offset encodes as its copy (unaligned views were a RangeError)', () => {
+  for (const offset of [0, 1, 2, 3]) {
+    const data = new Uint8Array(offset + 35).subarray(offset);
+    for (const i of [0, 4, 5, 17, 33, 34]) data[i] = 1;
+    const view = createMask(5, 7, data);
+    const copy = createMask(5, 7, data.slice());
+    for (const f of RLE_FORMATS) assert.deepEqual(encodeMask(view, f), encodeMask(copy, f), `${f} at offset ${offset}`);
+  }
+});

@@ -39,8 +39,8 @@ function scratchOf(n: number): Uint8Array {
 /** Bounding box of the nonzero bytes, or null when there are none. Skips zero words fast. */
 function foregroundBox(data: Uint8Array, rows: number, cols: number): { r0: number; r1: number; c0: number; c1: number } | null {
   const n = rows * cols;
-  const aligned = data.byteOffset % 4 === 0;
-  const words = new Uint32Array(data.buffer, data.byteOffset, aligned ? n >>> 2 : 0);
+  // An unaligned view is read byte by byte (a Uint32Array cannot start at an unaligned offset, even empty).
+  const words = data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, n >>> 2) : new Uint32Array(0);
   const wordEnd = words.length * 4;
   let r0 = -1;
   let r1 = -1;
@@ -74,12 +74,164 @@ function foregroundBox(data: Uint8Array, rows: number, cols: number): { r0: numb
   return r0 < 0 ? null : { r0, r1, c0, c1 };
 }
 
+/** Masks made from their runs (maskFromRuns): the codecs read the runs instead of scanning pixels. */
+const knownRuns = new WeakMap<Mask, Runs>();
+
+/** The runs a mask was made from (maskFromRuns), if it was. */
+export function knownRunsOf(mask: Mask): Runs | undefined {
+  return knownRuns.get(mask);
+}
+
+/**
+ * Foreground intervals of a row-major mask as a producer finds them, pixel by pixel in row-major
+ * order (`add` must be called with increasing (y, x)): interval k is row y[k], columns [x0[k], x1[k]).
+ */
+export class RowRuns {
+  y = new Int32Array(64);
+  x0 = new Int32Array(64);
+  x1 = new Int32Array(64);
+  count = 0;
+
+  add(y: number, x: number): void {
+    const k = this.count - 1;
+    if (k >= 0 && this.y[k] === y && this.x1[k] === x) {
+      this.x1[k] = x + 1;
+      return;
+    }
+    if (this.count === this.y.length) {
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.y = grow(this.y);
+      this.x0 = grow(this.x0);
+      this.x1 = grow(this.x1);
+    }
+    this.y[this.count] = y;
+    this.x0[this.count] = x;
+    this.x1[this.count] = x + 1;
+    this.count++;
+  }
+}
+
+/**
+ * Row intervals -> the column-major runs every RLE format is made from, in time proportional to the
+ * foreground area (not the image): each column's vertical run opens on the row where the column
+ * enters an interval and closes on the row where it leaves; the closed runs are then ordered by
+ * column (a counting sort; within a column they close in row order), and a run reaching a column's
+ * bottom merges with one starting the next column's top, as maskToRuns gives them.
+ */
+export function rowRunsToRuns(rr: RowRuns, rows: number, cols: number): Runs {
+  const open = new Int32Array(cols).fill(-1);
+  const seen = new Int32Array(cols).fill(-1);
+  let cap = 64;
+  let cx = new Int32Array(cap);
+  let cy0 = new Int32Array(cap);
+  let cy1 = new Int32Array(cap);
+  let n = 0;
+  const close = (x: number, y1: number) => {
+    if (n === cap) {
+      cap *= 2;
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(cap);
+        b.set(a);
+        return b;
+      };
+      cx = grow(cx);
+      cy0 = grow(cy0);
+      cy1 = grow(cy1);
+    }
+    cx[n] = x;
+    cy0[n] = open[x]!;
+    cy1[n] = y1;
+    n++;
+    open[x] = -1;
+  };
+  // Intervals [prevFrom, prevTo) are those of row prevY, the last row that had any.
+  let prevFrom = 0;
+  let prevTo = 0;
+  let prevY = -2;
+  const closeAll = (from: number, to: number, y1: number) => {
+    for (let i = from; i < to; i++) for (let x = rr.x0[i]!; x < rr.x1[i]!; x++) close(x, y1);
+  };
+  let k = 0;
+  while (k < rr.count) {
+    const y = rr.y[k]!;
+    let curTo = k;
+    while (curTo < rr.count && rr.y[curTo] === y) curTo++;
+    if (prevY !== y - 1) {
+      // Empty rows in between: every run open on row prevY ends below it.
+      closeAll(prevFrom, prevTo, prevY + 1);
+      prevFrom = prevTo = k;
+    }
+    for (let i = k; i < curTo; i++) {
+      for (let x = rr.x0[i]!; x < rr.x1[i]!; x++) {
+        if (open[x]! < 0) open[x] = y;
+        seen[x] = y;
+      }
+    }
+    for (let i = prevFrom; i < prevTo; i++) {
+      for (let x = rr.x0[i]!; x < rr.x1[i]!; x++) if (seen[x] !== y) close(x, y);
+    }
+    prevFrom = k;
+    prevTo = curTo;
+    prevY = y;
+    k = curTo;
+  }
+  closeAll(prevFrom, prevTo, prevY + 1);
+  // Counting sort by column; within a column the runs closed in row order.
+  const first = new Int32Array(cols + 1);
+  for (let i = 0; i < n; i++) first[cx[i]! + 1]!++;
+  for (let x = 0; x < cols; x++) first[x + 1]! += first[x]!;
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[first[cx[i]!]!++] = i;
+  const starts = new Float64Array(n);
+  const lengths = new Float64Array(n);
+  let count = 0;
+  for (let j = 0; j < n; j++) {
+    const i = order[j]!;
+    const start = cx[i]! * rows + cy0[i]!;
+    const length = cy1[i]! - cy0[i]!;
+    if (count > 0 && starts[count - 1]! + lengths[count - 1]! === start) lengths[count - 1]! += length;
+    else {
+      starts[count] = start;
+      lengths[count] = length;
+      count++;
+    }
+  }
+  return { starts: starts.subarray(0, count), lengths: lengths.subarray(0, count), count };
+}
+
+/**
+ * A mask given as its runs (as maskToRuns makes them: column-major, sorted, maximal). Its row-major
+ * `data` is painted on first read; encoding it in any RLE format reads the runs and never paints it.
+ * So a mask can cross threads as its runs (a few KiB) rather than its pixels (1 MiB at 1024²).
+ */
+export function maskFromRuns(runs: Runs, rows: number, cols: number): Mask {
+  let data: Uint8Array | undefined;
+  const mask: Mask = {
+    rows,
+    cols,
+    get data() {
+      return (data ??= runsToMask(runs, rows, cols).data);
+    },
+  };
+  knownRuns.set(mask, runs);
+  return mask;
+}
+
 /**
  * Calls onRun(start, length) for each foreground run of a mask (any nonzero byte is foreground), in
  * column-major order, 0-based, maximal (a run reaching the bottom of a column and one starting the
  * next column are one run). No arrays are built beyond the bounding box's transpose (a reused buffer).
  */
 export function forEachRun(mask: Mask, onRun: (start: number, length: number) => void): void {
+  const known = knownRuns.get(mask);
+  if (known) {
+    for (let k = 0; k < known.count; k++) onRun(known.starts[k]!, known.lengths[k]!);
+    return;
+  }
   const { rows, cols, data } = mask;
   const n = rows * cols;
   if (data.length !== n) throw new RangeError(`mask data has ${data.length} values, expected ${rows}x${cols}`);
@@ -129,6 +281,8 @@ export function forEachRun(mask: Mask, onRun: (start: number, length: number) =>
 
 /** Foreground runs of a mask (any nonzero byte is foreground), column-major order. */
 export function maskToRuns(mask: Mask): Runs {
+  const known = knownRuns.get(mask);
+  if (known) return known;
   let cap = 64;
   let starts = new Float64Array(cap);
   let lengths = new Float64Array(cap);

@@ -2,7 +2,7 @@
  * Connected components of a 0/1 mask (8-connectivity, as OpenCV's connectedComponents and the SIIM
  * solutions' post-processing use), for the rules that drop small components or keep the largest.
  */
-import type { Mask } from '../mask.ts';
+import { createMask, type Mask } from '../mask.ts';
 
 export interface Components {
   /** Per pixel: 0 for background, else the component's id (1..count). */
@@ -73,8 +73,9 @@ export function connectedComponents(mask: Mask): Components {
 }
 
 /**
- * In place: removes components smaller than `minComponentArea` pixels and, with `keepLargest`, every
- * component but the largest (the first in raster order on a tie). Returns the mask.
+ * Removes components smaller than `minComponentArea` pixels and, with `keepLargest`, every component
+ * but the largest (the first in raster order on a tie). Returns the given mask when no rule is in
+ * force, else a new one (the given mask is left as it was).
  */
 export function filterComponents(mask: Mask, o: { minComponentArea?: number; keepLargest?: boolean }): Mask {
   const min = o.minComponentArea ?? 0;
@@ -86,7 +87,8 @@ export function filterComponents(mask: Mask, o: { minComponentArea?: number; kee
     for (let id = 1; id < areas.length; id++) if (keep[id] && (best === 0 || areas[id]! > areas[best]!)) best = id;
     for (let id = 1; id < areas.length; id++) keep[id] = id === best;
   }
-  const data = mask.data;
+  const data = mask.data.slice();
   for (let i = 0; i < labels.length; i++) if (labels[i] !== 0 && !keep[labels[i]!]) data[i] = 0;
-  return mask;
+  // A new mask: the given one may be made from runs (maskFromRuns), which its pixels must keep matching.
+  return createMask(mask.rows, mask.cols, data);
 }

@@ -4,6 +4,9 @@ import fc from 'fast-check';
 import { createMask, type Mask } from '../mask.ts';
 import { averageWithUnflipped, hflipCHW, logitsAboveThreshold, maskStats, outputToMasks, probabilitiesToMasks, type OutputOptions } from './postprocess.ts';
 import { toProbabilitiesInPlace } from './activation.ts';
+import { filterComponents } from './components.ts';
+import { encodeMask } from '../rle/index.ts';
+import { maskFromRuns, maskToRuns } from '../rle/runs.ts';
 
 const sigmoidInPlace = (x: Float32Array): Float32Array => toProbabilitiesInPlace(x, 'logits');
 
@@ -83,10 +86,29 @@ test('maskStats equals the pixel-by-pixel definition for any size, density, valu
         for (let i = 0; i < data.length; i++) data[i] = bytes[i]! < 256 * density ? bytes[(i * 7) % 1600]! | 1 : 0;
         const m = createMask(rows, cols, data);
         assert.deepEqual(maskStats(m), naiveStats(m));
+        // The same mask made from its runs: stats from the runs, no pixels painted for them.
+        const fromRuns = maskFromRuns(maskToRuns(m), rows, cols);
+        assert.deepEqual(maskStats(fromRuns), naiveStats(m));
       },
     ),
     { numRuns: 300 },
   );
+});
+
+test('component rules on a mask made from runs give a new mask and leave the given one, and its runs, as they were', () => {
+  // Two blobs: 3 px in column 0, 6 px in columns 3..4 (each column-major run stays in its column).
+  const data = new Uint8Array(6 * 6);
+  for (const i of [0, 6, 12, 3 + 6, 3 + 12, 3 + 18, 4 + 6, 4 + 12, 4 + 18]) data[i] = 1;
+  const plain = createMask(6, 6, data);
+  const lazy = maskFromRuns(maskToRuns(plain), 6, 6);
+  const before = encodeMask(lazy, 'kaggle');
+  const kept = filterComponents(lazy, { keepLargest: true });
+  assert.notEqual(kept, lazy);
+  assert.equal(maskStats(kept).area, 6);
+  assert.deepEqual(maskStats(lazy), naiveStats(plain), 'the given mask still has both blobs');
+  assert.equal(encodeMask(lazy, 'kaggle'), before);
+  assert.deepEqual(lazy.data, plain.data);
+  assert.equal(filterComponents(lazy, {}), lazy, 'no rule in force: the same mask');
 });
 
 test('probabilitiesToMasks resizes to the original grid, labels each channel and gates small masks', async () => {

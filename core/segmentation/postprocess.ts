@@ -7,7 +7,8 @@
  */
 import { createMask, type Mask } from '../mask.ts';
 import { PreprocessError } from '../preprocess/errors.ts';
-import { bilinearAboveThreshold, resampleFloat32, resampleRows } from '../preprocess/resample.ts';
+import { bilinearAboveThresholdRuns, resampleFloat32, resampleRows } from '../preprocess/resample.ts';
+import { knownRunsOf, maskFromRuns, rowRunsToRuns, type Runs } from '../rle/runs.ts';
 import { sigmoid, toProbabilitiesInPlace } from './activation.ts';
 import { filterComponents } from './components.ts';
 import { rulesFor, type Activation, type MaskRules, type Postprocessing } from './postprocessing.ts';
@@ -43,6 +44,8 @@ export interface MaskStats {
 }
 
 export function maskStats(mask: Mask): MaskStats {
+  const runs = knownRunsOf(mask);
+  if (runs) return runsStats(runs, mask.rows);
   const { rows, cols, data } = mask;
   let area = 0;
   let minX = cols;
@@ -89,6 +92,30 @@ export function maskStats(mask: Mask): MaskStats {
   return { area, bbox: area === 0 ? null : [minX, minY, maxX - minX + 1, maxY - minY + 1] };
 }
 
+/** maskStats of a mask given as column-major runs (each may continue into the next columns). */
+function runsStats(runs: Runs, rows: number): MaskStats {
+  let area = 0;
+  let minX = Infinity;
+  let maxX = -1;
+  let minY = Infinity;
+  let maxY = -1;
+  for (let k = 0; k < runs.count; k++) {
+    const s = runs.starts[k]!;
+    const e = s + runs.lengths[k]! - 1;
+    area += runs.lengths[k]!;
+    const x0 = Math.floor(s / rows);
+    const x1 = Math.floor(e / rows);
+    if (x0 < minX) minX = x0;
+    if (x1 > maxX) maxX = x1;
+    // Within one column the run spans its rows; spilling into the next column it reaches both ends.
+    const y0 = x0 === x1 ? s - x0 * rows : 0;
+    const y1 = x0 === x1 ? e - x1 * rows : rows - 1;
+    if (y0 < minY) minY = y0;
+    if (y1 > maxY) maxY = y1;
+  }
+  return { area, bbox: area === 0 ? null : [minX, minY, maxX - minX + 1, maxY - minY + 1] };
+}
+
 /**
  * The inverse of preprocessing's resize for a network output: bilinear resampling of the
  * probabilities (H*W at model resolution) to the original rows x cols, then `p > threshold`.
@@ -112,7 +139,10 @@ export async function probabilitiesToMask(
   if (!Number.isFinite(threshold)) throw new PreprocessError('INVALID_INPUT', `threshold must be a finite number, got ${threshold}`);
   // A positive threshold (every real one) lets the resampler skip outputs whose answer is certain.
   if (threshold > 0 && (rows !== modelH || cols !== modelW)) {
-    return createMask(rows, cols, bilinearAboveThreshold(probs, modelH, modelW, rows, cols, threshold));
+    // As its runs: no rows x cols image is made here; RLE, area and bbox read the runs, and the
+    // pixels are painted only for a consumer that reads them (Dice, a SEG, component rules).
+    const runs = bilinearAboveThresholdRuns(probs, modelH, modelW, rows, cols, threshold);
+    return maskFromRuns(rowRunsToRuns(runs, rows, cols), rows, cols);
   }
   // Thresholded row by row as the resampler produces them: no full-size float image.
   const out = new Uint8Array(rows * cols);
@@ -300,8 +330,8 @@ export function argmaxMasks(probs: Float32Array, o: PostprocessOptions): Segment
  * with a top threshold (the SIIM triplet) the mask survives only when at least minArea pixels lie
  * above it; without one, a mask smaller than minArea is noise. Then area and bbox.
  */
-function refine(mask: Mask, top: Mask | undefined, label: string, r: MaskRules, threshold: number | null = r.threshold): SegmentedMask {
-  filterComponents(mask, r);
+function refine(given: Mask, top: Mask | undefined, label: string, r: MaskRules, threshold: number | null = r.threshold): SegmentedMask {
+  const mask = filterComponents(given, r);
   let { area, bbox } = maskStats(mask);
   const evidence = top ? maskStats(top).area : area;
   let m = mask;
