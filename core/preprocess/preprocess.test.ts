@@ -5,7 +5,7 @@ import { createMask, type Mask } from '../mask.ts';
 import { dice } from '../metrics/index.ts';
 import {
   applyIntensity,
-  bilinearAboveThreshold,
+  bilinearAboveThresholdRuns,
   maskToModel,
   parsePreprocessSpec,
   PreprocessError,
@@ -16,8 +16,8 @@ import {
   type PreprocessSpec,
 } from './index.ts';
 import { probabilitiesToMask } from '../segmentation/postprocess.ts';
-import { maskFromRuns, maskToRuns, rowRunsToRuns } from '../rle/runs.ts';
-import { bilinearAboveThresholdRuns } from './resample.ts';
+import { maskToRuns, rowRunsToRuns } from '../rle/runs.ts';
+import { aboveThresholdBytes } from './testing/threshold-bytes.ts';
 
 function image(rows: number, columns: number, values: ArrayLike<number>, extra: Partial<DecodedImage> = {}): DecodedImage {
   const pixels = Float32Array.from(values);
@@ -260,7 +260,7 @@ test('resampleRows streams exactly the rows resampleFloat32 returns', () => {
   }
 });
 
-test('bilinearAboveThreshold equals thresholding resampleFloat32 for every kind of probability map', () => {
+test('bilinearAboveThresholdRuns equals thresholding resampleFloat32 for every kind of probability map', () => {
   const maps: Array<[string, number, number, (y: number, x: number) => number]> = [
     ['empty', 24, 20, () => 0.001],
     ['full', 24, 20, () => 0.999],
@@ -276,14 +276,13 @@ test('bilinearAboveThreshold equals thresholding resampleFloat32 for every kind 
     for (const [oh, ow] of [[96, 80], [97, 61], [24, 53], [11, 20], [7, 9], [200, 3]] as const) {
       for (const t of [0.5, 0.2, 0.999, 1e-3]) {
         const want = Uint8Array.from(resampleFloat32(probs, h, w, oh, ow, 'bilinear'), (v) => (v > t ? 1 : 0));
-        assert.deepEqual(bilinearAboveThreshold(probs, h, w, oh, ow, t), want, `${name} ${h}x${w} -> ${oh}x${ow} at ${t}`);
-        // The same foreground as row intervals, and as the column-major runs made from them.
+        assert.deepEqual(aboveThresholdBytes(probs, h, w, oh, ow, t), want, `${name} ${h}x${w} -> ${oh}x${ow} at ${t}`);
+        // The column-major runs made from its row intervals are those a scan of the bytes finds.
         const runs = rowRunsToRuns(bilinearAboveThresholdRuns(probs, h, w, oh, ow, t), oh, ow);
-        assert.deepEqual(maskFromRuns(runs, oh, ow).data, want, `runs: ${name} ${h}x${w} -> ${oh}x${ow} at ${t}`);
         const scanned = maskToRuns(createMask(oh, ow, want));
         assert.deepEqual([...runs.starts.subarray(0, runs.count)], [...scanned.starts.subarray(0, scanned.count)], `run starts: ${name} -> ${oh}x${ow} at ${t}`);
       }
     }
   }
-  assert.throws(() => bilinearAboveThreshold(new Float32Array(4), 2, 2, 4, 4, 0), RangeError);
+  assert.throws(() => bilinearAboveThresholdRuns(new Float32Array(4), 2, 2, 4, 4, 0), RangeError);
 });

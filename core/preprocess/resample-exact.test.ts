@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mulberry32 } from '../../synth/rng.ts';
-import { bilinearAboveThreshold, resampleFloat32, resampleRows, type AffineClamp } from './resample.ts';
+import { resampleFloat32, resampleRows, type AffineClamp } from './resample.ts';
+import { aboveThresholdBytes } from './testing/threshold-bytes.ts';
 import { oracleBilinearAboveThreshold, oracleResampleFloat32, oracleResampleRows, type OracleResizeMethod } from './testing/resample-oracle.ts';
 
 const METHODS: OracleResizeMethod[] = ['nearest', 'bilinear', 'bicubic', 'lanczos3'];
@@ -80,7 +81,7 @@ test('the flagship size: 1024x1024 -> 256x256 bilinear (and 512) through min-max
   }
 });
 
-test('bilinearAboveThreshold: identical masks to the oracle on random maps and thresholds', () => {
+test('bilinearAboveThresholdRuns: identical masks to the oracle on random maps and thresholds', () => {
   const rng = mulberry32(31337);
   for (let iter = 0; iter < 300; iter++) {
     const [inH, inW, outH, outW] = sizes(rng);
@@ -89,7 +90,7 @@ test('bilinearAboveThreshold: identical masks to the oracle on random maps and t
       kind < 0.3 ? rng() : kind < 0.6 ? (((i * 7) % 11) / 10 > 0.5 ? 0.9 : 0.05) : kind < 0.8 ? 0.5 + (rng() - 0.5) * 1e-6 : rng() < 0.5 ? 0 : 1,
     );
     const threshold = kind < 0.6 ? 0.05 + rng() * 0.9 : 0.5;
-    const a = bilinearAboveThreshold(src, inH, inW, outH, outW, threshold);
+    const a = aboveThresholdBytes(src, inH, inW, outH, outW, threshold);
     const e = oracleBilinearAboveThreshold(src, inH, inW, outH, outW, threshold);
     assert.deepEqual(a, e, `#${iter} ${inH}x${inW}->${outH}x${outW} t=${threshold}`);
   }

@@ -468,39 +468,24 @@ function fillRow(source: RowSource, srcBase: number, inW: number, ring: Float32A
 }
 
 /**
- * `resampleFloat32(src, ..., 'bilinear')[i] > threshold` as a 0/1 mask, for a positive threshold,
- * computing only the outputs whose answer is not already certain: bilinear weights are >= 0 and sum
- * to 1, so an output can exceed no value it is drawn from, and fall below none. An output whose taps
- * all lie at or below threshold * (1 - 1e-6) is 0, one whose taps all lie at or above
- * threshold * (1 + 1e-6) is 1 (the margin is far above float64 accumulation error and the float32
- * rounding of the result); the others (the boundary band, and NaN) are computed exactly as the sweep
- * computes them. Input values are classed once; per set of vertical taps, each input column is
- * classed (all low / all high / mixed), and runs of outputs drawing on all-low columns are skipped
- * in one step. Network outputs are mostly confident background (and foreground), so masks going back
- * to a large image cost about their boundary, not their area.
- */
-export function bilinearAboveThreshold(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number): Uint8Array {
-  const out = new Uint8Array(outH * outW);
-  aboveThreshold(src, inH, inW, outH, outW, threshold, out, null);
-  return out;
-}
-
-/**
- * bilinearAboveThreshold's foreground as row intervals (RowRuns) instead of a rows x cols byte image:
- * the same outputs, found the same way, but no full-size mask is made (at 1024² it is 1 MiB, most of it
- * zeros that every later consumer would scan again).
+ * The foreground of `resampleFloat32(src, ..., 'bilinear')[i] > threshold`, for a positive threshold,
+ * as row intervals (RowRuns, found in row-major order): no rows x cols image is made (at 1024² it
+ * would be 1 MiB, most of it zeros every later consumer scans again). Only the outputs whose answer is
+ * not already certain are computed: bilinear weights are >= 0 and sum to 1, so an output can exceed
+ * no value it is drawn from, and fall below none. An output whose taps all lie at or below
+ * threshold * (1 - 1e-6) is 0, one whose taps all lie at or above threshold * (1 + 1e-6) is 1 (the
+ * margin is far above float64 accumulation error and the float32 rounding of the result); the others
+ * (the boundary band, and NaN) are computed exactly as the sweep computes them. Input values are
+ * classed once; per set of vertical taps, each input column is classed (all low / all high / mixed),
+ * and runs of outputs drawing on all-low columns are skipped in one step. Network outputs are mostly
+ * confident background (and foreground), so masks going back to a large image cost about their
+ * boundary, not their area.
  */
 export function bilinearAboveThresholdRuns(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number): RowRuns {
   const runs = new RowRuns();
-  aboveThreshold(src, inH, inW, outH, outW, threshold, null, runs);
-  return runs;
-}
-
-/** The threshold pass, writing each foreground output to `out` (bytes) or to `runs` (in row-major order). */
-function aboveThreshold(src: Float32Array, inH: number, inW: number, outH: number, outW: number, threshold: number, out: Uint8Array | null, runs: RowRuns | null): void {
   if (src.length !== inH * inW) throw new RangeError(`resample: ${src.length} values for ${inH}x${inW}`);
-  if (!(threshold > 0) || !Number.isFinite(threshold)) throw new RangeError(`bilinearAboveThreshold: threshold must be a positive number, got ${threshold}`);
-  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return;
+  if (!(threshold > 0) || !Number.isFinite(threshold)) throw new RangeError(`bilinearAboveThresholdRuns: threshold must be a positive number, got ${threshold}`);
+  if (inH === 0 || inW === 0 || outH === 0 || outW === 0) return runs;
   const low = threshold * (1 - 1e-6);
   const high = threshold * (1 + 1e-6);
   // Per input value: LOW (clearly low), HIGH (clearly high) or MIXED (near the threshold, or NaN);
@@ -563,7 +548,6 @@ function aboveThreshold(src: Float32Array, inH: number, inW: number, outH: numbe
     }
     for (let t = 0; t < n; t++) bases[t] = (r0 + t) * inW;
     const wo = y * vp.stride;
-    const o = y * outW;
     let x = 0;
     while (x < outW) {
       const s0 = hStart[x];
@@ -584,8 +568,7 @@ function aboveThreshold(src: Float32Array, inH: number, inW: number, outH: numbe
         }
       }
       if (allHigh) {
-        if (out) out[o + x] = 1;
-        else runs!.add(y, x);
+        runs.add(y, x);
         x++;
         continue;
       }
@@ -597,11 +580,9 @@ function aboveThreshold(src: Float32Array, inH: number, inW: number, outH: numbe
           stamp[c] = y;
         }
       }
-      if (isForeground(Math.fround(horizontalTap(acc, s0, m, hWeights, x * hStride)), threshold)) {
-        if (out) out[o + x] = 1;
-        else runs!.add(y, x);
-      }
+      if (isForeground(Math.fround(horizontalTap(acc, s0, m, hWeights, x * hStride)), threshold)) runs.add(y, x);
       x++;
     }
   }
+  return runs;
 }
