@@ -82,6 +82,13 @@ export function knownRunsOf(mask: Mask): Runs | undefined {
   return knownRuns.get(mask);
 }
 
+/** A copy of `a` in a new array of `length` entries (the arrays here grow by doubling). */
+function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
+}
+
 /**
  * Foreground intervals of a row-major mask as a producer finds them, pixel by pixel in row-major
  * order (`add` must be called with increasing (y, x)): interval k is row y[k], columns [x0[k], x1[k]).
@@ -99,14 +106,9 @@ export class RowRuns {
       return;
     }
     if (this.count === this.y.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.y = grow(this.y);
-      this.x0 = grow(this.x0);
-      this.x1 = grow(this.x1);
+      this.y = grown(this.y, this.count * 2);
+      this.x0 = grown(this.x0, this.count * 2);
+      this.x1 = grown(this.x1, this.count * 2);
     }
     this.y[this.count] = y;
     this.x0[this.count] = x;
@@ -133,14 +135,9 @@ export function rowRunsToRuns(rr: RowRuns, rows: number, cols: number): Runs {
   const close = (x: number, y1: number) => {
     if (n === cap) {
       cap *= 2;
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(cap);
-        b.set(a);
-        return b;
-      };
-      cx = grow(cx);
-      cy0 = grow(cy0);
-      cy1 = grow(cy1);
+      cx = grown(cx, cap);
+      cy0 = grown(cy0, cap);
+      cy1 = grown(cy1, cap);
     }
     cx[n] = x;
     cy0[n] = open[x]!;
@@ -290,12 +287,8 @@ export function maskToRuns(mask: Mask): Runs {
   forEachRun(mask, (start, length) => {
     if (count === cap) {
       cap *= 2;
-      const ns = new Float64Array(cap);
-      ns.set(starts);
-      starts = ns;
-      const nl = new Float64Array(cap);
-      nl.set(lengths);
-      lengths = nl;
+      starts = grown(starts, cap);
+      lengths = grown(lengths, cap);
     }
     starts[count] = start;
     lengths[count] = length;
